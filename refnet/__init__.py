@@ -1,0 +1,18 @@
+"""refnet: neural-network training in pure NumPy, with every backward written by hand.
+
+>>> import numpy as np, refnet, refnet.nn as nn
+>>> refnet.manual_seed(0)  # doctest: +ELLIPSIS
+Generator(...)
+>>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+>>> x = np.ones((3, 4), dtype=np.float32)
+>>> model(x).shape
+(3, 2)
+>>> model.backward(np.ones((3, 2), dtype=np.float32)).shape
+(3, 4)
+"""
+
+from refnet.random import manual_seed
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "manual_seed"]

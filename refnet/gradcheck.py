@@ -1,0 +1,316 @@
+"""Numerical gradient checking: prove a hand-written backward against finite differences.
+
+A module's ``backward`` claims to compute ∂L/∂x and ∂L/∂p. We can test the claim without
+trusting any of it. Project the output to a scalar with a random upstream gradient ``G``,
+
+    L(x, p) = Σ forward(x; p) · G,
+
+so that ``backward(G)`` must return exactly ∂L/∂x and accumulate ∂L/∂p. Then estimate
+each partial derivative by a central difference, one element at a time:
+
+    ∂L/∂x_i ≈ (L(x + ε e_i) - L(x - ε e_i)) / 2ε.
+
+Its error is O(ε²) (the ε¹ terms of the two Taylor expansions cancel) plus rounding of
+order ``u·|L|/ε`` (u ≈ 1.1e-16 in float64), so with ε = 1e-6 agreement to about 1e-8
+relative is expected on smooth functions; far away from kinks (ReLU at 0, ties under a
+max) where the function is not differentiable.
+
+An element passes when ``|a - n| ≤ atol + rtol·(|a| + |n|)``: a relative test, with an
+absolute floor for gradients that are (nearly) zero. Work in float64: in float32 the
+rounding term alone is ~1e-2.
+
+>>> import numpy as np, refnet.nn as nn
+>>> from refnet.gradcheck import check_module
+>>> layer = nn.Linear(3, 2, generator=0).double()
+>>> report = check_module(layer, np.random.default_rng(0).normal(size=(4, 3)))
+>>> report.passed
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from refnet._typing import Array, Seed
+from refnet.nn.module import Module
+from refnet.random import as_generator
+
+DEFAULT_EPS = 1e-6
+DEFAULT_RTOL = 1e-6
+DEFAULT_ATOL = 1e-9
+
+
+class GradcheckError(AssertionError):
+    """A backward disagreed with numerical differentiation (the message says where)."""
+
+
+@dataclass
+class Mismatch:
+    """One element whose analytic and numerical derivatives disagree."""
+
+    tensor: str
+    index: tuple[int, ...]
+    analytic: float
+    numerical: float
+
+    @property
+    def relative_error(self) -> float:
+        return abs(self.analytic - self.numerical) / max(
+            abs(self.analytic) + abs(self.numerical), 1e-300
+        )
+
+    def __str__(self) -> str:
+        return (
+            f"{self.tensor}{list(self.index)}: analytic {self.analytic:.10g}, "
+            f"numerical {self.numerical:.10g}, "
+            f"abs error {abs(self.analytic - self.numerical):.3g}, "
+            f"relative error {self.relative_error:.3g}"
+        )
+
+
+@dataclass
+class TensorReport:
+    """How one gradient (the input's or a parameter's) compared."""
+
+    name: str
+    shape: tuple[int, ...]
+    max_abs_error: float
+    max_relative_error: float
+    mismatches: list[Mismatch] = field(default_factory=list)
+
+
+@dataclass
+class GradcheckReport:
+    """The result of a gradient check: one entry per checked tensor."""
+
+    tensors: list[TensorReport]
+    rtol: float
+    atol: float
+
+    @property
+    def passed(self) -> bool:
+        return all(not t.mismatches for t in self.tensors)
+
+    def __str__(self) -> str:
+        lines = [f"gradient check (rtol={self.rtol:g}, atol={self.atol:g}):"]
+        for t in self.tensors:
+            status = "ok" if not t.mismatches else f"{len(t.mismatches)} mismatched element(s)"
+            lines.append(
+                f"  {t.name} {t.shape}: max abs error {t.max_abs_error:.3g}, "
+                f"max relative error {t.max_relative_error:.3g}: {status}"
+            )
+            worst = sorted(t.mismatches, key=lambda m: -abs(m.analytic - m.numerical))[:5]
+            lines.extend(f"    {m}" for m in worst)
+        return "\n".join(lines)
+
+
+def numerical_gradient(f: Callable[[], float | Array], x: Array, eps: float = DEFAULT_EPS) -> Array:
+    """∂f/∂x by central differences, where ``f()`` reads ``x`` (an array it closes over).
+
+    Each element of ``x`` is perturbed in place by ±eps and restored, so ``f`` sees the
+    change through whatever references it holds (a Parameter's ``data``, an input).
+
+    ``f`` may return the scalar ``L`` or an array of *terms* whose sum is ``L``. Terms
+    are better: the difference ``L(x + ε) - L(x - ε)`` is then summed exactly
+    (``math.fsum``), so terms the perturbation did not change cancel exactly. With
+    scalars, the rounding of ``L`` itself (``u·|L|``, u ≈ 1.1e-16) is divided by 2ε and
+    limits the absolute accuracy to about ``1e-10·|L|``.
+    """
+    if x.dtype != np.float64:
+        raise TypeError(f"numerical gradients need float64 arrays, got {x.dtype}")
+    grad = np.zeros(x.shape, dtype=np.float64)
+    flat = x.reshape(-1)
+    if not np.shares_memory(flat, x) and x.size > 0:
+        raise ValueError(
+            "numerical_gradient needs an array whose reshape is a view (a contiguous array)"
+        )
+    for i in range(flat.size):
+        original = flat[i]
+        flat[i] = original + eps
+        plus = f()
+        flat[i] = original - eps
+        minus = f()
+        flat[i] = original
+        grad.reshape(-1)[i] = _exact_difference(plus, minus) / (2 * eps)
+    return grad
+
+
+def _exact_difference(plus: float | Array, minus: float | Array) -> float:
+    """``Σ plus - Σ minus``, with a single rounding at the end (``math.fsum``)."""
+    terms = np.concatenate([np.ravel(plus), -np.ravel(minus)])
+    return math.fsum(terms.tolist())
+
+
+def compare(
+    name: str,
+    analytic: Array,
+    numerical: Array,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+) -> TensorReport:
+    """Compare two gradients elementwise with ``|a - n| ≤ atol + rtol(|a| + |n|)``."""
+    if analytic.shape != numerical.shape:
+        raise GradcheckError(
+            f"{name}: the analytic gradient has shape {analytic.shape}, expected {numerical.shape}"
+        )
+    error = np.abs(analytic - numerical)
+    scale = np.abs(analytic) + np.abs(numerical)
+    bad = ~(error <= atol + rtol * scale)
+    mismatches = [
+        Mismatch(
+            name, tuple(int(i) for i in index), float(analytic[index]), float(numerical[index])
+        )
+        for index in zip(*np.nonzero(bad), strict=True)
+    ]
+    relative = np.where(scale > 0, error / np.where(scale > 0, scale, 1), 0.0)
+    return TensorReport(
+        name,
+        tuple(analytic.shape),
+        float(error.max(initial=0.0)),
+        float(relative.max(initial=0.0)),
+        mismatches,
+    )
+
+
+def _require_float64(what: str, array: Array) -> None:
+    if not isinstance(array, np.ndarray) or array.dtype != np.float64:
+        dtype = getattr(array, "dtype", type(array).__name__)
+        raise TypeError(
+            f"gradient checks run in float64: {what} has dtype {dtype} "
+            "(use .astype(np.float64) / module.double())"
+        )
+
+
+def _finish(report: GradcheckReport, raise_on_failure: bool) -> GradcheckReport:
+    if raise_on_failure and not report.passed:
+        raise GradcheckError(str(report))
+    return report
+
+
+def check_module(
+    module: Module,
+    x: Array,
+    *,
+    grad_output: Array | None = None,
+    eps: float = DEFAULT_EPS,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    generator: Seed = 0,
+    reset: Callable[[], None] | None = None,
+    raise_on_failure: bool = True,
+) -> GradcheckReport:
+    """Check ``module.backward`` for the input and every parameter, in float64.
+
+    ``L = Σ module(x) · G`` with ``G = grad_output`` or, by default, a standard normal
+    array drawn from ``generator``. The module's gradients are zeroed first. ``reset``,
+    if given, is called before every forward: use it to make a random module
+    deterministic (e.g. re-seed a dropout mask).
+
+    Also checks the contract's promises that ``backward`` leaves ``grad_output`` and the
+    input unchanged. Raises :class:`GradcheckError` with a per-tensor report on failure
+    (or returns the report, with ``raise_on_failure=False``).
+    """
+    _require_float64("the input", x)
+    for name, param in module.named_parameters():
+        _require_float64(f"parameter {name!r}", param.data)
+    x = np.array(x, dtype=np.float64, copy=True)
+
+    def forward() -> Array:
+        if reset is not None:
+            reset()
+        return np.asarray(module(x))
+
+    out = forward()
+    G = (
+        as_generator(generator).standard_normal(out.shape)
+        if grad_output is None
+        else np.array(grad_output, dtype=np.float64)
+    )
+    if G.shape != out.shape:
+        raise ValueError(f"grad_output has shape {G.shape}, the output has {out.shape}")
+
+    def loss() -> Array:
+        return forward() * G
+
+    numerical = {"input": numerical_gradient(loss, x, eps)}
+    for name, param in module.named_parameters():
+        numerical[name] = numerical_gradient(loss, param.data, eps)
+
+    module.zero_grad()
+    x_before, G_before = x.copy(), G.copy()
+    forward()
+    analytic = {"input": np.asarray(module.backward(G))}
+    _check_unchanged(x, x_before, "the input")
+    _check_unchanged(G, G_before, "grad_output")
+    for name, param in module.named_parameters():
+        analytic[name] = param.grad.copy()
+
+    report = GradcheckReport(
+        [compare(k, analytic[k], numerical[k], rtol, atol) for k in numerical], rtol, atol
+    )
+    return _finish(report, raise_on_failure)
+
+
+def _check_unchanged(after: Array, before: Array, what: str) -> None:
+    if not np.array_equal(after, before, equal_nan=True):
+        raise GradcheckError(f"forward/backward modified {what} in place")
+
+
+def check_loss(
+    criterion: Module,
+    inputs: Array | Sequence[Array],
+    targets: Sequence[Any] = (),
+    *,
+    grad_output: Array | None = None,
+    eps: float = DEFAULT_EPS,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    generator: Seed = 0,
+    raise_on_failure: bool = True,
+) -> GradcheckReport:
+    """Check a loss's ``backward`` with respect to each of its inputs, in float64.
+
+    The loss is called as ``criterion(*inputs, *targets)``; only ``inputs`` are
+    differentiated. For a scalar reduction (``'mean'``, ``'sum'``) ``L`` is the loss and
+    ``criterion.backward()`` must return ∂L/∂input (a tuple, one per input, when there
+    are several). For ``reduction='none'``, ``L = Σ loss · G`` with a random ``G`` (or
+    ``grad_output``) passed to ``criterion.backward(G)``.
+    """
+    several = not isinstance(inputs, np.ndarray)
+    given: list[Array] = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
+    for i, a in enumerate(given):
+        _require_float64(f"input {i}", a)
+    arrays = [a.copy() for a in given]
+
+    value = criterion(*arrays, *targets)
+    G: Array | None = None
+    if isinstance(value, np.ndarray):
+        random = as_generator(generator).standard_normal(value.shape)
+        G = np.asarray(random if grad_output is None else grad_output, dtype=np.float64)
+
+    def loss() -> float | Array:
+        out = criterion(*arrays, *targets)
+        return np.asarray(out) * G if G is not None else float(out)
+
+    numerical = [numerical_gradient(loss, a, eps) for a in arrays]
+    criterion(*arrays, *targets)
+    before = [a.copy() for a in arrays]
+    grads = criterion.backward(G) if G is not None else criterion.backward()
+    for i, (a, b) in enumerate(zip(arrays, before, strict=True)):
+        _check_unchanged(a, b, f"input {i}")
+    analytic = list(grads) if several else [grads]
+    if len(analytic) != len(arrays):
+        raise GradcheckError(
+            f"backward returned {len(analytic)} gradient(s) for {len(arrays)} input(s)"
+        )
+    names = [f"input {i}" for i in range(len(arrays))] if several else ["input"]
+    reports = [
+        compare(n, np.asarray(a), num, rtol, atol)
+        for n, a, num in zip(names, analytic, numerical, strict=True)
+    ]
+    return _finish(GradcheckReport(reports, rtol, atol), raise_on_failure)

@@ -1,0 +1,1 @@
+"""Optional bridges to other libraries. :mod:`refnet.interop.torch` needs PyTorch."""

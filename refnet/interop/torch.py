@@ -1,0 +1,163 @@
+"""Convert refnet modules to ``torch.nn`` modules and back, weights included.
+
+refnet uses PyTorch's class names, constructor arguments and ``state_dict`` keys, so
+most conversions are generic: find the class of the same name on the other side, pass
+every constructor argument that the source module keeps as an attribute of the same
+name, and copy the state dict. Modules whose attributes differ register a converter
+with :func:`register_to_torch` / :func:`register_from_torch`.
+
+Requires the ``bench`` extra (``torch``); importing :mod:`refnet` never imports torch.
+
+>>> import refnet.nn as nn
+>>> from refnet.interop.torch import to_torch
+>>> to_torch(nn.Sequential(nn.Linear(4, 2), nn.ReLU()))  # doctest: +SKIP
+Sequential(
+  (0): Linear(in_features=4, out_features=2, bias=True)
+  (1): ReLU()
+)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+import refnet.nn as rnn
+from refnet._typing import Array
+from refnet.nn.parameter import Parameter
+
+ToTorch = Callable[[rnn.Module], torch.nn.Module]
+FromTorch = Callable[[torch.nn.Module], rnn.Module]
+
+_TO_TORCH: dict[type[rnn.Module], ToTorch] = {}
+_FROM_TORCH: dict[type[torch.nn.Module], FromTorch] = {}
+_SKIPPED_ARGUMENTS = {"self", "device", "dtype", "inplace", "generator"}
+
+_TORCH_DTYPES = {
+    np.dtype(np.float16): torch.float16,
+    np.dtype(np.float32): torch.float32,
+    np.dtype(np.float64): torch.float64,
+}
+
+
+def register_to_torch(cls: type[rnn.Module]) -> Callable[[ToTorch], ToTorch]:
+    """Decorator: use the decorated function to convert instances of ``cls`` to torch."""
+
+    def decorate(fn: ToTorch) -> ToTorch:
+        _TO_TORCH[cls] = fn
+        return fn
+
+    return decorate
+
+
+def register_from_torch(cls: type[torch.nn.Module]) -> Callable[[FromTorch], FromTorch]:
+    """Decorator: use the decorated function to convert torch modules of ``cls``."""
+
+    def decorate(fn: FromTorch) -> FromTorch:
+        _FROM_TORCH[cls] = fn
+        return fn
+
+    return decorate
+
+
+def to_tensor(array: Array) -> torch.Tensor:
+    """A torch tensor with a copy of ``array``'s values and its dtype."""
+    return torch.from_numpy(np.array(array, copy=True))
+
+
+def to_array(tensor: torch.Tensor) -> Array:
+    """A NumPy copy of ``tensor`` (detached from autograd)."""
+    return np.array(tensor.detach().cpu().numpy(), copy=True)
+
+
+def _argument(value: Any, name: str) -> Any:
+    """Translate an attribute value for the other library's constructor."""
+    if name == "bias" and (value is None or isinstance(value, (Parameter, torch.Tensor))):
+        return value is not None
+    if isinstance(value, np.ndarray):
+        return to_tensor(value)
+    if isinstance(value, torch.Tensor):
+        return to_array(value)
+    return value
+
+
+def _constructor_arguments(source: object, target_cls: type[Any]) -> dict[str, Any]:
+    """Arguments of ``target_cls.__init__`` that ``source`` keeps as attributes."""
+    kwargs: dict[str, Any] = {}
+    for name, param in inspect.signature(target_cls.__init__).parameters.items():
+        if name in _SKIPPED_ARGUMENTS or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if hasattr(source, name):
+            kwargs[name] = _argument(getattr(source, name), name)
+    return kwargs
+
+
+def _parameter_dtype(module: rnn.Module) -> np.dtype[Any] | None:
+    for param in module.parameters():
+        return param.dtype
+    for buffer in module.buffers():
+        if np.issubdtype(buffer.dtype, np.floating):
+            return buffer.dtype
+    return None
+
+
+def to_torch(module: rnn.Module) -> torch.nn.Module:
+    """A ``torch.nn`` module computing the same function, with copies of the weights.
+
+    The torch module gets refnet's dtype and training mode.
+    """
+    converter = _TO_TORCH.get(type(module), _generic_to_torch)
+    result = converter(module)
+    dtype = _parameter_dtype(module)
+    if dtype is not None:
+        result = result.to(_TORCH_DTYPES[np.dtype(dtype)])
+    state = {key: to_tensor(value) for key, value in module.state_dict().items()}
+    result.load_state_dict(state, strict=True)
+    return result.train(module.training)
+
+
+def _generic_to_torch(module: rnn.Module) -> torch.nn.Module:
+    name = type(module).__name__
+    torch_cls = getattr(torch.nn, name, None)
+    if torch_cls is None:
+        raise TypeError(f"no torch.nn.{name}: register a converter with register_to_torch({name})")
+    module_cls: type[torch.nn.Module] = torch_cls
+    return module_cls(**_constructor_arguments(module, module_cls))
+
+
+@register_to_torch(rnn.Sequential)
+def _sequential_to_torch(module: rnn.Module) -> torch.nn.Module:
+    return torch.nn.Sequential(
+        OrderedDict((name, to_torch(child)) for name, child in module.named_children())
+    )
+
+
+def from_torch(module: torch.nn.Module) -> rnn.Module:
+    """A refnet module computing the same function as a ``torch.nn`` module, weights copied."""
+    converter = _FROM_TORCH.get(type(module), _generic_from_torch)
+    result = converter(module)
+    tensors = list(module.parameters()) + [b for b in module.buffers() if b.is_floating_point()]
+    if tensors:
+        result.to(to_array(tensors[0]).dtype)
+    result.load_state_dict({key: to_array(value) for key, value in module.state_dict().items()})
+    return result.train(module.training)
+
+
+def _generic_from_torch(module: torch.nn.Module) -> rnn.Module:
+    name = type(module).__name__
+    refnet_cls = getattr(rnn, name, None)
+    if not (isinstance(refnet_cls, type) and issubclass(refnet_cls, rnn.Module)):
+        raise TypeError(f"refnet.nn has no {name}: register a converter with register_from_torch")
+    return refnet_cls(**_constructor_arguments(module, refnet_cls))
+
+
+@register_from_torch(torch.nn.Sequential)
+def _sequential_from_torch(module: torch.nn.Module) -> rnn.Module:
+    return rnn.Sequential(
+        OrderedDict((name, from_torch(child)) for name, child in module.named_children())
+    )

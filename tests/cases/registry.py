@@ -1,0 +1,83 @@
+"""The registry that drives the generic property tests.
+
+Every public module class maps to a Hypothesis strategy of :class:`ModuleCase` (a module
+in float64 and an input for it), every loss class to one of :class:`LossCase`. The
+generic tests (``tests/test_module_properties.py``, ``tests/test_loss_properties.py``)
+run the gradient check, the dtype, mutation, accumulation and ``state_dict`` invariants,
+and the agreement with PyTorch over every registered class; ``test_coverage.py`` fails
+when a public class of ``refnet.nn`` has no entry. Adding a layer means adding a case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+
+from refnet._typing import Array
+from refnet.nn import Module
+
+
+@dataclass
+class ModuleCase:
+    """A float64 module and an input for it.
+
+    ``reset`` is called before every forward (re-seed a random module); ``kink_free``
+    says the input is built away from non-differentiable points; ``torch_rtol64`` loosens
+    the float64 agreement tolerance for kernels whose summation order differs a lot.
+    """
+
+    module: Module
+    x: Array
+    reset: Callable[[], None] | None = None
+    torch_rtol64: float = 1e-10
+    torch_rtol32: float = 1e-5
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LossCase:
+    """A loss, its differentiated inputs and its (not differentiated) targets, float64."""
+
+    criterion: Module
+    inputs: tuple[Array, ...]
+    targets: tuple[Any, ...] = ()
+    torch_rtol64: float = 1e-10
+    torch_rtol32: float = 1e-5
+
+
+MODULE_CASES: dict[type[Module], st.SearchStrategy[ModuleCase]] = {}
+LOSS_CASES: dict[type[Module], st.SearchStrategy[LossCase]] = {}
+
+# Public classes that are not compared with PyTorch, and why (e.g. no torch counterpart).
+NOT_IN_TORCH: dict[type[Module], str] = {}
+
+
+def module_case(
+    *classes: type[Module],
+) -> Callable[[Callable[..., ModuleCase]], Callable[..., ModuleCase]]:
+    """Register a composite-strategy function ``fn(draw) -> ModuleCase`` for ``classes``."""
+
+    def decorate(fn: Callable[..., ModuleCase]) -> Callable[..., ModuleCase]:
+        strategy = st.composite(fn)()
+        for cls in classes:
+            MODULE_CASES[cls] = strategy
+        return fn
+
+    return decorate
+
+
+def loss_case(
+    *classes: type[Module],
+) -> Callable[[Callable[..., LossCase]], Callable[..., LossCase]]:
+    """Register a composite-strategy function ``fn(draw) -> LossCase`` for ``classes``."""
+
+    def decorate(fn: Callable[..., LossCase]) -> Callable[..., LossCase]:
+        strategy = st.composite(fn)()
+        for cls in classes:
+            LOSS_CASES[cls] = strategy
+        return fn
+
+    return decorate
