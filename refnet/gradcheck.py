@@ -211,14 +211,19 @@ def check_module(
     if given, is called before every forward: use it to make a random module
     deterministic (e.g. re-seed a dropout mask).
 
+    An integer ``x`` (indices, as for ``Embedding``) is not differentiated: only the
+    parameters are checked.
+
     Also checks the contract's promises that ``backward`` leaves ``grad_output`` and the
     input unchanged. Raises :class:`GradcheckError` with a per-tensor report on failure
     (or returns the report, with ``raise_on_failure=False``).
     """
-    _require_float64("the input", x)
+    differentiable_input = not _is_integer_array(x)
+    if differentiable_input:
+        _require_float64("the input", x)
     for name, param in module.named_parameters():
         _require_float64(f"parameter {name!r}", param.data)
-    x = np.array(x, dtype=np.float64, copy=True)
+    x = x.copy()
 
     def forward() -> Array:
         if reset is not None:
@@ -237,14 +242,15 @@ def check_module(
     def loss() -> Array:
         return forward() * G
 
-    numerical = {"input": numerical_gradient(loss, x, eps)}
+    numerical = {"input": numerical_gradient(loss, x, eps)} if differentiable_input else {}
     for name, param in module.named_parameters():
         numerical[name] = numerical_gradient(loss, param.data, eps)
 
     module.zero_grad()
     x_before, G_before = x.copy(), G.copy()
     forward()
-    analytic = {"input": np.asarray(module.backward(G))}
+    grad_input = module.backward(G)
+    analytic = {"input": np.asarray(grad_input)} if differentiable_input else {}
     _check_unchanged(x, x_before, "the input")
     _check_unchanged(G, G_before, "grad_output")
     for name, param in module.named_parameters():
@@ -254,6 +260,10 @@ def check_module(
         [compare(k, analytic[k], numerical[k], rtol, atol) for k in numerical], rtol, atol
     )
     return _finish(report, raise_on_failure)
+
+
+def _is_integer_array(x: object) -> bool:
+    return isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.integer)
 
 
 def _check_unchanged(after: Array, before: Array, what: str) -> None:
