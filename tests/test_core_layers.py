@@ -1,0 +1,133 @@
+"""Specific behaviour of Linear, Flatten and the activations: errors, stability, known values."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import refnet.nn as nn
+from refnet.nn import functional as F
+
+ACTIVATIONS = [
+    nn.ReLU(), nn.ReLU6(), nn.LeakyReLU(0.1), nn.ELU(), nn.SELU(), nn.GELU(), nn.GELU("tanh"),
+    nn.SiLU(), nn.Mish(), nn.Sigmoid(), nn.LogSigmoid(), nn.Tanh(), nn.Softplus(),
+    nn.Softplus(beta=0.5, threshold=5), nn.Softsign(), nn.Hardtanh(), nn.Hardsigmoid(),
+    nn.Hardswish(), nn.PReLU(), nn.Softmax(dim=0), nn.LogSoftmax(dim=0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("module", ACTIVATIONS, ids=lambda m: m.describe())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activations_are_finite_and_silent_at_extremes(module: nn.Module, dtype: type) -> None:
+    module.to(dtype)
+    x = np.array([-1000.0, -30.0, -1.0, 0.0, 1.0, 30.0, 1000.0], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = module(x)
+        grad = module.backward(np.ones_like(y))
+    assert y.dtype == dtype and grad.dtype == dtype
+    assert np.isfinite(y).all() and np.isfinite(grad).all()
+
+
+def test_known_values() -> None:
+    x = np.array([-2.0, 0.0, 3.0])
+    np.testing.assert_allclose(
+        nn.GELU()(x), x * 0.5 * (1 + np.array([math.erf(v / math.sqrt(2)) for v in x]))
+    )
+    np.testing.assert_allclose(nn.Softplus()(x), np.log1p(np.exp(x)))
+    np.testing.assert_allclose(nn.Sigmoid()(x), 1 / (1 + np.exp(-x)))
+    np.testing.assert_allclose(nn.Softmax(dim=0)(x), np.exp(x) / np.exp(x).sum())
+    np.testing.assert_allclose(nn.LogSigmoid()(np.array([-800.0])), [-800.0])
+
+
+def test_erf_and_erfc_match_the_standard_library_to_double_precision() -> None:
+    x = np.concatenate([np.linspace(-6, 6, 2001), [-26.0, -9.0, 9.0, 26.0]])
+    np.testing.assert_allclose(F.erf(x), [math.erf(v) for v in x], rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(F.erfc(x), [math.erfc(v) for v in x], rtol=1e-13, atol=1e-300)
+
+
+def test_softmax_without_dim_warns_and_follows_torch_legacy_rule() -> None:
+    x = np.random.default_rng(0).normal(size=(2, 3))
+    with pytest.warns(UserWarning, match="implicit dimension"):
+        y = nn.Softmax()(x)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0)
+
+
+def test_activation_rejects_integer_input() -> None:
+    with pytest.raises(TypeError, match=r"ReLU\(\): expected a floating-point input"):
+        nn.ReLU()(np.arange(3))
+
+
+def test_activation_backward_checks_the_gradient_shape() -> None:
+    relu = nn.ReLU()
+    relu(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        relu.backward(np.ones((3, 2)))
+
+
+def test_linear_wrong_feature_size_names_module_and_shapes() -> None:
+    layer = nn.Linear(784, 10)
+    with pytest.raises(ValueError) as error:
+        layer(np.zeros((64, 28, 28), dtype=np.float32))
+    assert str(error.value) == (
+        "Linear(in_features=784, out_features=10, bias=True): expected input of shape (*, 784), "
+        "got (64, 28, 28)"
+    )
+
+
+def test_linear_rejects_scalars_non_arrays_and_non_floats() -> None:
+    layer = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match=r"\(\*, 3\)"):
+        layer(np.array(1.0, dtype=np.float32))
+    with pytest.raises(TypeError, match="NumPy array"):
+        layer([[1.0, 2.0, 3.0]])
+    with pytest.raises(TypeError, match="floating-point"):
+        layer(np.ones((2, 3), dtype=np.int64))
+
+
+def test_linear_rejects_a_dtype_other_than_its_parameters() -> None:
+    with pytest.raises(TypeError, match=r"float64 but the parameters are float32"):
+        nn.Linear(3, 2)(np.ones((1, 3)))
+
+
+def test_backward_before_forward_names_the_module() -> None:
+    with pytest.raises(RuntimeError, match=r"Linear\(in_features=3.*before forward"):
+        nn.Linear(3, 2).backward(np.ones((1, 2), dtype=np.float32))
+
+
+def test_linear_accepts_any_leading_dimensions() -> None:
+    layer = nn.Linear(3, 2, generator=0).double()
+    x = np.random.default_rng(0).normal(size=(2, 4, 3))
+    y = layer(x)
+    assert y.shape == (2, 4, 2)
+    np.testing.assert_allclose(y[1, 2], layer(x[1, 2][None])[0])
+    layer(x)
+    assert layer.backward(np.ones_like(y)).shape == x.shape
+
+
+def test_linear_without_bias() -> None:
+    layer = nn.Linear(3, 2, bias=False)
+    assert layer.bias is None and [n for n, _ in layer.named_parameters()] == ["weight"]
+    assert repr(layer) == "Linear(in_features=3, out_features=2, bias=False)"
+
+
+def test_flatten_and_unflatten_are_inverse_reshapes() -> None:
+    x = np.arange(24.0).reshape(2, 3, 4)
+    flat = nn.Flatten()(x)
+    assert flat.shape == (2, 12)
+    back = nn.Unflatten(1, (3, 4))(flat)
+    np.testing.assert_array_equal(back, x)
+    with pytest.raises(ValueError, match="splits into"):
+        nn.Unflatten(1, (5, 5))(flat)
+    with pytest.raises(ValueError, match="Flatten"):
+        nn.Flatten(start_dim=3)(x)
+
+
+def test_prelu_checks_channels() -> None:
+    with pytest.raises(
+        ValueError, match=r"PReLU\(num_parameters=3\): expected input of shape \(N, 3, \*\)"
+    ):
+        nn.PReLU(3)(np.ones((2, 4), dtype=np.float32))
