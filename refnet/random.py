@@ -6,8 +6,8 @@ takes ``generator=``: a :class:`numpy.random.Generator`, an integer seed, or ``N
 ``torch.manual_seed`` resets PyTorch's. The same seed gives the same run.
 
 >>> import refnet, refnet.nn as nn
->>> refnet.manual_seed(0); a = nn.Linear(3, 2).weight.data.copy()
->>> refnet.manual_seed(0); b = nn.Linear(3, 2).weight.data.copy()
+>>> _ = refnet.manual_seed(0); a = nn.Linear(3, 2).weight.data.copy()
+>>> _ = refnet.manual_seed(0); b = nn.Linear(3, 2).weight.data.copy()
 >>> bool((a == b).all())
 True
 """
