@@ -11,7 +11,8 @@
 """
 
 from refnet.random import manual_seed
+from refnet.serialization import load, save
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "manual_seed"]
+__all__ = ["__version__", "load", "manual_seed", "save"]
