@@ -17,11 +17,14 @@ from refnet.data.dataset import (
     default_collate,
     random_split,
 )
+from refnet.data.fashion_mnist import DownloadError, FashionMNIST
 from refnet.data.idx import read_idx, write_idx
 
 __all__ = [
     "DataLoader",
     "Dataset",
+    "DownloadError",
+    "FashionMNIST",
     "MapDataset",
     "Subset",
     "TensorDataset",
