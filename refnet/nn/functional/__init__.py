@@ -15,6 +15,13 @@ from refnet.nn.functional.activation import (
     softmax,
     softplus,
 )
+from refnet.nn.functional.loss import (
+    p_norm,
+    p_norm_backward,
+    pairwise_distance,
+    softmax_parts,
+    xlogy,
+)
 
 __all__ = [
     "erf",
@@ -22,7 +29,12 @@ __all__ = [
     "log_sigmoid",
     "log_softmax",
     "logsumexp",
+    "p_norm",
+    "p_norm_backward",
+    "pairwise_distance",
     "sigmoid",
     "softmax",
+    "softmax_parts",
     "softplus",
+    "xlogy",
 ]
