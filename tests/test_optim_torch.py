@@ -1,0 +1,296 @@
+"""Optimizer trajectories equal PyTorch's (float64, rtol 1e-10), across a state-dict reload.
+
+For each optimizer and option set, refnet and torch start from the same parameters and
+receive the same 50 gradients. refnet stops after 25 steps, saves its state dict, sends
+it through a file (or JSON), loads it into a *fresh* optimizer built with default options
+and fresh parameters, and finishes. Parameters are compared after every step; at the
+end the state dicts are compared too (same keys and values). Skipped without torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import refnet.optim as optim
+from refnet._typing import Array
+from refnet.nn import Parameter
+from tests.optim_utils import (
+    OPTIMIZERS,
+    file_round_trip,
+    gradient_sequence,
+    initial_values,
+    json_round_trip,
+)
+
+torch = pytest.importorskip("torch", reason="torch is not installed: agreement tests skipped")
+from tests.torch_utils import assert_close  # noqa: E402
+
+RTOL = 1e-10
+STEPS = 50
+
+# Option sets that switch every code path on at least once.
+CASES: list[tuple[str, dict[str, Any]]] = [
+    ("SGD", {"lr": 0.1}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9}),
+    ("SGD", {"lr": 0.05, "momentum": 0.8, "dampening": 0.3, "weight_decay": 0.1}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    ("SGD", {"lr": 0.05, "momentum": 0.5, "nesterov": True, "weight_decay": 0.2, "maximize": True}),
+    ("SGD", {"lr": 0.1, "weight_decay": 0.3, "maximize": True}),
+    ("Adam", {}),
+    ("Adam", {"lr": 0.05, "amsgrad": True}),
+    ("Adam", {"lr": 0.05, "weight_decay": 0.1}),
+    ("Adam", {"lr": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True, "amsgrad": True}),
+    ("Adam", {"lr": 0.02, "betas": (0.3, 0.9), "eps": 1e-3, "maximize": True}),
+    ("Adam", {"lr": 0.02, "betas": (0.0, 0.0), "weight_decay": 0.05, "maximize": True}),
+    ("AdamW", {}),
+    ("AdamW", {"lr": 0.05, "weight_decay": 0.2, "amsgrad": True, "maximize": True}),
+    ("Adamax", {}),
+    ("Adamax", {"lr": 0.05, "betas": (0.6, 0.5), "weight_decay": 0.1}),
+    ("Adamax", {"lr": 0.05, "eps": 0.1, "maximize": True}),
+    ("NAdam", {}),
+    ("NAdam", {"lr": 0.05, "weight_decay": 0.1, "momentum_decay": 0.1}),
+    ("NAdam", {"lr": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}),
+    ("NAdam", {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-4}),
+    ("RAdam", {}),
+    ("RAdam", {"lr": 0.05, "betas": (0.8, 0.9), "weight_decay": 0.1}),
+    ("RAdam", {"lr": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}),
+    ("RMSprop", {}),
+    ("RMSprop", {"lr": 0.01, "centered": True}),
+    ("RMSprop", {"lr": 0.01, "momentum": 0.9}),
+    ("RMSprop", {"lr": 0.01, "alpha": 0.5, "centered": True, "momentum": 0.5, "weight_decay": 0.1}),
+    ("RMSprop", {"lr": 0.01, "eps": 1e-3, "maximize": True}),
+    ("Adagrad", {}),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.1}),
+    ("Adagrad", {"lr": 0.1, "initial_accumulator_value": 0.5, "eps": 1e-3, "maximize": True}),
+    ("Adadelta", {}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.5, "weight_decay": 0.1}),
+    ("Adadelta", {"rho": 0.99, "eps": 1e-3, "maximize": True}),
+]
+
+
+def torch_optimizer(name: str, params: list[Any], options: dict[str, Any]) -> Any:
+    return getattr(torch.optim, name)(params, foreach=False, **options)
+
+
+def run_and_compare(
+    name: str,
+    options: dict[str, Any],
+    seed: int,
+    groups: Callable[[list[Any]], Any] = list,
+    round_trip: Callable[[dict[str, Any]], Any] = json_round_trip,
+) -> None:
+    """Run refnet and torch side by side for STEPS steps with a reload in the middle."""
+    cls = OPTIMIZERS[name]
+    start = initial_values(seed)
+    grads = gradient_sequence(STEPS, seed)
+
+    ours = [Parameter(v.copy()) for v in start]
+    theirs = [torch.tensor(v.copy(), requires_grad=True) for v in start]
+    optimizer = cls(groups(ours), **options)
+    reference = torch_optimizer(name, groups(theirs), options)
+
+    for t in range(STEPS):
+        if t == STEPS // 2:
+            saved = round_trip(optimizer.state_dict())
+            ours = [Parameter(p.data.copy()) for p in ours]
+            optimizer = cls(groups(ours))  # default options: the state dict restores them
+            optimizer.load_state_dict(saved)
+        for p, g in zip(ours, grads[t], strict=True):
+            p.grad[...] = g
+        for p, g in zip(theirs, grads[t], strict=True):
+            p.grad = torch.from_numpy(g.copy())
+        optimizer.step()
+        reference.step()
+        for i, (p, q) in enumerate(zip(ours, theirs, strict=True)):
+            assert_close(
+                p.data, q.detach().numpy(), RTOL, f"{name}{options}: step {t + 1}, param {i}"
+            )
+
+    compare_state_dicts(optimizer.state_dict(), reference.state_dict(), f"{name}{options}")
+
+
+def compare_state_dicts(ours: dict[str, Any], theirs: dict[str, Any], what: str) -> None:
+    assert set(ours["state"]) == set(theirs["state"]), f"{what}: state indices"
+    for index, state in ours["state"].items():
+        reference = theirs["state"][index]
+        assert set(state) == set(reference), f"{what}: state keys of parameter {index}"
+        for key, value in state.items():
+            expected = reference[key].numpy() if torch.is_tensor(reference[key]) else reference[key]
+            if isinstance(value, np.ndarray):
+                assert_close(value, expected, RTOL, f"{what}: state {key} of parameter {index}")
+            else:
+                assert value == float(expected), f"{what}: state {key} of parameter {index}"
+    for group, reference in zip(ours["param_groups"], theirs["param_groups"], strict=True):
+        for key, value in group.items():
+            assert key in reference, f"{what}: param group key {key!r} is not PyTorch's"
+            assert value == reference[key], f"{what}: param group {key}"
+
+
+@pytest.mark.parametrize(
+    ("name", "options"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)]
+)
+def test_trajectory_matches_torch(name: str, options: dict[str, Any]) -> None:
+    run_and_compare(name, options, seed=len(str(options)))
+
+
+def two_groups(params: list[Any]) -> list[dict[str, Any]]:
+    return [{"params": params[:1], "lr": 0.003}, {"params": params[1:]}]
+
+
+@pytest.mark.parametrize("name", [n for n in OPTIMIZERS if n != "Lion"])
+def test_trajectory_with_two_groups_through_a_file(name: str) -> None:
+    """Per-group options, and the mid-run state dict saved with refnet.save."""
+    run_and_compare(name, {"lr": 0.02, "weight_decay": 0.01}, 7, two_groups, file_round_trip)
+
+
+def unit() -> st.SearchStrategy[float]:
+    return st.floats(0.0, 0.99)
+
+
+OPTION_STRATEGIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
+    "SGD": st.fixed_dictionaries(
+        {
+            "lr": st.floats(1e-3, 0.5),
+            "momentum": st.sampled_from([0.0, 0.5, 0.9]),
+            "weight_decay": st.floats(0.0, 0.5),
+            "maximize": st.booleans(),
+        }
+    ).flatmap(
+        lambda o: (
+            st.just(o | {"nesterov": True})
+            if o["momentum"] > 0
+            else st.just(o | {"dampening": 0.5})
+        )
+    ),
+    "Adam": st.fixed_dictionaries(
+        {
+            "lr": st.floats(1e-3, 0.5),
+            "betas": st.tuples(unit(), unit()),
+            "eps": st.sampled_from([1e-8, 1e-3]),
+            "weight_decay": st.floats(0.0, 0.5),
+            "amsgrad": st.booleans(),
+            "maximize": st.booleans(),
+            "decoupled_weight_decay": st.booleans(),
+        }
+    ),
+    "AdamW": st.fixed_dictionaries(
+        {
+            "lr": st.floats(1e-3, 0.5),
+            "betas": st.tuples(unit(), unit()),
+            "weight_decay": st.floats(0.0, 0.5),
+            "amsgrad": st.booleans(),
+        }
+    ),
+    "Adamax": st.fixed_dictionaries(
+        {
+            "lr": st.floats(1e-3, 0.5),
+            "betas": st.tuples(unit(), unit()),
+            "weight_decay": st.floats(0.0, 0.5),
+            "maximize": st.booleans(),
+        }
+    ),
+    "NAdam": st.fixed_dictionaries(
+        {
+            "lr": st.floats(1e-3, 0.5),
+            "betas": st.tuples(unit(), unit()),
+            "weight_decay": st.floats(0.0, 0.5),
+            "momentum_decay": st.floats(0.0, 0.5),
+            "decoupled_weight_decay": st.booleans(),
+        }
+    ),
+    "RAdam": st.fixed_dictionaries(
+        {
+            "lr": st.floats(1e-3, 0.5),
+            "betas": st.tuples(unit(), st.floats(0.5, 0.999)),
+            "weight_decay": st.floats(0.0, 0.5),
+            "decoupled_weight_decay": st.booleans(),
+        }
+    ),
+    "RMSprop": st.fixed_dictionaries(
+        {
+            "lr": st.floats(1e-3, 0.1),
+            "alpha": st.floats(0.1, 0.99),
+            "momentum": st.sampled_from([0.0, 0.9]),
+            "centered": st.booleans(),
+            "weight_decay": st.floats(0.0, 0.5),
+        }
+    ),
+    "Adagrad": st.fixed_dictionaries(
+        {
+            "lr": st.floats(1e-3, 0.5),
+            "lr_decay": st.floats(0.0, 0.5),
+            "initial_accumulator_value": st.floats(0.0, 1.0),
+            "weight_decay": st.floats(0.0, 0.5),
+        }
+    ),
+    "Adadelta": st.fixed_dictionaries(
+        {
+            "lr": st.floats(0.1, 1.0),
+            "rho": st.floats(0.0, 1.0),
+            "eps": st.sampled_from([1e-6, 1e-3]),
+            "weight_decay": st.floats(0.0, 0.5),
+        }
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTION_STRATEGIES))
+@given(data=st.data())
+def test_trajectory_matches_torch_for_drawn_options(name: str, data: st.DataObject) -> None:
+    options = data.draw(OPTION_STRATEGIES[name], label="options")
+    seed = data.draw(st.integers(0, 2**16), label="seed")
+    run_and_compare(name, options, seed)
+
+
+def test_refnet_loads_a_torch_state_dict_and_continues() -> None:
+    """A PyTorch Adam state dict (tensors and all) loads into refnet's Adam."""
+    start, grads = initial_values(3), gradient_sequence(20, 3)
+    theirs = [torch.tensor(v.copy(), requires_grad=True) for v in start]
+    reference = torch.optim.Adam(theirs, lr=0.05, amsgrad=True, foreach=False)
+
+    def torch_step(t: int) -> None:
+        for p, g in zip(theirs, grads[t], strict=True):
+            p.grad = torch.from_numpy(g.copy())
+        reference.step()
+
+    for t in range(10):
+        torch_step(t)
+    ours = [Parameter(p.detach().numpy().copy()) for p in theirs]
+    optimizer = optim.Adam(ours)
+    optimizer.load_state_dict(reference.state_dict())
+    for t in range(10, 20):
+        torch_step(t)
+        for p, g in zip(ours, grads[t], strict=True):
+            p.grad[...] = g
+        optimizer.step()
+    for p, q in zip(ours, theirs, strict=True):
+        assert_close(p.data, q.detach().numpy(), RTOL, "Adam continued from torch's state")
+
+
+def float32_trajectories(name: str) -> tuple[list[Array], list[Array]]:
+    start, grads = initial_values(5, np.float32), gradient_sequence(STEPS, 5, np.float32)
+    ours = [Parameter(v.copy()) for v in start]
+    theirs = [torch.tensor(v.copy(), requires_grad=True) for v in start]
+    optimizer = OPTIMIZERS[name](ours, lr=0.01)
+    reference = torch_optimizer(name, theirs, {"lr": 0.01})
+    for t in range(STEPS):
+        for p, q, g in zip(ours, theirs, grads[t], strict=True):
+            p.grad[...] = g
+            q.grad = torch.from_numpy(g.copy())
+        optimizer.step()
+        reference.step()
+    return [p.data for p in ours], [q.detach().numpy() for q in theirs]
+
+
+@pytest.mark.parametrize("name", [n for n in OPTIMIZERS if n != "Lion"])
+def test_float32_trajectory_stays_float32_and_close_to_torch(name: str) -> None:
+    ours, theirs = float32_trajectories(name)
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        assert a.dtype == np.float32, f"{name}: param {i} became {a.dtype}"
+        assert_close(a, b, 1e-4, f"{name} float32: param {i}")
