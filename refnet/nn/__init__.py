@@ -3,7 +3,7 @@
 Every class here is a :class:`Module` with a hand-written ``forward`` and ``backward``.
 """
 
-from refnet.nn import functional, init
+from refnet.nn import functional, init, utils
 from refnet.nn.activation import (
     ELU,
     GELU,
@@ -93,4 +93,5 @@ __all__ = [
     "Unflatten",
     "functional",
     "init",
+    "utils",
 ]
