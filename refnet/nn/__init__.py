@@ -46,6 +46,7 @@ from refnet.nn.loss import (
     TripletMarginLoss,
 )
 from refnet.nn.module import IncompatibleKeys, Module
+from refnet.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from refnet.nn.parameter import Parameter
 
 __all__ = [
@@ -54,9 +55,12 @@ __all__ = [
     "SELU",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
     "Flatten",
+    "GroupNorm",
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
@@ -66,6 +70,7 @@ __all__ = [
     "IncompatibleKeys",
     "KLDivLoss",
     "L1Loss",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "LogSigmoid",
