@@ -37,7 +37,7 @@ def check_module_against_torch(case: ModuleCase, dtype: type[np.floating]) -> No
     """Forward output, input gradient, parameter gradients and state must equal torch's."""
     rtol = getattr(case, RTOL[np.dtype(dtype)])
     module = copy.deepcopy(case.module).to(dtype)
-    theirs = to_torch(module)
+    theirs = (case.to_torch or to_torch)(module)
     x = case.x if np.issubdtype(case.x.dtype, np.integer) else case.x.astype(dtype)
     if case.reset is not None:
         case.reset()

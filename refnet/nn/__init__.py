@@ -26,6 +26,7 @@ from refnet.nn.activation import (
     Tanh,
 )
 from refnet.nn.container import Sequential
+from refnet.nn.dropout import Dropout, Dropout2d
 from refnet.nn.flatten import Flatten, Unflatten
 from refnet.nn.linear import Identity, Linear
 from refnet.nn.loss import (
@@ -59,6 +60,8 @@ __all__ = [
     "BatchNorm2d",
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
+    "Dropout",
+    "Dropout2d",
     "Flatten",
     "GroupNorm",
     "Hardsigmoid",

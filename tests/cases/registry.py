@@ -27,6 +27,9 @@ class ModuleCase:
     ``reset`` is called before every forward (re-seed a random module); ``kink_free``
     says the input is built away from non-differentiable points; ``torch_rtol64`` loosens
     the float64 agreement tolerance for kernels whose summation order differs a lot.
+    ``to_torch`` builds the torch counterpart of the (copied, dtype-converted) module
+    instead of ``refnet.interop.torch.to_torch``: a random layer in training mode uses it
+    to apply refnet's own mask in torch, since the two libraries' random streams differ.
     """
 
     module: Module
@@ -35,6 +38,7 @@ class ModuleCase:
     torch_rtol64: float = 1e-10
     torch_rtol32: float = 1e-5
     notes: dict[str, Any] = field(default_factory=dict)
+    to_torch: Callable[[Module], Any] | None = None
 
 
 @dataclass

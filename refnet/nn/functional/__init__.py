@@ -15,6 +15,7 @@ from refnet.nn.functional.activation import (
     softmax,
     softplus,
 )
+from refnet.nn.functional.dropout import dropout_noise
 from refnet.nn.functional.loss import (
     p_norm,
     p_norm_backward,
@@ -46,6 +47,7 @@ __all__ = [
     "batch_norm_train_backward",
     "channel_dot",
     "channel_sum",
+    "dropout_noise",
     "erf",
     "erfc",
     "group_norm",
