@@ -49,6 +49,7 @@ from refnet.nn.loss import (
 from refnet.nn.module import IncompatibleKeys, Module
 from refnet.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from refnet.nn.parameter import Parameter
+from refnet.nn.sparse import Embedding
 
 __all__ = [
     "ELU",
@@ -62,6 +63,7 @@ __all__ = [
     "CrossEntropyLoss",
     "Dropout",
     "Dropout2d",
+    "Embedding",
     "Flatten",
     "GroupNorm",
     "Hardsigmoid",

@@ -38,6 +38,7 @@ from refnet.nn.functional.normalization import (
     normalize_rows,
     normalize_rows_backward,
 )
+from refnet.nn.functional.sparse import embedding, embedding_backward, embedding_renorm_
 
 __all__ = [
     "BatchStats",
@@ -48,6 +49,9 @@ __all__ = [
     "channel_dot",
     "channel_sum",
     "dropout_noise",
+    "embedding",
+    "embedding_backward",
+    "embedding_renorm_",
     "erf",
     "erfc",
     "group_norm",
