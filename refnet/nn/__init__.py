@@ -26,6 +26,7 @@ from refnet.nn.activation import (
     Tanh,
 )
 from refnet.nn.container import Sequential
+from refnet.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from refnet.nn.dropout import Dropout, Dropout2d
 from refnet.nn.flatten import Flatten, Unflatten
 from refnet.nn.linear import Identity, Linear
@@ -49,16 +50,23 @@ from refnet.nn.loss import (
 from refnet.nn.module import IncompatibleKeys, Module
 from refnet.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from refnet.nn.parameter import Parameter
+from refnet.nn.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from refnet.nn.sparse import Embedding
 
 __all__ = [
     "ELU",
     "GELU",
     "SELU",
+    "AdaptiveAvgPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose2d",
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
     "Dropout",
@@ -82,6 +90,8 @@ __all__ = [
     "LogSoftmax",
     "MSELoss",
     "MarginRankingLoss",
+    "MaxPool1d",
+    "MaxPool2d",
     "Mish",
     "Module",
     "MultiMarginLoss",

@@ -1,0 +1,491 @@
+"""Convolution kernels: 2-d correlation by im2col + one GEMM, and its two gradients.
+
+Notation: input ``x`` of shape (N, C, H, W), weight ``w`` of shape (O, C/g, kh, kw) for
+``g`` groups, output ``y`` of shape (N, O, Ho, Wo). PyTorch's "convolution" is a
+cross-correlation: with stride ``s``, dilation ``d`` and the input zero-padded to ``xp``,
+
+    y[n, o, p, q] = b[o] + Σ_{c, i, j} w[o, c, i, j] · xp[n, c, p·s_h + i·d_h, q·s_w + j·d_w]
+
+(``c`` running over the channels of ``o``'s group).
+
+**Forward as one matrix product (im2col).** Copy every window of ``xp`` into a column of
+a matrix ``X`` of shape (C·kh·kw, N·Ho·Wo): row ``(c, i, j)``, column ``(p, q, n)`` holds
+``xp[n, c, p·s_h + i·d_h, q·s_w + j·d_w]``. Then ``Y = W X`` with ``W = w.reshape(O, -1)``
+is the whole convolution, one BLAS GEMM (one per group).
+
+**Weight gradient: a correlation of the input with the output gradient.** With
+``G = ∂L/∂Y`` (O, N·Ho·Wo), ``∂L/∂W = G Xᵀ``: ``∂L/∂w[o, c, i, j]`` sums
+``G[n, o, p, q] · xp[n, c, p·s + i·d, q·s + j·d]`` over ``n, p, q``, which is the
+correlation of ``xp`` with ``G`` used as a (dilated by ``s``) kernel. The bias gradient
+is ``Σ_{n, p, q} G[n, o, p, q]``.
+
+**Input gradient: a transposed convolution (col2im).** ``∂L/∂X = Wᵀ G`` gives, for every
+window position, the gradient of each element it copied; since ``X`` copied each element
+of ``xp`` into several columns, the chain rule *adds* those column gradients back into
+the positions they came from ("col2im"). Written out, ``∂L/∂xp[n, c, u, v]`` sums
+``w[o, c, i, j] · G[n, o, p, q]`` over every ``(o, i, j, p, q)`` with ``u = p·s + i·d``:
+a correlation of the zero-upsampled ``G`` with the flipped kernel, i.e. the transposed
+convolution. Cropping the padding gives ``∂L/∂x``. ``ConvTranspose2d``'s forward is
+exactly this map, and its backward the ordinary convolution.
+
+**Layout.** The kernels work on "batch-innermost" arrays: memory laid out (C, H, W, N)
+(cuda-convnet's layout). Then the column matrix is filled by kh·kw copies of long
+contiguous runs (W·N elements), the GEMM writes its (O, Ho·Wo·N) result directly in that
+layout, and col2im is kh·kw additions of long runs. The modules return (N, C, H, W) views
+of such arrays: NumPy handles any strides, and the next convolution or pooling layer
+reads them without a copy.
+
+**Memory.** The padded input is cached, not the column matrix (kh·kw times larger):
+forward and backward process the output a few rows at a time (a chunk of columns of a
+few MiB that stays in cache), rebuilding the columns of each chunk when the weight
+gradient needs them. That costs one extra im2col copy and saves a k²-times-the-input
+array and its trips through main memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from refnet._typing import Array
+
+__all__ = [
+    "ConvGeometry",
+    "conv1d",
+    "conv2d",
+    "conv2d_backward",
+    "conv2d_forward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
+    "conv_transpose2d_forward",
+    "same_padding",
+]
+
+# Columns are built and multiplied a few output rows at a time so each chunk of the
+# column matrix (and of its gradient) stays in cache between the copy and the GEMM.
+CHUNK_BYTES = 4 << 20
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+_NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Everything a 2-d convolution kernel needs besides the arrays.
+
+    ``padding`` is ``(top, bottom, left, right)``: 'same' padding can be asymmetric
+    (PyTorch puts the extra row/column at the bottom/right).
+    """
+
+    kernel_size: Pair
+    stride: Pair = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: Pair = (1, 1)
+    groups: int = 1
+    padding_mode: str = "zeros"
+
+    @property
+    def dilated_kernel(self) -> Pair:
+        """Extent of one window: ``d·(k - 1) + 1`` per axis."""
+        (kh, kw), (dh, dw) = self.kernel_size, self.dilation
+        return dh * (kh - 1) + 1, dw * (kw - 1) + 1
+
+    def padded_size(self, height: int, width: int) -> Pair:
+        top, bottom, left, right = self.padding
+        return height + top + bottom, width + left + right
+
+    def output_size(self, height: int, width: int) -> Pair:
+        """``⌊(padded - dilated_kernel) / stride⌋ + 1`` per axis (may be ≤ 0: too small)."""
+        hp, wp = self.padded_size(height, width)
+        (eh, ew), (sh, sw) = self.dilated_kernel, self.stride
+        return (hp - eh) // sh + 1, (wp - ew) // sw + 1
+
+
+def same_padding(kernel_size: Pair, dilation: Pair) -> tuple[int, int, int, int]:
+    """PyTorch's padding='same': total ``d·(k - 1)`` per axis, the odd one on the far side."""
+    pads: list[int] = []
+    for k, d in zip(kernel_size, dilation, strict=True):
+        total = d * (k - 1)
+        pads += [total // 2, total - total // 2]
+    return pads[0], pads[1], pads[2], pads[3]
+
+
+@dataclass
+class ConvCache:
+    """What a convolution's backward needs: the padded input in (C, Hp, Wp, N) layout."""
+
+    xp: Array
+    input_shape: tuple[int, int, int, int]
+    geometry: ConvGeometry
+
+
+# ---------------------------------------------------------------------- layout helpers
+
+
+def to_batch_last(x: Array) -> Array:
+    """(N, C, H, W) → a C-contiguous (C, H, W, N) array (a view when already laid out so)."""
+    return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
+
+
+def _pad_batch_last(x: Array, geometry: ConvGeometry) -> Array:
+    """Pad an (N, C, H, W) input into a new (C, Hp, Wp, N) array, with ``padding_mode``."""
+    top, bottom, left, right = geometry.padding
+    xt = x.transpose(1, 2, 3, 0)
+    if geometry.padding_mode != "zeros":
+        pads = ((0, 0), (top, bottom), (left, right), (0, 0))
+        return np.pad(xt, pads, mode=_NUMPY_PAD_MODES[geometry.padding_mode])  # type: ignore[call-overload]
+    if not any(geometry.padding):
+        return np.ascontiguousarray(xt)
+    C, H, W, N = xt.shape
+    xp = np.empty((C, H + top + bottom, W + left + right, N), dtype=x.dtype)
+    xp[:, :top] = 0
+    xp[:, top + H :] = 0
+    xp[:, top : top + H, :left] = 0
+    xp[:, top : top + H, left + W :] = 0
+    xp[:, top : top + H, left : left + W] = xt
+    return xp
+
+
+def _source_index(u: int, size: int, mode: str) -> int:
+    """The input index that padded position ``u`` (relative to the input) copies."""
+    if mode == "reflect":
+        return -u if u < 0 else 2 * (size - 1) - u
+    if mode == "replicate":
+        return 0 if u < 0 else size - 1
+    return u % size  # circular
+
+
+def _unpad(dxp: Array, geometry: ConvGeometry, height: int, width: int) -> Array:
+    """∂L/∂x from ∂L/∂xp, both (C, ·, ·, N): the backward of the padding.
+
+    Zero padding only crops. The other modes copied border elements into the padding,
+    so the gradient of each padded row (then column) is added back to the row it copied:
+    a loop over the few padded rows and columns, not over positions.
+    """
+    top, bottom, left, right = geometry.padding
+    if geometry.padding_mode == "zeros":
+        return dxp[:, top : top + height, left : left + width]
+    mode = geometry.padding_mode
+    rows = dxp[:, top : top + height].copy()
+    for r in [*range(top), *range(top + height, top + height + bottom)]:
+        rows[:, _source_index(r - top, height, mode)] += dxp[:, r]
+    dx = rows[:, :, left : left + width].copy()
+    for c in [*range(left), *range(left + width, left + width + right)]:
+        dx[:, :, _source_index(c - left, width, mode)] += rows[:, :, c]
+    return dx
+
+
+# ---------------------------------------------------------------------- im2col / col2im
+
+
+def _row_chunks(rows: int, row_elements: int, itemsize: int) -> list[tuple[int, int]]:
+    """Split ``rows`` output rows into chunks of at most ~CHUNK_BYTES of columns."""
+    per_chunk = max(1, CHUNK_BYTES // max(1, row_elements * itemsize))
+    return [(r, min(rows, r + per_chunk)) for r in range(0, rows, per_chunk)]
+
+
+def _window_slices(
+    geometry: ConvGeometry, i: int, j: int, p0: int, p1: int, width: int
+) -> tuple[slice, slice]:
+    """Rows and columns of the padded input that kernel tap (i, j) reads for output
+    rows ``p0..p1-1`` and all ``width`` output columns."""
+    (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
+    r0, c0 = p0 * sh + i * dh, j * dw
+    return slice(r0, r0 + (p1 - p0 - 1) * sh + 1, sh), slice(c0, c0 + (width - 1) * sw + 1, sw)
+
+
+def _im2col(xp: Array, geometry: ConvGeometry, p0: int, p1: int, wo: int, out: Array) -> Array:
+    """Columns for output rows ``p0..p1-1``: ``out`` viewed (C, kh, kw, p1-p0, Wo, N)."""
+    C, N = xp.shape[0], xp.shape[3]
+    kh, kw = geometry.kernel_size
+    cols = out[: C * kh * kw * (p1 - p0) * wo * N].reshape(C, kh, kw, p1 - p0, wo, N)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _window_slices(geometry, i, j, p0, p1, wo)
+            cols[:, i, j] = xp[:, rows, columns]
+    return cols
+
+
+def _col2im(dxp: Array, cols: Array, geometry: ConvGeometry, p0: int, p1: int) -> None:
+    """Add column gradients (C, kh, kw, p1-p0, Wo, N) back where im2col copied them from."""
+    kh, kw = geometry.kernel_size
+    wo = cols.shape[4]
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _window_slices(geometry, i, j, p0, p1, wo)
+            dxp[:, rows, columns] += cols[:, i, j]
+
+
+def _grouped(matrix: Array, groups: int) -> Array:
+    """View a (rows, cols) matrix as (groups, rows/groups, cols)."""
+    return matrix.reshape(groups, matrix.shape[0] // groups, -1)
+
+
+def _correlate(
+    xp: Array, weight: Array, bias: Array | None, geometry: ConvGeometry, out_size: Pair
+) -> Array:
+    """``y = W · im2col(xp) + b`` in (O, Ho, Wo, N) layout, chunk by chunk of output rows."""
+    C, _, _, N = xp.shape
+    out_channels, g = weight.shape[0], geometry.groups
+    ho, wo = out_size
+    kh, kw = geometry.kernel_size
+    w = weight.reshape(g, out_channels // g, -1)
+    y = np.empty((out_channels, ho, wo, N), dtype=xp.dtype)
+    rows_bytes = max(C * kh * kw, out_channels) * wo * N
+    chunks = _row_chunks(ho, rows_bytes, xp.dtype.itemsize)
+    buffer = np.empty(C * kh * kw * (chunks[0][1] - chunks[0][0]) * wo * N, dtype=xp.dtype)
+    for p0, p1 in chunks:
+        cols = _im2col(xp, geometry, p0, p1, wo, buffer).reshape(g, -1, (p1 - p0) * wo * N)
+        out = y[:, p0:p1].reshape(g, out_channels // g, -1)
+        if g == 1:
+            np.matmul(w[0], cols[0], out=out[0])
+        else:
+            np.matmul(w, cols, out=out)
+        if bias is not None:
+            out += bias.reshape(g, out_channels // g, 1)
+    return y
+
+
+def _transposed_correlate(
+    a: Array, weight: Array, geometry: ConvGeometry, padded_size: Pair, channels: int
+) -> Array:
+    """col2im(Wᵀ · a): the transposed convolution of ``a`` (O, Ho, Wo, N), returned padded
+    as (C, Hp, Wp, N). The input gradient of a convolution; ConvTranspose2d's forward."""
+    out_channels, ho, wo, N = a.shape
+    g = geometry.groups
+    kh, kw = geometry.kernel_size
+    wt = weight.reshape(g, out_channels // g, -1).transpose(0, 2, 1)  # (g, C/g·kh·kw, O/g)
+    dxp = np.zeros((channels, *padded_size, N), dtype=a.dtype)
+    rows_bytes = max(channels * kh * kw, out_channels) * wo * N
+    chunks = _row_chunks(ho, rows_bytes, a.dtype.itemsize)
+    buffer = np.empty(channels * kh * kw * (chunks[0][1] - chunks[0][0]) * wo * N, a.dtype)
+    for p0, p1 in chunks:
+        m = (p1 - p0) * wo * N
+        cols = buffer[: channels * kh * kw * m].reshape(g, -1, m)
+        ac = a[:, p0:p1].reshape(g, out_channels // g, m)
+        if g == 1:
+            np.matmul(wt[0], ac[0], out=cols[0])
+        else:
+            np.matmul(wt, ac, out=cols)
+        _col2im(dxp, cols.reshape(channels, kh, kw, p1 - p0, wo, N), geometry, p0, p1)
+    return dxp
+
+
+def _weight_gradient(
+    a: Array, xp: Array, geometry: ConvGeometry, weight_shape: tuple[int, ...]
+) -> Array:
+    """``Σ_chunks a · im2col(xp)ᵀ``: the correlation of ``xp`` with ``a`` (O, Ho, Wo, N)."""
+    out_channels, ho, wo, N = a.shape
+    C = xp.shape[0]
+    g = geometry.groups
+    kh, kw = geometry.kernel_size
+    grad = np.zeros((g, out_channels // g, (C // g) * kh * kw), dtype=a.dtype)
+    rows_bytes = max(C * kh * kw, out_channels) * wo * N
+    chunks = _row_chunks(ho, rows_bytes, a.dtype.itemsize)
+    buffer = np.empty(C * kh * kw * (chunks[0][1] - chunks[0][0]) * wo * N, dtype=a.dtype)
+    for p0, p1 in chunks:
+        m = (p1 - p0) * wo * N
+        cols = _im2col(xp, geometry, p0, p1, wo, buffer).reshape(g, -1, m)
+        ac = a[:, p0:p1].reshape(g, out_channels // g, m)
+        grad += np.matmul(ac, cols.transpose(0, 2, 1))
+    return grad.reshape(weight_shape)
+
+
+def _channel_sums(a: Array) -> Array:
+    """``Σ_{h, w, n} a[o, h, w, n]`` for an (O, H, W, N) array, as one GEMV with ones."""
+    flat = a.reshape(a.shape[0], -1)
+    return flat @ np.ones(flat.shape[1], dtype=a.dtype)
+
+
+# ---------------------------------------------------------------------- conv2d
+
+
+def conv2d_forward(
+    x: Array, weight: Array, bias: Array | None, geometry: ConvGeometry
+) -> tuple[Array, ConvCache]:
+    """2-d convolution of a batched (N, C, H, W) input; returns ``(y, cache)``.
+
+    ``y`` is an (N, O, Ho, Wo) view of a (O, Ho, Wo, N)-contiguous array. Shapes must have
+    been validated (the modules do it, with messages that name the layer).
+    """
+    N, _, H, W = x.shape
+    xp = _pad_batch_last(x, geometry)
+    out_size = geometry.output_size(H, W)
+    y = _correlate(xp, weight, bias, geometry, out_size)
+    return y.transpose(3, 0, 1, 2), ConvCache(xp, (N, x.shape[1], H, W), geometry)
+
+
+def conv2d_backward(
+    grad_output: Array,
+    weight: Array,
+    cache: ConvCache,
+    input_grad: bool = True,
+    bias_grad: bool = True,
+) -> tuple[Array | None, Array, Array | None]:
+    """``(∂L/∂x, ∂L/∂w, ∂L/∂b)`` of a convolution, from ∂L/∂y (N, O, Ho, Wo).
+
+    ``∂L/∂x`` is ``None`` when ``input_grad`` is false (nobody needs it: skip its GEMM
+    and col2im), ``∂L/∂b`` when ``bias_grad`` is false.
+    """
+    geometry = cache.geometry
+    _, C, H, W = cache.input_shape
+    G = to_batch_last(grad_output)
+    grad_weight = _weight_gradient(G, cache.xp, geometry, weight.shape)
+    grad_bias = _channel_sums(G) if bias_grad else None
+    grad_input = None
+    if input_grad:
+        dxp = _transposed_correlate(G, weight, geometry, cache.xp.shape[1:3], C)
+        grad_input = _unpad(dxp, geometry, H, W).transpose(3, 0, 1, 2)
+    return grad_input, grad_weight, grad_bias
+
+
+# ---------------------------------------------------------------------- conv_transpose2d
+
+
+@dataclass
+class ConvTransposeCache:
+    """A transposed convolution's backward needs its input, (C_in, H, W, N) layout."""
+
+    x: Array
+    geometry: ConvGeometry
+
+
+def conv_transpose_output_size(
+    height: int, width: int, geometry: ConvGeometry, output_padding: Pair
+) -> Pair:
+    """``(H - 1)·s - 2p + d·(k - 1) + output_padding + 1`` per axis (PyTorch's formula)."""
+    top, _, left, _ = geometry.padding
+    (eh, ew), (sh, sw) = geometry.dilated_kernel, geometry.stride
+    return (
+        (height - 1) * sh - 2 * top + eh + output_padding[0],
+        (width - 1) * sw - 2 * left + ew + output_padding[1],
+    )
+
+
+def conv_transpose2d_forward(
+    x: Array, weight: Array, bias: Array | None, geometry: ConvGeometry, output_padding: Pair
+) -> tuple[Array, ConvTransposeCache]:
+    """Transposed convolution of a batched (N, C_in, H, W) input; weight (C_in, C_out/g, kh, kw).
+
+    It is the input gradient of the convolution from C_out to C_in channels with the same
+    weight, stride, padding and dilation: ``col2im(Wᵀ x)``, then the padding cropped
+    (rows past ``d·(k-1) + (H-1)·s`` are the output padding: zero before the bias).
+    """
+    _, _, H, W = x.shape
+    c_out = weight.shape[1] * geometry.groups
+    top, _, left, _ = geometry.padding
+    ho, wo = conv_transpose_output_size(H, W, geometry, output_padding)
+    xt = to_batch_last(x)
+    padded = (ho + 2 * top, wo + 2 * left)
+    yp = _transposed_correlate(xt, weight, geometry, padded, c_out)
+    y = yp[:, top : top + ho, left : left + wo]
+    if bias is not None:
+        y += bias.reshape(-1, 1, 1, 1)
+    return y.transpose(3, 0, 1, 2), ConvTransposeCache(xt, geometry)
+
+
+def conv_transpose2d_backward(
+    grad_output: Array,
+    weight: Array,
+    cache: ConvTransposeCache,
+    input_grad: bool = True,
+    bias_grad: bool = True,
+) -> tuple[Array | None, Array, Array | None]:
+    """``(∂L/∂x, ∂L/∂w, ∂L/∂b)`` of a transposed convolution.
+
+    Its forward is linear in ``x`` with the convolution's input-gradient map, so its input
+    gradient is the convolution itself: ``∂L/∂x = W · im2col(pad(G))``; its weight
+    gradient is the correlation of ``pad(G)`` with ``x``: ``x · im2col(pad(G))ᵀ``.
+    """
+    geometry = cache.geometry
+    padded = _pad_batch_last(grad_output, geometry)
+    x = cache.x
+    grad_weight = _weight_gradient(x, padded, geometry, weight.shape)
+    grad_bias = _channel_sums(to_batch_last(grad_output)) if bias_grad else None
+    grad_input = None
+    if input_grad:
+        grad_input = _correlate(padded, weight, None, geometry, x.shape[1:3]).transpose(3, 0, 1, 2)
+    return grad_input, grad_weight, grad_bias
+
+
+# ---------------------------------------------------------------------- functional API
+
+
+def _pair(value: int | tuple[int, ...]) -> Pair:
+    if isinstance(value, int):
+        return value, value
+    first, second = value
+    return int(first), int(second)
+
+
+def _geometry(
+    weight: Array,
+    stride: int | tuple[int, ...],
+    padding: int | tuple[int, ...] | str,
+    dilation: int | tuple[int, ...],
+    groups: int,
+) -> ConvGeometry:
+    kernel = (int(weight.shape[2]), int(weight.shape[3]))
+    dil = _pair(dilation)
+    if padding == "same":
+        pads = same_padding(kernel, dil)
+    elif padding == "valid":
+        pads = (0, 0, 0, 0)
+    else:
+        ph, pw = _pair(padding)  # type: ignore[arg-type]
+        pads = (ph, ph, pw, pw)
+    return ConvGeometry(kernel, _pair(stride), pads, dil, groups)
+
+
+def conv2d(
+    x: Array,
+    weight: Array,
+    bias: Array | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] | str = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+) -> Array:
+    """PyTorch's ``F.conv2d`` (forward only): (N, C, H, W) or (C, H, W) input."""
+    batched = x.ndim == 4
+    xb = x if batched else x[None]
+    y, _ = conv2d_forward(xb, weight, bias, _geometry(weight, stride, padding, dilation, groups))
+    return y if batched else y[0]
+
+
+def conv1d(
+    x: Array,
+    weight: Array,
+    bias: Array | None = None,
+    stride: int = 1,
+    padding: int | str = 0,
+    dilation: int = 1,
+    groups: int = 1,
+) -> Array:
+    """PyTorch's ``F.conv1d`` (forward only): a 2-d convolution over a height of 1."""
+    pad: int | tuple[int, int] | str = padding if isinstance(padding, str) else (0, padding)
+    y = conv2d(
+        x[..., None, :], weight[:, :, None, :], bias, (1, stride), pad, (1, dilation), groups
+    )
+    return y[..., 0, :]
+
+
+def conv_transpose2d(
+    x: Array,
+    weight: Array,
+    bias: Array | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    output_padding: int | tuple[int, int] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int, int] = 1,
+) -> Array:
+    """PyTorch's ``F.conv_transpose2d`` (forward only): (N, C, H, W) or (C, H, W) input."""
+    batched = x.ndim == 4
+    xb = x if batched else x[None]
+    geometry = _geometry(weight, stride, padding, dilation, groups)
+    y, _ = conv_transpose2d_forward(xb, weight, bias, geometry, _pair(output_padding))
+    return y if batched else y[0]

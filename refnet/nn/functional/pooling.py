@@ -1,0 +1,599 @@
+"""Pooling kernels: max, average and adaptive average pooling over (N, C, H, W) arrays.
+
+A pooling window of ``kh × kw`` taps (dilation ``d``), moved by stride ``s`` over the
+input padded by ``p`` on each side, produces one output per position:
+
+* **max**: ``y = max over the window``. The maximum is a selection, so its derivative
+  routes the whole upstream gradient to the element that was selected and gives the
+  others 0: ``∂L/∂x = Σ_windows G · [x is the window's argmax]``. PyTorch's tie rule,
+  which we follow: the *first* maximum in row-major window order wins (padding is -∞,
+  so it never wins).
+* **average**: ``y = (Σ window) / divisor``, a linear map; each input element receives
+  ``G / divisor`` from every window that contains it (the gradient is spread evenly back
+  over the window).
+* **adaptive average**: window ``o`` along an axis of size ``L`` covers
+  ``[⌊oL/Lo⌋, ⌈(o+1)L/Lo⌉)``; windows vary in size and may overlap. It is separable,
+  ``y = (B_h x B_wᵀ) / (count_h count_wᵀ)`` with 0/1 matrices ``B``, so forward and
+  backward are two small matrix products each.
+
+Every kernel loops over window taps (kh·kw of them), never over positions: tap
+``(i, j)`` of every window at once is one strided view of the padded input.
+
+**Layout.** Pooling treats (N, C) as independent planes, so the kernels accept any memory
+layout and allocate their outputs in the input's layout: after a refnet convolution
+(memory laid out (C, H, W, N)) every tap view has long contiguous runs. The common 2×2,
+stride-2 max-pool on a row-contiguous float32 input (plain NCHW) has its own path:
+one copy splits the four window positions into four contiguous planes, where the
+comparisons run at full SIMD speed, and the backward writes the gradient of each pair
+of horizontal neighbours as one 64-bit word (the gradient's bits shifted into the half of
+the word that won, or shifted out entirely).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from refnet._typing import Array
+
+__all__ = [
+    "AvgPoolCache",
+    "MaxPoolCache",
+    "PoolGeometry",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward",
+    "adaptive_windows",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "avg_pool2d_forward",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "max_pool2d_forward",
+    "pool_output_size",
+]
+
+Pair = tuple[int, int]
+
+
+def pool_output_size(
+    size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool
+) -> int:
+    """PyTorch's pooling output size along one axis.
+
+    ``⌊(L + 2p - d(k-1) - 1) / s⌋ + 1``, with ``⌈·⌉`` in ceil mode; in ceil mode the last
+    window must start inside the input or the left padding, else it is dropped.
+    """
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    """Kernel, stride, padding (both sides), dilation and ceil mode of a 2-d pooling."""
+
+    kernel_size: Pair
+    stride: Pair
+    padding: Pair = (0, 0)
+    dilation: Pair = (1, 1)
+    ceil_mode: bool = False
+
+    def output_size(self, height: int, width: int) -> Pair:
+        return (
+            pool_output_size(height, *self._axis(0), self.ceil_mode),
+            pool_output_size(width, *self._axis(1), self.ceil_mode),
+        )
+
+    def _axis(self, axis: int) -> tuple[int, int, int, int]:
+        return (
+            self.kernel_size[axis],
+            self.stride[axis],
+            self.padding[axis],
+            self.dilation[axis],
+        )
+
+    def padded_extent(self, size: int, out: int, axis: int) -> tuple[int, int]:
+        """``(left, right)`` padding that holds every window: ``p`` on the left, and on
+        the right ``p`` or more, when a ceil-mode window runs past the padded input."""
+        k, s, p, d = self._axis(axis)
+        needed = (out - 1) * s + d * (k - 1) + 1
+        return p, max(0, needed - size - p)
+
+    def overlapping(self) -> bool:
+        """Whether two windows can share an input element (then gradients must add)."""
+        return any(
+            s < d * (k - 1) + 1
+            for k, s, d in zip(self.kernel_size, self.stride, self.dilation, strict=True)
+        )
+
+    def tap_slices(self, i: int, j: int, out: Pair) -> tuple[slice, slice]:
+        """Rows and columns of the padded input read by tap ``(i, j)`` of every window."""
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        r0, c0 = i * dh, j * dw
+        return (
+            slice(r0, r0 + (out[0] - 1) * sh + 1, sh),
+            slice(c0, c0 + (out[1] - 1) * sw + 1, sw),
+        )
+
+
+# ---------------------------------------------------------------------- layout helpers
+
+
+def memory_order(x: Array) -> tuple[int, ...]:
+    """Axes of ``x`` from the outermost (largest stride) to the innermost in memory."""
+    return tuple(sorted(range(x.ndim), key=lambda axis: -abs(x.strides[axis])))
+
+
+def empty_in_order(shape: tuple[int, ...], dtype: npt.DTypeLike, order: tuple[int, ...]) -> Array:
+    """An uninitialised array of ``shape`` whose memory follows the axis ``order``."""
+    inverse = np.argsort(order)
+    return np.empty([shape[axis] for axis in order], dtype=dtype).transpose(inverse)
+
+
+def zeros_in_order(shape: tuple[int, ...], dtype: npt.DTypeLike, order: tuple[int, ...]) -> Array:
+    """Zeros of ``shape`` laid out in the axis ``order``."""
+    inverse = np.argsort(order)
+    return np.zeros([shape[axis] for axis in order], dtype=dtype).transpose(inverse)
+
+
+def _padded(
+    x: Array, geometry: PoolGeometry, out: Pair, value: float
+) -> tuple[Array, tuple[int, int, int, int]]:
+    """``x`` padded with ``value`` so that every window fits (a view of ``x`` if none)."""
+    H, W = x.shape[2:]
+    top, bottom = geometry.padded_extent(H, out[0], 0)
+    left, right = geometry.padded_extent(W, out[1], 1)
+    pads = (top, bottom, left, right)
+    if not any(pads):
+        return x, pads
+    shape = (x.shape[0], x.shape[1], H + top + bottom, W + left + right)
+    xp = empty_in_order(shape, x.dtype, memory_order(x))
+    xp[...] = value
+    xp[:, :, top : top + H, left : left + W] = x
+    return xp, pads
+
+
+def _tap_view(xp: Array, geometry: PoolGeometry, tap: int, out: Pair) -> Array:
+    """Tap number ``tap`` (row-major in the window) of every window: a strided view."""
+    rows, columns = geometry.tap_slices(*divmod(tap, geometry.kernel_size[1]), out)
+    return xp[:, :, rows, columns]
+
+
+def _crop(dxp: Array, pads: tuple[int, int, int, int], height: int, width: int) -> Array:
+    top, _, left, _ = pads
+    return dxp[:, :, top : top + height, left : left + width]
+
+
+# ---------------------------------------------------------------------- max pooling
+
+
+@dataclass
+class MaxPoolCache:
+    """What max-pool's backward needs: which tap won each window, and the shapes.
+
+    ``kind`` is ``"planes"`` (2×2 fast path: ``routes`` is one uint8 array of shift
+    amounts), ``"pairwise"`` (2×2 on any layout: ``routes`` = the three comparisons
+    right>left top, right>left bottom, bottom>top) or ``"taps"`` (general: ``routes`` =
+    the winning tap index per output).
+    """
+
+    kind: str
+    routes: tuple[Array, ...]
+    input_shape: tuple[int, int, int, int]
+    order: tuple[int, ...]
+    geometry: PoolGeometry
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+
+def _is_simple_2x2(geometry: PoolGeometry) -> bool:
+    return (
+        geometry.kernel_size == (2, 2)
+        and geometry.stride == (2, 2)
+        and geometry.padding == (0, 0)
+        and geometry.dilation == (1, 1)
+    )
+
+
+def _planes_order(x: Array) -> tuple[int, ...] | None:
+    """An (N, C) axis order in which a float32 ``x`` is C-contiguous with even H, W."""
+    if x.dtype != np.float32 or sys.byteorder != "little" or x.shape[2] % 2 or x.shape[3] % 2:
+        return None
+    for order in ((0, 1, 2, 3), (1, 0, 2, 3)):
+        if x.transpose(order).flags.c_contiguous:
+            return order
+    return None
+
+
+def max_pool2d_forward(x: Array, geometry: PoolGeometry) -> tuple[Array, MaxPoolCache]:
+    """Max pooling of a batched (N, C, H, W) input; returns ``(y, cache)``."""
+    H, W = x.shape[2:]
+    out = geometry.output_size(H, W)
+    if _is_simple_2x2(geometry):
+        order = _planes_order(x)
+        if order is not None:
+            return _max_pool_planes(x, order, geometry)
+        if not geometry.ceil_mode or (H % 2 == 0 and W % 2 == 0):
+            return _max_pool_pairwise(x, out, geometry)
+    return _max_pool_taps(x, out, geometry)
+
+
+def max_pool2d_backward(grad_output: Array, cache: MaxPoolCache) -> Array:
+    """∂L/∂x: each window's gradient goes to the element that won it."""
+    if cache.kind == "planes":
+        return _max_unpool_planes(grad_output, cache)
+    if cache.kind == "pairwise":
+        return _max_unpool_pairwise(grad_output, cache)
+    return _max_unpool_taps(grad_output, cache)
+
+
+def _max_pool_planes(
+    x: Array, order: tuple[int, ...], geometry: PoolGeometry
+) -> tuple[Array, MaxPoolCache]:
+    """2×2/2 max-pool of a float32 array that is C-contiguous in (N, C) ``order``.
+
+    One copy splits the windows into four contiguous planes a b / c d (top-left, top-right,
+    bottom-left, bottom-right); then the tie rule is three comparisons: right beats left
+    only if strictly greater (in each row), bottom beats top only if strictly greater.
+
+    The backward writes each pair of horizontal neighbours of ∂L/∂x as one 64-bit word:
+    the gradient's 32 bits shifted by 0 (left won), 32 (right won) or ≥ 64 (this row
+    lost: NumPy shifts everything out). ``routes`` keeps the two shifts per output
+    (top row, bottom row) as uint8: 2 bytes per output.
+    """
+    xo = x.transpose(order)
+    A, B, H, W = xo.shape
+    rows, ho, wo = A * B * (H // 2), H // 2, W // 2
+    planes = np.ascontiguousarray(xo.reshape(rows, 2, wo, 2).transpose(1, 3, 0, 2))
+    (a, b), (c, d) = planes
+    top = np.maximum(a, b)
+    right_top = np.greater(b, a).view(np.uint8)
+    bottom = np.maximum(c, d)
+    right_bottom = np.greater(d, c).view(np.uint8)
+    from_bottom = np.greater(bottom, top).view(np.uint8)
+    y = np.maximum(top, bottom, out=top)
+    shifts = np.empty((2, rows, wo), dtype=np.uint8)
+    np.left_shift(right_top, 5, out=shifts[0])
+    shifts[0] |= from_bottom << 6
+    np.left_shift(right_bottom, 5, out=shifts[1])
+    from_bottom ^= 1
+    shifts[1] |= from_bottom << 6
+    y = y.reshape(A, B, ho, wo).transpose(np.argsort(order))
+    return y, MaxPoolCache("planes", (shifts,), x.shape, order, geometry)
+
+
+def _max_unpool_planes(grad_output: Array, cache: MaxPoolCache) -> Array:
+    order = cache.order
+    shifts = cache.routes[0]
+    rows, wo = shifts.shape[1:]
+    go = np.ascontiguousarray(grad_output.transpose(order), dtype=np.float32)
+    words = go.reshape(rows, wo).view(np.uint32).astype(np.uint64)
+    shape = tuple(cache.input_shape[axis] for axis in order)
+    dx = np.empty(shape, dtype=np.float32)
+    pairs = dx.reshape(rows, 2, wo * 2).view(np.uint64)
+    np.left_shift(words, shifts[0], out=pairs[:, 0])
+    np.left_shift(words, shifts[1], out=pairs[:, 1])
+    return dx.transpose(np.argsort(order))
+
+
+def _quadrants(x: Array, out: Pair) -> tuple[Array, Array, Array, Array]:
+    """The four taps of every 2×2/2 window: top-left, top-right, bottom-left, bottom-right."""
+    h, w = 2 * out[0], 2 * out[1]
+    return (
+        x[:, :, 0:h:2, 0:w:2],
+        x[:, :, 0:h:2, 1:w:2],
+        x[:, :, 1:h:2, 0:w:2],
+        x[:, :, 1:h:2, 1:w:2],
+    )
+
+
+def _max_pool_pairwise(x: Array, out: Pair, geometry: PoolGeometry) -> tuple[Array, MaxPoolCache]:
+    """2×2/2 max-pool on any layout: pairwise maxima of strided views (ties as in torch)."""
+    a, b, c, d = _quadrants(x, out)
+    top = np.maximum(a, b)
+    right_top = np.greater(b, a)
+    bottom = np.maximum(c, d)
+    right_bottom = np.greater(d, c)
+    from_bottom = np.greater(bottom, top)
+    y = np.maximum(top, bottom, out=top)
+    routes = (right_top, right_bottom, from_bottom)
+    return y, MaxPoolCache("pairwise", routes, x.shape, memory_order(x), geometry)
+
+
+def _max_unpool_pairwise(grad_output: Array, cache: MaxPoolCache) -> Array:
+    right_top, right_bottom, from_bottom = cache.routes
+    H, W = cache.input_shape[2:]
+    out = right_top.shape[2:]
+    covered = (2 * out[0], 2 * out[1]) == (H, W)
+    make = empty_in_order if covered else zeros_in_order
+    dx = make(cache.input_shape, grad_output.dtype, cache.order)
+    a, b, c, d = _quadrants(dx, out)
+    from_top = ~from_bottom
+    np.multiply(grad_output, from_top & ~right_top, out=a)
+    np.multiply(grad_output, from_top & right_top, out=b)
+    np.multiply(grad_output, from_bottom & ~right_bottom, out=c)
+    np.multiply(grad_output, from_bottom & right_bottom, out=d)
+    return dx
+
+
+def _max_pool_taps(x: Array, out: Pair, geometry: PoolGeometry) -> tuple[Array, MaxPoolCache]:
+    """General max-pool: running maximum over the kh·kw tap views, remembering the first
+    tap that reached it (a later tap takes over only when strictly greater)."""
+    xp, pads = _padded(x, geometry, out, -np.inf)
+    kh, kw = geometry.kernel_size
+    order = memory_order(x)
+    shape = (x.shape[0], x.shape[1], *out)
+    best = empty_in_order(shape, x.dtype, order)
+    winner = zeros_in_order(shape, np.min_scalar_type(kh * kw - 1), order)
+    for tap in range(kh * kw):
+        view = _tap_view(xp, geometry, tap, out)
+        if tap == 0:
+            best[...] = view
+            continue
+        better = np.greater(view, best)
+        np.maximum(best, view, out=best)
+        np.copyto(winner, tap, where=better, casting="unsafe")
+    return best, MaxPoolCache("taps", (winner,), x.shape, order, geometry, pads)
+
+
+def _max_unpool_taps(grad_output: Array, cache: MaxPoolCache) -> Array:
+    (winner,) = cache.routes
+    geometry, pads = cache.geometry, cache.pads
+    N, C, H, W = cache.input_shape
+    kh, kw = geometry.kernel_size
+    out = winner.shape[2:]
+    padded = (N, C, H + pads[0] + pads[1], W + pads[2] + pads[3])
+    dxp = zeros_in_order(padded, grad_output.dtype, cache.order)
+    overlapping = geometry.overlapping()
+    for tap in range(kh * kw):
+        view = _tap_view(dxp, geometry, tap, out)
+        won = winner == tap
+        if overlapping:
+            view += np.where(won, grad_output, 0)
+        else:
+            np.copyto(view, grad_output, where=won)
+    return _crop(dxp, pads, H, W)
+
+
+# ---------------------------------------------------------------------- average pooling
+
+
+@dataclass
+class AvgPoolCache:
+    """What average-pool's backward needs: the divisor per output and the shapes."""
+
+    divisor: Array | float
+    input_shape: tuple[int, int, int, int]
+    order: tuple[int, ...]
+    geometry: PoolGeometry
+    pads: tuple[int, int, int, int]
+    out: Pair
+
+
+def _window_counts(
+    size: int, out: int, kernel: int, stride: int, padding: int
+) -> tuple[Array, Array]:
+    """Per output along one axis: window length clipped to the padded input, and the
+    number of real (non-padding) elements in it (PyTorch's two divisors)."""
+    start = np.arange(out) * stride - padding
+    end = np.minimum(start + kernel, size + padding)
+    with_padding = end - start
+    inside = np.minimum(end, size) - np.maximum(start, 0)
+    return with_padding, inside
+
+
+def avg_pool_divisor(
+    height: int,
+    width: int,
+    geometry: PoolGeometry,
+    count_include_pad: bool,
+    divisor_override: int | None,
+    dtype: npt.DTypeLike,
+) -> Array | float:
+    """The divisor of every window: an (Ho, Wo) array, or one number when all agree."""
+    if divisor_override is not None:
+        return float(divisor_override)
+    out = geometry.output_size(height, width)
+    counts = [
+        _window_counts(size, o, geometry.kernel_size[a], geometry.stride[a], geometry.padding[a])
+        for a, (size, o) in enumerate(zip((height, width), out, strict=True))
+    ]
+    pick = 0 if count_include_pad else 1
+    divisor = np.outer(counts[0][pick], counts[1][pick]).astype(dtype)
+    if divisor.size and np.all(divisor == divisor.flat[0]):
+        return float(divisor.flat[0])
+    return divisor
+
+
+def avg_pool2d_forward(
+    x: Array,
+    geometry: PoolGeometry,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> tuple[Array, AvgPoolCache]:
+    """Average pooling of a batched (N, C, H, W) input; returns ``(y, cache)``.
+
+    Taps are summed in row-major window order, then divided once, as PyTorch does.
+    """
+    N, C, H, W = x.shape
+    out = geometry.output_size(H, W)
+    xp, pads = _padded(x, geometry, out, 0.0)
+    kh, kw = geometry.kernel_size
+    order = memory_order(x)
+    total = empty_in_order((N, C, *out), x.dtype, order)
+    for tap in range(kh * kw):
+        view = _tap_view(xp, geometry, tap, out)
+        if tap == 0:
+            total[...] = view
+        else:
+            total += view
+    divisor = avg_pool_divisor(H, W, geometry, count_include_pad, divisor_override, x.dtype)
+    total /= divisor
+    return total, AvgPoolCache(divisor, x.shape, order, geometry, pads, out)
+
+
+def avg_pool2d_backward(grad_output: Array, cache: AvgPoolCache) -> Array:
+    """∂L/∂x: every element of a window receives ``G / divisor`` from it."""
+    geometry, pads, out = cache.geometry, cache.pads, cache.out
+    N, C, H, W = cache.input_shape
+    kh, kw = geometry.kernel_size
+    share = grad_output / cache.divisor
+    padded = (N, C, H + pads[0] + pads[1], W + pads[2] + pads[3])
+    dxp = zeros_in_order(padded, grad_output.dtype, cache.order)
+    overlapping = geometry.overlapping()
+    for tap in range(kh * kw):
+        view = _tap_view(dxp, geometry, tap, out)
+        if overlapping:
+            view += share
+        else:
+            view[...] = share
+    return _crop(dxp, pads, H, W)
+
+
+# ---------------------------------------------------------------------- adaptive average
+
+
+def adaptive_windows(size: int, out: int) -> tuple[Array, Array]:
+    """``(starts, ends)`` of PyTorch's adaptive windows: ``[⌊oL/Lo⌋, ⌈(o+1)L/Lo⌉)``."""
+    o = np.arange(out)
+    return (o * size) // out, ((o + 1) * size + out - 1) // out
+
+
+def _window_matrix(size: int, out: int, dtype: npt.DTypeLike) -> tuple[Array, Array]:
+    """The 0/1 matrix (out, size) whose row ``o`` marks window ``o``, and the window sizes."""
+    starts, ends = adaptive_windows(size, out)
+    positions = np.arange(size)
+    member = (positions >= starts[:, None]) & (positions < ends[:, None])
+    return member.astype(dtype), (ends - starts).astype(dtype)
+
+
+@dataclass
+class AdaptiveAvgPoolCache:
+    """The window matrices and counts, and the input's shape and layout."""
+
+    rows: Array
+    cols: Array
+    counts: Array
+    input_shape: tuple[int, int, int, int]
+
+
+def adaptive_avg_pool2d_forward(x: Array, output_size: Pair) -> tuple[Array, AdaptiveAvgPoolCache]:
+    """Adaptive average pooling of (N, C, H, W) to (N, C, Ho, Wo): ``(B_h x B_wᵀ) / counts``."""
+    H, W = x.shape[2:]
+    rows, count_h = _window_matrix(H, output_size[0], x.dtype)
+    cols, count_w = _window_matrix(W, output_size[1], x.dtype)
+    counts = np.outer(count_h, count_w)
+    summed = np.tensordot(np.tensordot(x, cols, axes=([3], [1])), rows, axes=([2], [1]))
+    y = summed.transpose(0, 1, 3, 2) / counts
+    return y, AdaptiveAvgPoolCache(rows, cols, counts, x.shape)
+
+
+def adaptive_avg_pool2d_backward(grad_output: Array, cache: AdaptiveAvgPoolCache) -> Array:
+    """∂L/∂x = B_hᵀ (G / counts) B_w: each window's share spread back over it."""
+    share = grad_output / cache.counts
+    spread = np.tensordot(
+        np.tensordot(share, cache.rows, axes=([2], [0])), cache.cols, axes=([2], [0])
+    )
+    return spread
+
+
+# ---------------------------------------------------------------------- functional API
+
+
+def _pair(value: int | tuple[int, ...]) -> Pair:
+    if isinstance(value, int):
+        return value, value
+    first, second = value
+    return int(first), int(second)
+
+
+def _batched(fn_input: Array) -> tuple[Array, bool]:
+    return (fn_input, True) if fn_input.ndim == 4 else (fn_input[None], False)
+
+
+def max_pool2d(
+    x: Array,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+    ceil_mode: bool = False,
+) -> Array:
+    """PyTorch's ``F.max_pool2d`` (forward only): (N, C, H, W) or (C, H, W)."""
+    k = _pair(kernel_size)
+    geometry = PoolGeometry(
+        k, k if stride is None else _pair(stride), _pair(padding), _pair(dilation), ceil_mode
+    )
+    xb, batched = _batched(x)
+    y, _ = max_pool2d_forward(xb, geometry)
+    return y if batched else y[0]
+
+
+def avg_pool2d(
+    x: Array,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Array:
+    """PyTorch's ``F.avg_pool2d`` (forward only): (N, C, H, W) or (C, H, W)."""
+    k = _pair(kernel_size)
+    geometry = PoolGeometry(
+        k, k if stride is None else _pair(stride), _pair(padding), (1, 1), ceil_mode
+    )
+    xb, batched = _batched(x)
+    y, _ = avg_pool2d_forward(xb, geometry, count_include_pad, divisor_override)
+    return y if batched else y[0]
+
+
+def adaptive_avg_pool2d(x: Array, output_size: int | tuple[int | None, int | None]) -> Array:
+    """PyTorch's ``F.adaptive_avg_pool2d`` (forward only); ``None`` keeps an input size."""
+    sizes = (output_size, output_size) if isinstance(output_size, int) else output_size
+    out = (
+        x.shape[-2] if sizes[0] is None else sizes[0],
+        x.shape[-1] if sizes[1] is None else sizes[1],
+    )
+    xb, batched = _batched(x)
+    y, _ = adaptive_avg_pool2d_forward(xb, out)
+    return y if batched else y[0]
+
+
+def max_pool1d(
+    x: Array,
+    kernel_size: int,
+    stride: int | None = None,
+    padding: int = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+) -> Array:
+    """PyTorch's ``F.max_pool1d`` (forward only): a 2-d max-pool over a height of 1."""
+    s = kernel_size if stride is None else stride
+    y = max_pool2d(
+        x[..., None, :], (1, kernel_size), (1, s), (0, padding), (1, dilation), ceil_mode
+    )
+    return y[..., 0, :]
+
+
+def avg_pool1d(
+    x: Array,
+    kernel_size: int,
+    stride: int | None = None,
+    padding: int = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Array:
+    """PyTorch's ``F.avg_pool1d`` (forward only): a 2-d average pool over a height of 1."""
+    s = kernel_size if stride is None else stride
+    y = avg_pool2d(
+        x[..., None, :], (1, kernel_size), (1, s), (0, padding), ceil_mode, count_include_pad
+    )
+    return y[..., 0, :]

@@ -1,0 +1,347 @@
+"""Pooling layers: ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``, ``MaxPool1d``,
+``AvgPool1d``.
+
+Pooling has no parameters: each output is the maximum or the average of a window of
+its input plane. The kernels and the derivation of their gradients are in
+:mod:`refnet.nn.functional.pooling`; the 1-d layers run the 2-d kernels over a height
+of 1. Outputs keep the memory layout of the input (see the functional module).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from refnet._typing import Array
+from refnet.nn._validation import float_input, same_shape_gradient, shape_error
+from refnet.nn.functional import pooling as F
+from refnet.nn.module import Module
+
+IntOrPair = int | tuple[int, ...]
+
+
+def _pair(value: IntOrPair, name: str, owner: str) -> tuple[int, int]:
+    items = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(items) == 1:
+        items = (items[0], items[0])
+    if len(items) != 2 or not all(isinstance(v, (int, np.integer)) for v in items):
+        raise ValueError(f"{owner}: {name} must be an int or a pair of ints, got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def _single(value: IntOrPair, name: str, owner: str) -> int:
+    items = (value,) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(items) != 1 or not isinstance(items[0], (int, np.integer)):
+        raise ValueError(f"{owner}: {name} must be an int or a 1-tuple, got {value!r}")
+    return int(items[0])
+
+
+class _Pool(Module):
+    """Input checks and (un)batching shared by the pooling layers; ``_dims`` is 1 or 2."""
+
+    _dims = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: Any = None
+        self._output_shape: tuple[int, ...] | None = None
+        self._batched = True
+
+    def _as_batched_2d(self, x: object) -> Array:
+        x = float_input(self, x)
+        n = self._dims
+        if x.ndim not in (n + 1, n + 2) or 0 in x.shape[-n - 1 :]:
+            spatial = "L" if n == 1 else "H, W"
+            raise shape_error(
+                self, f"(N, C, {spatial}) or (C, {spatial}) with no empty dimension", x
+            )
+        self._batched = x.ndim == n + 2
+        xb = x if self._batched else x[None]
+        return xb[:, :, None, :] if n == 1 else xb
+
+    def _finish(self, y4: Array) -> Array:
+        y = y4[:, :, 0, :] if self._dims == 1 else y4
+        y = y if self._batched else y[0]
+        self._output_shape = y.shape
+        return y
+
+    def _grad_as_batched_2d(self, grad_output: object) -> Array:
+        g = same_shape_gradient(self, grad_output, self._saved(self._output_shape))
+        g = g if self._batched else g[None]
+        return g[:, :, None, :] if self._dims == 1 else g
+
+    def _unbatch_grad(self, dx4: Array) -> Array:
+        dx = dx4[:, :, 0, :] if self._dims == 1 else dx4
+        return dx if self._batched else dx[0]
+
+    def _check_output(self, x4: Array, out: tuple[int, int]) -> None:
+        """Fail clearly when the window does not fit (an empty output)."""
+        if out[0] < 1 or out[1] < 1:
+            n = self._dims
+            shape = tuple(x4.shape) if self._batched else tuple(x4.shape[1:])
+            if n == 1:
+                shape = shape[:-2] + shape[-1:]
+            raise ValueError(
+                f"{self.describe()}: input of shape {shape} is too small for the window: "
+                f"the output size would be {out[2 - n :]}"
+            )
+
+
+def _validate_window(
+    owner: str,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> None:
+    """PyTorch's limits: positive kernel, stride and dilation; ``0 ≤ padding ≤ kernel/2``
+    (so every window holds at least one input element)."""
+    for name, values in (("kernel_size", kernel), ("stride", stride), ("dilation", dilation)):
+        if min(values) < 1:
+            raise ValueError(f"{owner}: {name} must be positive, got {values}")
+    if min(padding) < 0 or any(p > k // 2 for p, k in zip(padding, kernel, strict=True)):
+        raise ValueError(
+            f"{owner}: padding must be between 0 and half the kernel size, "
+            f"got padding={padding} for kernel_size={kernel}"
+        )
+
+
+class _MaxPool(_Pool):
+    """Max pooling; the 2-d and 1-d layers differ only in their dimensionality."""
+
+    def __init__(
+        self,
+        kernel_size: IntOrPair,
+        stride: IntOrPair | None = None,
+        padding: IntOrPair = 0,
+        dilation: IntOrPair = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if return_indices:
+            raise NotImplementedError(
+                f"{name}: return_indices=True is not supported (there is no MaxUnpool2d)"
+            )
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.dilation = dilation
+        self.ceil_mode = ceil_mode
+        self._geometry = self._make_geometry(name)
+
+    def _make_geometry(self, name: str) -> F.PoolGeometry:
+        if self._dims == 1:
+            k = (1, _single(self.kernel_size, "kernel_size", name))
+            s = (1, _single(self.stride, "stride", name))
+            p = (0, _single(self.padding, "padding", name))
+            d = (1, _single(self.dilation, "dilation", name))
+        else:
+            k = _pair(self.kernel_size, "kernel_size", name)
+            s = _pair(self.stride, "stride", name)
+            p = _pair(self.padding, "padding", name)
+            d = _pair(self.dilation, "dilation", name)
+        _validate_window(name, k, s, p, d)
+        return F.PoolGeometry(k, s, p, d, self.ceil_mode)
+
+    def forward(self, x: Array) -> Array:
+        x4 = self._as_batched_2d(x)
+        self._check_output(x4, self._geometry.output_size(*x4.shape[2:]))
+        y, self._cache = F.max_pool2d_forward(x4, self._geometry)
+        return self._finish(y)
+
+    def backward(self, grad_output: Array) -> Array:
+        cache = self._saved(self._cache)
+        return self._unbatch_grad(
+            F.max_pool2d_backward(self._grad_as_batched_2d(grad_output), cache)
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class MaxPool2d(_MaxPool):
+    """2-d max pooling over (N, C, H, W) or (C, H, W) input (PyTorch: ``nn.MaxPool2d``).
+
+    ``y[n, c, p, q] = max_{i, j} xp[n, c, p·s_h + i·d_h, q·s_w + j·d_w]`` over the
+    ``kh × kw`` taps, ``xp`` the input padded with -∞ by ``padding`` (at most half the
+    kernel) on each side. ``stride`` defaults to ``kernel_size``; ``ceil_mode`` rounds the
+    output size up (the last window must start inside the input or the left padding).
+
+    Backward: a maximum is a selection, so ``∂L/∂x`` is ``G`` routed to the element that
+    won each window (summed where overlapping windows picked the same element), 0
+    elsewhere. Ties: the first maximum in row-major window order wins, as in PyTorch.
+
+    Caches only which tap won each window (1 to 3 bytes per output), not the input.
+    ``return_indices=True`` is not supported. With NaN in a window the output is NaN as
+    in PyTorch, but its gradient may go to another element than PyTorch's choice.
+    """
+
+
+class MaxPool1d(_MaxPool):
+    """1-d max pooling over (N, C, L) or (C, L) input (PyTorch: ``nn.MaxPool1d``).
+
+    ``MaxPool2d`` over a height of 1: same derivative, tie rule and cache.
+    """
+
+    _dims = 1
+
+
+class _AvgPool(_Pool):
+    """Average pooling; the 2-d and 1-d layers differ only in their dimensionality."""
+
+    def _setup(
+        self,
+        kernel: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        ceil_mode: bool,
+        count_include_pad: bool,
+        divisor_override: int | None,
+    ) -> None:
+        name = type(self).__name__
+        _validate_window(name, kernel, stride, padding, (1, 1))
+        if divisor_override is not None and divisor_override == 0:
+            raise ValueError(f"{name}: divisor_override must not be zero")
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self._divisor_override = divisor_override
+        self._geometry = F.PoolGeometry(kernel, stride, padding, (1, 1), ceil_mode)
+
+    def forward(self, x: Array) -> Array:
+        x4 = self._as_batched_2d(x)
+        self._check_output(x4, self._geometry.output_size(*x4.shape[2:]))
+        y, self._cache = F.avg_pool2d_forward(
+            x4, self._geometry, self.count_include_pad, self._divisor_override
+        )
+        return self._finish(y)
+
+    def backward(self, grad_output: Array) -> Array:
+        cache = self._saved(self._cache)
+        return self._unbatch_grad(
+            F.avg_pool2d_backward(self._grad_as_batched_2d(grad_output), cache)
+        )
+
+
+class AvgPool2d(_AvgPool):
+    """2-d average pooling over (N, C, H, W) or (C, H, W) input (PyTorch: ``nn.AvgPool2d``).
+
+    ``y[n, c, p, q] = (Σ_{i, j} xp[n, c, p·s_h + i, q·s_w + j]) / divisor``, ``xp`` the
+    input zero-padded by ``padding`` (at most half the kernel). The divisor, as in
+    PyTorch: ``divisor_override`` if given; else with ``count_include_pad`` the window
+    size clipped to the padded input (smaller only for a ceil-mode window that overhangs
+    it), without it the number of real input elements in the window.
+
+    Backward: the map is linear; each element of window ``(p, q)`` receives
+    ``G[p, q] / divisor[p, q]``, summed over the windows that contain it.
+
+    Caches only the divisors and shapes.
+    """
+
+    def __init__(
+        self,
+        kernel_size: IntOrPair,
+        stride: IntOrPair | None = None,
+        padding: IntOrPair = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.divisor_override = divisor_override
+        self._setup(
+            _pair(kernel_size, "kernel_size", name),
+            _pair(self.stride, "stride", name),
+            _pair(padding, "padding", name),
+            ceil_mode,
+            count_include_pad,
+            divisor_override,
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(_AvgPool):
+    """1-d average pooling over (N, C, L) or (C, L) input (PyTorch: ``nn.AvgPool1d``).
+
+    ``AvgPool2d`` over a height of 1 (PyTorch's ``AvgPool1d`` has no
+    ``divisor_override``). Like PyTorch it stores its sizes as 1-tuples.
+    """
+
+    _dims = 1
+
+    def __init__(
+        self,
+        kernel_size: IntOrPair,
+        stride: IntOrPair | None = None,
+        padding: IntOrPair = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        k = _single(kernel_size, "kernel_size", name)
+        s = k if stride is None else _single(stride, "stride", name)
+        p = _single(padding, "padding", name)
+        self.kernel_size = (k,)
+        self.stride = (s,)
+        self.padding = (p,)
+        self._setup((1, k), (1, s), (0, p), ceil_mode, count_include_pad, None)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(_Pool):
+    """Average pooling to a fixed output size (PyTorch: ``nn.AdaptiveAvgPool2d(output_size)``).
+
+    ``output_size`` is an int or a pair; ``None`` keeps that input dimension. Output
+    position ``o`` along an axis of input size ``L`` averages ``[⌊oL/Lo⌋, ⌈(o+1)L/Lo⌉)``:
+    windows of varying size that may overlap.
+
+    The map is separable and linear: ``y = (B_h x B_wᵀ) / (count_h count_wᵀ)`` with 0/1
+    window-membership matrices ``B``. So ``∂L/∂x = B_hᵀ (G / counts) B_w``: each window's
+    share of the gradient spread back over its elements. Both are two small matrix
+    products (BLAS), no loop at all.
+
+    Caches the two window matrices and counts (sizes of the spatial axes only).
+    """
+
+    def __init__(self, output_size: int | tuple[int | None, int | None]) -> None:
+        super().__init__()
+        name = type(self).__name__
+        sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+        if len(sizes) != 2 or any(
+            s is not None and (not isinstance(s, (int, np.integer)) or s < 0) for s in sizes
+        ):
+            raise ValueError(
+                f"{name}: output_size must be a non-negative int or a pair of them "
+                f"(or None), got {output_size!r}"
+            )
+        self.output_size = output_size
+        self._sizes = sizes
+
+    def forward(self, x: Array) -> Array:
+        x4 = self._as_batched_2d(x)
+        out = tuple(x4.shape[2 + a] if s is None else int(s) for a, s in enumerate(self._sizes))
+        y, self._cache = F.adaptive_avg_pool2d_forward(x4, (out[0], out[1]))
+        return self._finish(y)
+
+    def backward(self, grad_output: Array) -> Array:
+        cache = self._saved(self._cache)
+        return self._unbatch_grad(
+            F.adaptive_avg_pool2d_backward(self._grad_as_batched_2d(grad_output), cache)
+        )
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"

@@ -1,0 +1,142 @@
+"""Cases for the pooling layers: MaxPool2d, MaxPool1d, AvgPool2d, AvgPool1d,
+AdaptiveAvgPool2d.
+
+Hyperparameters are drawn (kernel, stride or its default, padding up to half the kernel,
+dilation, ceil_mode, count_include_pad, divisor_override, output sizes with None) and the
+input is built large enough for them. Max-pool inputs are tie-free (``distinct_arrays``),
+so the maximum of every window is unique and differentiable. Inputs sometimes come in
+another memory layout ((C, N, H, W) or (C, H, W, N) in memory), because the kernels pick
+their path by layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+import refnet.nn as nn
+from refnet._typing import Array
+from refnet.testing import arrays, distinct_arrays
+from tests.cases.registry import ModuleCase, module_case
+
+Draw = st.DrawFn
+
+_LAYOUTS = [(0, 1, 2, 3), (0, 1, 2, 3), (1, 0, 2, 3), (1, 2, 3, 0)]
+
+
+def _in_layout(draw: Draw, x: Array) -> Array:
+    """The same values, possibly stored in another (N, C) / batch-innermost memory order."""
+    if x.ndim != 4:
+        return x
+    order = draw(st.sampled_from(_LAYOUTS))
+    return np.ascontiguousarray(x.transpose(order)).transpose(np.argsort(order))
+
+
+def _batch(draw: Draw) -> tuple[int, ...]:
+    return draw(st.sampled_from([(1,), (2,), ()]))
+
+
+def _window(draw: Draw, dilated: bool) -> tuple[int, int, int, int]:
+    """``(kernel, stride, padding, dilation)`` along one axis; padding ≤ kernel // 2."""
+    k = draw(st.integers(1, 3))
+    s = draw(st.integers(1, 3))
+    p = draw(st.integers(0, k // 2))
+    d = draw(st.integers(1, 2)) if dilated else 1
+    return k, s, p, d
+
+
+def _size(draw: Draw, k: int, p: int, d: int) -> int:
+    """A size ≤ 7 whose padded extent holds one dilated window (output ≥ 1).
+
+    With padding and dilation, an input shorter than the dilation can leave a window with
+    only padding under its taps (PyTorch then routes the gradient out of bounds; see
+    test_pooling.py): at least ``d`` elements rule that out.
+    """
+    low = max(1, d * (k - 1) + 1 - 2 * p, d if p else 1)
+    return draw(st.integers(low, max(low, 7)))
+
+
+def _simple_2x2(draw: Draw) -> bool:
+    """Often the common 2×2 stride-2 window: it has its own fast paths."""
+    return draw(st.integers(0, 2)) == 0
+
+
+@module_case(nn.MaxPool2d)
+def max_pool2d_case(draw: Draw) -> ModuleCase:
+    if _simple_2x2(draw):
+        axes = [(2, 2, 0, 1), (2, 2, 0, 1)]
+        stride_arg: int | tuple[int, int] | None = draw(st.sampled_from([None, 2, (2, 2)]))
+    else:
+        axes = [_window(draw, dilated=True), _window(draw, dilated=True)]
+        stride_arg = (axes[0][1], axes[1][1])
+    (kh, _, ph, dh), (kw, _, pw, dw) = axes
+    H, W = _size(draw, kh, ph, dh), _size(draw, kw, pw, dw)
+    module = nn.MaxPool2d(
+        (kh, kw) if kh != kw or draw(st.booleans()) else kh,
+        stride=stride_arg,
+        padding=(ph, pw),
+        dilation=(dh, dw),
+        ceil_mode=draw(st.booleans()),
+    )
+    x = draw(distinct_arrays((*_batch(draw), draw(st.integers(1, 3)), H, W)))
+    return ModuleCase(module, _in_layout(draw, x))
+
+
+@module_case(nn.MaxPool1d)
+def max_pool1d_case(draw: Draw) -> ModuleCase:
+    k, s, p, d = _window(draw, dilated=True)
+    L = _size(draw, k, p, d)
+    module = nn.MaxPool1d(
+        k,
+        stride=draw(st.sampled_from([None, s])),
+        padding=p,
+        dilation=d,
+        ceil_mode=draw(st.booleans()),
+    )
+    return ModuleCase(module, draw(distinct_arrays((*_batch(draw), draw(st.integers(1, 3)), L))))
+
+
+@module_case(nn.AvgPool2d)
+def avg_pool2d_case(draw: Draw) -> ModuleCase:
+    (kh, sh, ph, _), (kw, sw, pw, _) = _window(draw, False), _window(draw, False)
+    H, W = _size(draw, kh, ph, 1), _size(draw, kw, pw, 1)
+    module = nn.AvgPool2d(
+        (kh, kw),
+        stride=draw(st.sampled_from([None, (sh, sw)])),
+        padding=(ph, pw),
+        ceil_mode=draw(st.booleans()),
+        count_include_pad=draw(st.booleans()),
+        divisor_override=draw(st.sampled_from([None, None, 1, 3, 5])),
+    )
+    x = draw(arrays((*_batch(draw), draw(st.integers(1, 3)), H, W)))
+    return ModuleCase(module, _in_layout(draw, x))
+
+
+@module_case(nn.AvgPool1d)
+def avg_pool1d_case(draw: Draw) -> ModuleCase:
+    k, s, p, _ = _window(draw, dilated=False)
+    L = _size(draw, k, p, 1)
+    module = nn.AvgPool1d(
+        k,
+        stride=draw(st.sampled_from([None, s])),
+        padding=p,
+        ceil_mode=draw(st.booleans()),
+        count_include_pad=draw(st.booleans()),
+    )
+    return ModuleCase(module, draw(arrays((*_batch(draw), draw(st.integers(1, 3)), L))))
+
+
+@module_case(nn.AdaptiveAvgPool2d)
+def adaptive_avg_pool2d_case(draw: Draw) -> ModuleCase:
+    H, W = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    size = st.integers(1, 7)
+    output_size = draw(
+        st.one_of(
+            size,
+            st.tuples(size, size),
+            st.tuples(st.none(), size),
+            st.tuples(size, st.none()),
+        )
+    )
+    x = draw(arrays((*_batch(draw), draw(st.integers(1, 3)), H, W)))
+    return ModuleCase(nn.AdaptiveAvgPool2d(output_size), _in_layout(draw, x))

@@ -1,0 +1,430 @@
+"""Specific behaviour of Conv2d, Conv1d and ConvTranspose2d.
+
+The generic suite (tests/cases/conv.py) gradient-checks them and compares them with
+torch over drawn hyperparameters; here: error messages, output sizes of odd
+configurations, examples computed by hand, initialisation, chunking, interop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import refnet.nn as nn
+from refnet.nn.functional import conv as conv_kernels
+
+
+def _x(*shape: int, dtype: type = np.float32) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal(shape).astype(dtype)
+
+
+# ---------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("module", "x", "message"),
+    [
+        (
+            nn.Conv2d(1, 10, 5),
+            _x(64, 28, 28),
+            r"Conv2d\(1, 10, kernel_size=\(5, 5\), stride=\(1, 1\)\): expected input of shape "
+            r"\(N, 1, H, W\) or \(1, H, W\), got \(64, 28, 28\)",
+        ),
+        (
+            nn.Conv2d(3, 4, 3),
+            _x(2, 2, 8, 8),
+            r"expected input of shape \(N, 3, H, W\).*\(2, 2, 8, 8\)",
+        ),
+        (nn.Conv2d(3, 4, 3), _x(8, 8), r"got \(8, 8\)"),
+        (nn.Conv2d(3, 4, 3), _x(1, 1, 3, 8, 8), r"got \(1, 1, 3, 8, 8\)"),
+        (
+            nn.Conv1d(2, 4, 3),
+            _x(2, 3, 7),
+            r"Conv1d\(2, 4.*\(N, 2, L\) or \(2, L\), got \(2, 3, 7\)",
+        ),
+        (nn.Conv1d(2, 4, 3), _x(1, 2, 3, 7), r"got \(1, 2, 3, 7\)"),
+        (nn.ConvTranspose2d(2, 4, 3), _x(1, 3, 4, 4), r"ConvTranspose2d\(2, 4.*\(N, 2, H, W\)"),
+    ],
+)
+def test_wrong_shape_names_the_layer_and_shapes(
+    module: nn.Module, x: np.ndarray, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        module(x)
+
+
+@pytest.mark.parametrize(
+    ("module", "x", "message"),
+    [
+        (
+            nn.Conv2d(1, 2, 5),
+            _x(1, 1, 3, 3),
+            r"Conv2d\(1, 2.*input of size \(3, 3\) padded to \(3, 3\) is smaller than the "
+            r"dilated kernel \(5, 5\)",
+        ),
+        (
+            nn.Conv2d(1, 2, 3, padding=1, dilation=3),
+            _x(1, 1, 4, 9),
+            r"padded to \(6, 11\) is smaller than the dilated kernel \(7, 7\)",
+        ),
+        (
+            nn.Conv1d(1, 2, 4, dilation=2),
+            _x(3, 1, 6),
+            r"input of size \(6,\) padded to \(6,\).*\(7,\)",
+        ),
+        (
+            nn.Conv2d(1, 2, 3, padding=2, padding_mode="reflect"),
+            _x(1, 1, 2, 5),
+            r"reflect padding \(2, 2\) must be smaller than the input size \(2, 5\)",
+        ),
+        (
+            nn.Conv2d(1, 2, 3, padding=3, padding_mode="circular"),
+            _x(1, 1, 5, 2),
+            r"circular padding \(3, 3\) must be at most the input size \(5, 2\)",
+        ),
+    ],
+)
+def test_input_too_small(module: nn.Module, x: np.ndarray, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        module(x)
+
+
+def test_transposed_output_that_would_be_empty() -> None:
+    with pytest.raises(ValueError, match=r"ConvTranspose2d\(1, 2.*gives an output of size"):
+        nn.ConvTranspose2d(1, 2, 3, padding=2)(_x(1, 1, 1, 1))
+
+
+def test_non_float_and_mismatched_dtypes() -> None:
+    conv = nn.Conv2d(1, 2, 3)
+    with pytest.raises(TypeError, match=r"Conv2d\(1, 2.*floating-point input, got dtype int64"):
+        conv(np.ones((1, 1, 5, 5), dtype=np.int64))
+    with pytest.raises(TypeError, match=r"Conv2d\(1, 2.*float64 but the parameters are float32"):
+        conv(np.ones((1, 1, 5, 5)))
+    with pytest.raises(TypeError, match="NumPy array"):
+        conv([[[[1.0]]]])
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (
+            lambda: nn.Conv2d(3, 4, 3, groups=2),
+            ValueError,
+            "in_channels must be divisible by groups, got 3 and 2",
+        ),
+        (
+            lambda: nn.Conv2d(4, 3, 3, groups=2),
+            ValueError,
+            "out_channels must be divisible by groups, got 3 and 2",
+        ),
+        (lambda: nn.Conv2d(2, 2, 3, groups=0), ValueError, "groups must be a positive integer"),
+        (lambda: nn.Conv2d(0, 2, 3), ValueError, "must be positive"),
+        (
+            lambda: nn.Conv2d(1, 2, 3, stride=2, padding="same"),
+            ValueError,
+            "not supported for strided",
+        ),
+        (lambda: nn.Conv2d(1, 2, 3, padding="full"), ValueError, "invalid padding string 'full'"),
+        (
+            lambda: nn.Conv2d(1, 2, 3, padding_mode="mirror"),
+            ValueError,
+            "padding_mode must be one of",
+        ),
+        (
+            lambda: nn.Conv2d(1, 2, (3, 3, 3)),
+            ValueError,
+            "kernel_size must be an int or a tuple of 2",
+        ),
+        (lambda: nn.Conv2d(1, 2, 0), ValueError, "kernel_size must be at least 1"),
+        (lambda: nn.Conv2d(1, 2, 3, padding=-1), ValueError, "padding must be at least 0"),
+        (lambda: nn.Conv2d(1, 2, 3, stride=0), ValueError, "stride must be at least 1"),
+        (lambda: nn.Conv1d(1, 2, (3, 3)), ValueError, "kernel_size must be an int or a tuple of 1"),
+        (
+            lambda: nn.ConvTranspose2d(1, 2, 3, padding_mode="reflect"),
+            ValueError,
+            'only "zeros" padding mode',
+        ),
+        (
+            lambda: nn.ConvTranspose2d(1, 2, 3, stride=2, output_padding=2),
+            ValueError,
+            "output_padding must be smaller than either stride or dilation",
+        ),
+        (lambda: nn.ConvTranspose2d(1, 2, 3, padding="same"), ValueError, "invalid padding string"),
+    ],
+)
+def test_invalid_construction(make: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        make()  # type: ignore[operator]
+
+
+def test_gradient_of_the_wrong_shape() -> None:
+    conv = nn.Conv2d(1, 2, 3)
+    conv(_x(2, 1, 5, 5))
+    with pytest.raises(
+        ValueError, match=r"Conv2d\(1, 2.*expects a gradient of the output's shape \(2, 2, 3, 3\)"
+    ):
+        conv.backward(np.ones((2, 2, 5, 5), dtype=np.float32))
+
+
+# ---------------------------------------------------------------------- shapes
+
+
+def _conv_size(size: int, k: int, s: int, p_total: int, d: int) -> int:
+    return (size + p_total - d * (k - 1) - 1) // s + 1
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize(
+    ("kwargs", "hw"),
+    [
+        ({"kernel_size": (2, 4), "padding": "same"}, (5, 6)),
+        ({"kernel_size": (2, 3), "padding": "same", "dilation": (3, 2)}, (7, 4)),
+        ({"kernel_size": 3, "stride": (2, 3), "padding": (1, 2), "dilation": (1, 2)}, (9, 10)),
+        ({"kernel_size": (1, 5), "stride": 3, "padding": "valid"}, (4, 11)),
+        ({"kernel_size": 4, "stride": 2, "padding": 1, "padding_mode": "circular"}, (7, 6)),
+    ],
+)
+def test_conv2d_output_shape_follows_torch_formula(
+    kwargs: dict[str, object], hw: tuple[int, int]
+) -> None:
+    conv = nn.Conv2d(2, 3, **kwargs)  # type: ignore[arg-type]
+    y = conv(_x(2, 2, *hw))
+    if kwargs.get("padding") == "same":
+        assert y.shape == (2, 3, *hw)
+    else:
+        pads = conv.padding if isinstance(conv.padding, tuple) else (0, 0)
+        expected = tuple(
+            _conv_size(hw[a], conv.kernel_size[a], conv.stride[a], 2 * pads[a], conv.dilation[a])
+            for a in range(2)
+        )
+        assert y.shape == (2, 3, *expected)
+    torch = pytest.importorskip("torch")
+    from refnet.interop.torch import to_torch
+
+    assert tuple(to_torch(conv)(torch.from_numpy(_x(2, 2, *hw))).shape) == y.shape
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "hw"),
+    [
+        ({"kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1}, (4, 5)),
+        (
+            {"kernel_size": (2, 3), "stride": (3, 1), "dilation": (1, 2), "output_padding": (2, 1)},
+            (3, 2),
+        ),
+        ({"kernel_size": 4, "stride": 2, "padding": 3}, (5, 5)),
+    ],
+)
+def test_conv_transpose2d_output_shape(kwargs: dict[str, object], hw: tuple[int, int]) -> None:
+    conv = nn.ConvTranspose2d(2, 4, **kwargs)  # type: ignore[arg-type]
+    y = conv(_x(1, 2, *hw))
+    expected = tuple(
+        (hw[a] - 1) * conv.stride[a]
+        - 2 * conv.padding[a]  # type: ignore[index]
+        + conv.dilation[a] * (conv.kernel_size[a] - 1)
+        + conv.output_padding[a]
+        + 1
+        for a in range(2)
+    )
+    assert y.shape == (1, 4, *expected)
+    torch = pytest.importorskip("torch")
+    from refnet.interop.torch import to_torch
+
+    assert tuple(to_torch(conv)(torch.from_numpy(_x(1, 2, *hw))).shape) == y.shape
+
+
+def test_conv_transpose2d_output_size_argument() -> None:
+    conv = nn.ConvTranspose2d(1, 1, 3, stride=3)
+    x = _x(1, 1, 2, 2)
+    assert conv(x).shape == (1, 1, 6, 6)
+    assert conv(x, output_size=(7, 8)).shape == (1, 1, 7, 8)
+    with pytest.raises(ValueError, match=r"requested output size \(9, 6\) is not between"):
+        conv(x, output_size=(9, 6))
+
+
+def test_unbatched_input_is_the_batch_of_one() -> None:
+    for conv, x in [
+        (nn.Conv2d(2, 3, 3, padding=1, generator=0), _x(2, 5, 4)),
+        (nn.Conv1d(2, 3, 3, stride=2, generator=0), _x(2, 7)),
+        (nn.ConvTranspose2d(2, 3, 2, stride=2, generator=0), _x(2, 3, 3)),
+    ]:
+        y = conv(x)
+        g = _x(*y.shape)
+        gx = conv.backward(g)
+        conv.zero_grad()
+        yb = conv(x[None])
+        gxb = conv.backward(g[None])
+        np.testing.assert_array_equal(y, yb[0])
+        np.testing.assert_array_equal(gx, gxb[0])
+        assert gx.shape == x.shape
+
+
+# ---------------------------------------------------------------------- known values
+
+
+def test_conv2d_by_hand() -> None:
+    """y[p, q] = x[p, q] - x[p+1, q+1] for the kernel [[1, 0], [0, -1]]."""
+    conv = nn.Conv2d(1, 1, 2, bias=True).double()
+    conv.weight.data[...] = [[[[1.0, 0.0], [0.0, -1.0]]]]
+    conv.bias.data[...] = 0.5  # type: ignore[union-attr]
+    x = np.arange(9.0).reshape(1, 1, 3, 3)
+    np.testing.assert_array_equal(conv(x), np.full((1, 1, 2, 2), -4.0 + 0.5))
+    grad_x = conv.backward(np.ones((1, 1, 2, 2)))
+    # Each output adds +1 to its window's top-left element and -1 to its bottom-right.
+    np.testing.assert_array_equal(grad_x[0, 0], [[1, 1, 0], [1, 0, -1], [0, -1, -1]])
+    # ∂L/∂w[i, j] = Σ_{p, q} x[p + i, q + j]: the sums of the four 2×2 blocks.
+    np.testing.assert_array_equal(conv.weight.grad[0, 0], [[8, 12], [20, 24]])
+    np.testing.assert_array_equal(conv.bias.grad, [4.0])  # type: ignore[union-attr]
+
+
+def test_conv2d_same_padding_puts_the_odd_row_at_the_bottom() -> None:
+    """Kernel [[0, 0], [0, 1]] with 'same' padding reads x[p + 0, q + 0] shifted by the
+    left/top padding, which is 0: the extra padding row/column is at the bottom/right."""
+    conv = nn.Conv2d(1, 1, 2, padding="same", bias=False).double()
+    conv.weight.data[...] = [[[[1.0, 0.0], [0.0, 0.0]]]]
+    x = np.arange(6.0).reshape(1, 1, 2, 3)
+    np.testing.assert_array_equal(conv(x), x)
+
+
+def test_conv1d_by_hand() -> None:
+    conv = nn.Conv1d(1, 1, 3, stride=2, padding=1, bias=False).double()
+    conv.weight.data[...] = [[[1.0, 2.0, 3.0]]]
+    x = np.array([[[1.0, 2.0, 3.0, 4.0]]])
+    # windows over [0, 1, 2, 3, 4, 0]: [0, 1, 2] and [2, 3, 4]
+    np.testing.assert_array_equal(conv(x), [[[0 + 2 + 6, 2 + 6 + 12]]])
+
+
+def test_conv_transpose2d_by_hand() -> None:
+    """Each input element scatters x · w into its own 2×2 patch (stride 2: no overlap)."""
+    conv = nn.ConvTranspose2d(1, 1, 2, stride=2, bias=False).double()
+    w = np.array([[1.0, 2.0], [3.0, 4.0]])
+    conv.weight.data[...] = w
+    y = conv(np.array([[[[1.0, 10.0]]]]))
+    np.testing.assert_array_equal(y[0, 0], np.hstack([w, 10 * w]))
+    grad_x = conv.backward(np.ones((1, 1, 2, 4)))
+    np.testing.assert_array_equal(grad_x, [[[[10.0, 10.0]]]])
+    np.testing.assert_array_equal(conv.weight.grad[0, 0], [[11.0, 11.0], [11.0, 11.0]])
+
+
+def test_conv_transpose_is_the_adjoint_of_conv() -> None:
+    """⟨conv(x), z⟩ = ⟨x, conv_transpose(z)⟩ with the same weight, stride and padding."""
+    rng = np.random.default_rng(1)
+    conv = nn.Conv2d(2, 3, 3, stride=2, padding=1, bias=False, generator=0).double()
+    tconv = nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, bias=False).double()
+    tconv.weight.data[...] = conv.weight.data
+    x = rng.standard_normal((2, 2, 7, 7))
+    y = conv(x)
+    z = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(np.sum(y * z), np.sum(x * tconv(z)), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------- init and dtype
+
+
+@pytest.mark.parametrize(
+    ("conv", "fan_in"),
+    [
+        (nn.Conv2d(4, 6, (3, 2), groups=2, generator=0), 2 * 3 * 2),
+        (nn.Conv1d(3, 8, 5, generator=0), 3 * 5),
+        (nn.ConvTranspose2d(4, 6, 3, groups=2, generator=0), 3 * 3 * 3),
+    ],
+)
+def test_default_init_is_torch_kaiming_uniform(conv: nn.Module, fan_in: int) -> None:
+    bound = 1 / math.sqrt(fan_in)
+    weight, bias = conv.weight.data, conv.bias.data  # type: ignore[attr-defined]
+    assert weight.dtype == np.float32
+    assert np.abs(weight).max() <= bound and np.abs(bias).max() <= bound
+    assert np.abs(weight).max() > 0.5 * bound
+
+
+def test_same_seed_same_weights() -> None:
+    a, b = nn.Conv2d(2, 3, 3, generator=7), nn.Conv2d(2, 3, 3, generator=7)
+    np.testing.assert_array_equal(a.weight.data, b.weight.data)
+    np.testing.assert_array_equal(a.bias.data, b.bias.data)  # type: ignore[union-attr]
+
+
+def test_float64_layer() -> None:
+    conv = nn.Conv2d(1, 2, 3, dtype=np.float64)
+    y = conv(np.ones((1, 1, 4, 4)))
+    assert y.dtype == np.float64
+    assert conv.backward(np.ones_like(y)).dtype == np.float64
+
+
+# ---------------------------------------------------------------------- chunking and layout
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3000])
+def test_results_do_not_depend_on_the_chunk_size(
+    chunk_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forward and backward process a few output rows at a time; tiny chunks (one row,
+    an uneven last chunk) must give the results of one big chunk."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 4, 9, 8))
+    results = []
+    for budget in (1 << 30, chunk_bytes):
+        monkeypatch.setattr(conv_kernels, "CHUNK_BYTES", budget)
+        conv = nn.Conv2d(4, 6, 3, stride=(2, 1), padding=2, dilation=(2, 1), groups=2, generator=0)
+        conv.double()
+        y = conv(x)
+        gx = conv.backward(np.cos(np.arange(y.size)).reshape(y.shape))
+        tconv = nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1, generator=0)
+        tconv.double()
+        ty = tconv(x)
+        tgx = tconv.backward(np.sin(np.arange(ty.size)).reshape(ty.shape))
+        results.append([y, gx, conv.weight.grad, ty, tgx, tconv.weight.grad])
+    for big, small in zip(*results, strict=True):
+        np.testing.assert_allclose(small, big, rtol=1e-12, atol=1e-12)
+
+
+def test_output_is_batch_innermost_and_feeds_the_next_layer_without_copies() -> None:
+    """The documented layout: memory (C, H, W, N); a second convolution accepts it."""
+    conv = nn.Conv2d(2, 3, 3, padding=1, generator=0)
+    y = conv(_x(4, 2, 5, 5))
+    assert y.transpose(1, 2, 3, 0).flags.c_contiguous
+    z = nn.Conv2d(3, 2, 3, generator=0)(y)
+    assert z.shape == (4, 2, 3, 3)
+
+
+def test_layout_of_the_input_does_not_change_results() -> None:
+    x = _x(3, 2, 6, 5, dtype=np.float64)
+    conv = nn.Conv2d(2, 4, 3, stride=2, padding=1, generator=0).double()
+    g = _x(3, 4, 3, 3, dtype=np.float64)
+    y1, gx1 = conv(x), conv.backward(g)
+    w1 = conv.weight.grad.copy()
+    conv.zero_grad()
+    x_chwn = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    y2, gx2 = conv(x_chwn), conv.backward(np.asfortranarray(g))
+    np.testing.assert_allclose(y2, y1, rtol=1e-13)
+    np.testing.assert_allclose(gx2, gx1, rtol=1e-13)
+    np.testing.assert_allclose(conv.weight.grad, w1, rtol=1e-13)
+
+
+# ---------------------------------------------------------------------- interop
+
+
+def test_round_trip_through_torch_keeps_every_option() -> None:
+    pytest.importorskip("torch")
+    from refnet.interop.torch import from_torch, to_torch
+
+    for conv in [
+        nn.Conv2d(
+            2,
+            4,
+            (2, 3),
+            padding="same",
+            dilation=(2, 1),
+            groups=2,
+            bias=False,
+            padding_mode="replicate",
+            generator=0,
+        ),
+        nn.Conv1d(3, 3, 4, stride=2, padding=1, groups=3, padding_mode="circular", generator=0),
+        nn.ConvTranspose2d(2, 4, 3, stride=2, padding=1, output_padding=1, dilation=2, generator=0),
+    ]:
+        back = from_torch(to_torch(conv))
+        assert repr(back) == repr(conv)
+        for key, value in conv.state_dict().items():
+            np.testing.assert_array_equal(back.state_dict()[key], value)
