@@ -161,3 +161,31 @@ def _sequential_from_torch(module: torch.nn.Module) -> rnn.Module:
     return rnn.Sequential(
         OrderedDict((name, from_torch(child)) for name, child in module.named_children())
     )
+
+
+class Residual(torch.nn.Module):
+    """``x + block(x)``: the torch counterpart of :class:`refnet.nn.Residual`.
+
+    ``torch.nn`` has no residual container (torchvision's ResNet blocks add the skip
+    inside their ``forward``), so :func:`to_torch` builds this one; its child is called
+    ``block`` too, so ``state_dict`` keys (``block.0.weight``) are the same on both sides.
+    """
+
+    def __init__(self, block: torch.nn.Module) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+@register_to_torch(rnn.Residual)
+def _residual_to_torch(module: rnn.Module) -> torch.nn.Module:
+    assert isinstance(module, rnn.Residual)
+    return Residual(to_torch(module.block))
+
+
+@register_from_torch(Residual)
+def _residual_from_torch(module: torch.nn.Module) -> rnn.Module:
+    assert isinstance(module, Residual)
+    return rnn.Residual(from_torch(module.block))

@@ -25,7 +25,7 @@ from refnet.nn.activation import (
     Softsign,
     Tanh,
 )
-from refnet.nn.container import Sequential
+from refnet.nn.container import Residual, Sequential
 from refnet.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from refnet.nn.dropout import Dropout, Dropout2d
 from refnet.nn.flatten import Flatten, Unflatten
@@ -101,6 +101,7 @@ __all__ = [
     "PoissonNLLLoss",
     "ReLU",
     "ReLU6",
+    "Residual",
     "Sequential",
     "SiLU",
     "Sigmoid",

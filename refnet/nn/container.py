@@ -1,4 +1,7 @@
-"""``Sequential``: layers applied one after another; its backward is the chain rule."""
+"""``Sequential``: layers applied one after another; its backward is the chain rule.
+
+``Residual``: a skip connection ``x + block(x)``, whose backward adds the two paths.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,9 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any, overload
 
+import numpy as np
+
+from refnet.nn._validation import same_shape_gradient
 from refnet.nn.module import Module
 
 
@@ -74,3 +80,44 @@ class Sequential(Module):
                 f"index {index} is out of range for a Sequential of length {len(items)}"
             )
         return items[index][1]
+
+
+class Residual(Module):
+    """A skip connection around a block: ``y = x + block(x)`` (the building unit of a ResNet).
+
+    PyTorch has no such class (a ResNet block writes ``out + identity`` in its
+    ``forward``); ``refnet.interop.torch`` converts it to a two-line torch module.
+
+    Backward: x reaches y along two paths, the identity and the block, and the chain
+    rule adds their contributions:
+
+        ∂L/∂x = ∂L/∂y + (∂block/∂x)ᵀ ∂L/∂y = g + block.backward(g).
+
+    The identity path passes the gradient through unchanged, however deep the block:
+    that is why very deep residual networks still train.
+
+    The block's output must have the input's shape. The block is registered as the child
+    ``block``, so ``state_dict`` keys read ``block.0.weight`` for a ``Sequential`` block.
+    Caches only the input's shape (the block caches what it needs).
+    """
+
+    def __init__(self, block: Module) -> None:
+        super().__init__()
+        if not isinstance(block, Module):
+            raise TypeError(f"Residual: the block must be a Module, got {type(block).__name__}")
+        self.block = block
+        self._shape: tuple[int, ...] | None = None
+
+    def forward(self, x: Any) -> Any:
+        out = self.block(x)
+        if np.shape(out) != np.shape(x):
+            raise ValueError(
+                f"Residual: the block must keep the input's shape to be added to it; "
+                f"input {np.shape(x)}, block output {np.shape(out)}"
+            )
+        self._shape = np.shape(x)
+        return x + out
+
+    def backward(self, grad_output: Any) -> Any:
+        g = same_shape_gradient(self, grad_output, self._saved(self._shape))
+        return g + self.block.backward(g)

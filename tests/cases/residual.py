@@ -1,0 +1,47 @@
+"""Cases for Residual: a skip connection around blocks drawn from a few ResNet-style shapes.
+
+The block is a ``Sequential`` of a linear map and a smooth activation, optionally with a
+normalisation layer, or a single layer, so the identity path and the block's path both
+carry gradient; widths of 2 or more, so every gradient tensor has more than one element
+to set the scale of its tolerance. Compared with torch through
+``refnet.interop.torch.Residual``.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+import refnet.nn as nn
+from refnet.testing import arrays, seeds
+from tests.cases.registry import ModuleCase, module_case
+
+Draw = st.DrawFn
+
+
+@module_case(nn.Residual)
+def residual_case(draw: Draw) -> ModuleCase:
+    width = draw(st.integers(2, 4))
+    batch = draw(st.integers(4, 5))  # LayerNorm/BatchNorm1d groups of 4 or more values
+    seed = draw(seeds())
+    kind = draw(st.sampled_from(["mlp", "norm", "single", "nested"]))
+    if kind == "mlp":
+        block: nn.Module = nn.Sequential(
+            nn.Linear(width, width, generator=seed),
+            nn.Tanh(),
+            nn.Linear(width, width, generator=seed + 1),
+        )
+    elif kind == "norm":
+        # Not Linear -> BatchNorm: normalising right after a linear map makes the loss
+        # invariant to the weight's scale, and for width 1 its gradient pure rounding.
+        block = nn.Sequential(
+            nn.Linear(width, width, generator=seed), nn.Tanh(), nn.BatchNorm1d(width)
+        )
+    elif kind == "single":
+        block = nn.Linear(width, width, generator=seed)
+    else:
+        block = nn.Sequential(nn.Residual(nn.Linear(width, width, generator=seed)), nn.Tanh())
+    # float32: a chain of layers, each rounding in both libraries, and parameter gradients
+    # that are short sums with cancellation; measured against float64, torch's own float32
+    # gradients are off by up to ~1e-4 of the largest element here, so 1e-5 would compare
+    # rounding with rounding.
+    return ModuleCase(nn.Residual(block).double(), draw(arrays((batch, width))), torch_rtol32=3e-4)
