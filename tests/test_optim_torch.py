@@ -149,8 +149,12 @@ def test_trajectory_with_two_groups_through_a_file(name: str) -> None:
     run_and_compare(name, {"lr": 0.02, "weight_decay": 0.01}, 7, two_groups, file_round_trip)
 
 
-def unit() -> st.SearchStrategy[float]:
-    return st.floats(0.0, 0.99)
+def betas() -> st.SearchStrategy[tuple[float, float]]:
+    """β₁ anywhere in [0, 0.99]; β₂ ≥ 0.5. With β₂ near 0 and L2 weight decay the
+    denominator is |g + λθ|, a cancellation that amplifies rounding differences
+    exponentially over the steps (a property of the dynamics, not of either code; the
+    fixed cases above cover β = (0, 0) where it stays well conditioned)."""
+    return st.tuples(st.floats(0.0, 0.99), st.floats(0.5, 0.999))
 
 
 OPTION_STRATEGIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
@@ -171,7 +175,7 @@ OPTION_STRATEGIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "Adam": st.fixed_dictionaries(
         {
             "lr": st.floats(1e-3, 0.5),
-            "betas": st.tuples(unit(), unit()),
+            "betas": betas(),
             "eps": st.sampled_from([1e-8, 1e-3]),
             "weight_decay": st.floats(0.0, 0.5),
             "amsgrad": st.booleans(),
@@ -182,7 +186,7 @@ OPTION_STRATEGIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "AdamW": st.fixed_dictionaries(
         {
             "lr": st.floats(1e-3, 0.5),
-            "betas": st.tuples(unit(), unit()),
+            "betas": betas(),
             "weight_decay": st.floats(0.0, 0.5),
             "amsgrad": st.booleans(),
         }
@@ -190,7 +194,7 @@ OPTION_STRATEGIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "Adamax": st.fixed_dictionaries(
         {
             "lr": st.floats(1e-3, 0.5),
-            "betas": st.tuples(unit(), unit()),
+            "betas": betas(),
             "weight_decay": st.floats(0.0, 0.5),
             "maximize": st.booleans(),
         }
@@ -198,7 +202,7 @@ OPTION_STRATEGIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "NAdam": st.fixed_dictionaries(
         {
             "lr": st.floats(1e-3, 0.5),
-            "betas": st.tuples(unit(), unit()),
+            "betas": betas(),
             "weight_decay": st.floats(0.0, 0.5),
             "momentum_decay": st.floats(0.0, 0.5),
             "decoupled_weight_decay": st.booleans(),
@@ -207,7 +211,7 @@ OPTION_STRATEGIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "RAdam": st.fixed_dictionaries(
         {
             "lr": st.floats(1e-3, 0.5),
-            "betas": st.tuples(unit(), st.floats(0.5, 0.999)),
+            "betas": betas(),
             "weight_decay": st.floats(0.0, 0.5),
             "decoupled_weight_decay": st.booleans(),
         }
