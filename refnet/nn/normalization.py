@@ -191,7 +191,7 @@ class _BatchNorm(Module):
         if self._stats is not None:
             stats = self._stats
             grad3, grad_weight, grad_bias = F.batch_norm_train_backward(
-                g.reshape(stats.centered.shape), stats.centered, stats.invstd, weight
+                g.reshape(stats.centered.shape), stats, weight
             )
         else:
             x3, mean, invstd = self._saved(self._eval_cache)

@@ -45,11 +45,14 @@ from refnet._typing import Array
 class BatchStats(NamedTuple):
     """What a training-mode batch norm computed, for its backward and the running stats.
 
-    ``centered`` is ``x - μ`` with the input's shape ``(N, C, L)``; the others are
-    ``(C,)``: the batch mean, the biased batch variance and ``1/σ = 1/√(v + ε)``.
+    ``centered`` is ``x - μ₀`` with the input's shape ``(N, C, L)``, μ₀ the first-pass
+    mean; the others are ``(C,)``: ``residual`` δ, the mean of ``centered`` (rounding
+    error of μ₀, so ``x - μ = centered - δ``), the batch mean ``μ = μ₀ + δ``, the biased
+    batch variance and ``1/σ = 1/√(v + ε)``.
     """
 
     centered: Array
+    residual: Array
     mean: Array
     var: Array
     invstd: Array
@@ -79,46 +82,61 @@ def batch_norm_train(
     μ and v are taken per channel over ``N·L`` numbers. Returns ``y`` of ``x``'s shape
     and the :class:`BatchStats`.
 
-    The variance is computed from the centred values (two passes, no cancellation of
-    ``E[x²] - μ²``), and ``γ/σ`` is folded into one per-channel scale so the output costs
-    two passes over memory: ``y = (x - μ)·(γ/σ)``, then ``y += β``. The normalised
-    ``x̂`` itself is never stored: the backward uses the centred values and folds 1/σ
-    into per-channel coefficients instead.
+    The variance is computed from the centred values, never as ``E[x²] - μ²`` (which
+    loses every digit of float32 when |μ| ≫ σ). It is the *corrected* two-pass algorithm
+    (Chan, Golub & LeVeque): the first-pass mean μ₀ carries a rounding error, which is
+    measured as the mean δ of ``x - μ₀`` and removed, ``v = mean((x - μ₀)²) - δ²``,
+    ``μ = μ₀ + δ``; one cheap extra channel sum that keeps float32 results as accurate
+    as PyTorch's (double-accumulated) ones for inputs far from zero.
+
+    ``γ/σ`` is folded into one per-channel scale and δ into the shift, so the output
+    costs two passes over memory: ``y = (x - μ₀)·(γ/σ)``, then ``y += β - δγ/σ``. The
+    normalised ``x̂`` itself is never stored: the backward uses the centred values and
+    folds 1/σ and δ into per-channel coefficients instead.
     """
     M = x.shape[0] * x.shape[2]
-    mean = channel_sum(x) / M
-    centered = np.subtract(x, _column(mean))
-    var = channel_dot(centered, centered) / M
+    first_mean = channel_sum(x) / M
+    centered = np.subtract(x, _column(first_mean))
+    residual = channel_sum(centered) / M
+    var = channel_dot(centered, centered) / M - residual * residual
     invstd = 1.0 / np.sqrt(var + eps)
     scale = invstd if weight is None else invstd * weight
+    shift = -residual * scale if bias is None else bias - residual * scale
     y = np.multiply(centered, _column(scale))
-    if bias is not None:
-        y += _column(bias)
-    return y, BatchStats(centered, mean, var, invstd)
+    y += _column(shift)
+    return y, BatchStats(centered, residual, first_mean + residual, var, invstd)
 
 
 def batch_norm_train_backward(
-    grad_output: Array, centered: Array, invstd: Array, weight: Array | None
+    grad_output: Array, stats: BatchStats, weight: Array | None
 ) -> tuple[Array, Array, Array]:
     """``(∂L/∂x, ∂L/∂γ, ∂L/∂β)`` for :func:`batch_norm_train`; arrays ``(N, C, L)``.
 
     With G = ∂L/∂y, ĝ = γG and x̂ = (x - μ)/σ, the module docstring's formula reads,
     per channel,
 
-        ∂L/∂x = (γ/σ) (G - mean(G) - x̂ · mean(G · x̂)),
+        ∂L/∂x = (γ/σ) (G - mean(G) - x̂ · mean(G · x̂)).
 
-    where ``mean(G · x̂) = mean(G · (x - μ)) / σ``. So ``∂L/∂x = k (G - Ḡ) + a (x - μ)``
-    with per-channel ``k = γ/σ`` and ``a = -k · mean(G · (x - μ)) / σ²``. The two
-    channel sums it needs are also the parameter gradients:
-    ``∂L/∂β = Σ G`` and ``∂L/∂γ = Σ G x̂ = (1/σ) Σ G (x - μ)``.
+    The two channel sums it needs are also the parameter gradients: ``∂L/∂β = Σ G`` and
+    ``∂L/∂γ = Σ G x̂``. With the cached ``x - μ = c - δ`` (c = ``stats.centered``, δ =
+    ``stats.residual``), ``Σ G x̂ = (Σ G c - δ Σ G)/σ`` and, per channel,
+
+        ∂L/∂x = k (G - b) + a c,   k = γ/σ,   a = -mean(G · x̂)·k/σ,
+                                   b = mean(G) - mean(G · x̂)·δ/σ:
+
+    two passes for ``k (G - b)``, two for ``+= a c``.
     """
     M = grad_output.shape[0] * grad_output.shape[2]
+    invstd = stats.invstd
     grad_bias = channel_sum(grad_output)
-    grad_weight = channel_dot(grad_output, centered) * invstd
+    grad_weight = (channel_dot(grad_output, stats.centered) - stats.residual * grad_bias) * invstd
     k = invstd if weight is None else invstd * weight
-    grad_input = np.subtract(grad_output, _column(grad_bias / M))
+    projection = grad_weight / M  # mean(G · x̂)
+    grad_input = np.subtract(
+        grad_output, _column(grad_bias / M - projection * stats.residual * invstd)
+    )
     grad_input *= _column(k)
-    correction = np.multiply(centered, _column(-k * invstd * grad_weight / M))
+    correction = np.multiply(stats.centered, _column(-projection * k * invstd))
     grad_input += correction
     return grad_input, grad_weight, grad_bias
 
