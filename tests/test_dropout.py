@@ -157,3 +157,14 @@ def test_dropout2d_on_3d_input_matches_torch_with_the_same_mask() -> None:
 def test_repr_matches_torch() -> None:
     assert repr(nn.Dropout()) == "Dropout(p=0.5, inplace=False)"
     assert repr(nn.Dropout2d(0.2)) == "Dropout2d(p=0.2, inplace=False)"
+
+
+def test_round_trip_through_torch() -> None:
+    pytest.importorskip("torch")
+    from refnet.interop.torch import from_torch, to_torch
+
+    for layer in (nn.Dropout(0.3), nn.Dropout2d(0.7).eval()):
+        theirs = to_torch(layer)
+        assert repr(theirs) == repr(layer) and theirs.training == layer.training
+        back = from_torch(theirs)
+        assert type(back) is type(layer) and back.p == layer.p

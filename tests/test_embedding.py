@@ -163,3 +163,15 @@ def test_max_norm_renormalises_looked_up_rows_like_torch(norm_type: float) -> No
     np.testing.assert_array_equal(layer.weight.data[untouched], before[untouched])
     norms = np.linalg.norm(layer.weight.data[[0, 3, 5, 6]], ord=norm_type, axis=1)
     assert np.all(norms <= 1.5)
+
+
+def test_round_trip_through_torch() -> None:
+    pytest.importorskip("torch")
+    from refnet.interop.torch import from_torch, to_torch
+
+    layer = nn.Embedding(6, 3, padding_idx=2, max_norm=2.0, norm_type=1.0, generator=0)
+    theirs = to_torch(layer)
+    assert repr(theirs) == repr(layer)
+    back = from_torch(theirs)
+    assert repr(back) == repr(layer)
+    np.testing.assert_array_equal(back.weight.data, layer.weight.data)

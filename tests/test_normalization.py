@@ -278,3 +278,25 @@ def test_eps_must_be_positive_for_batch_statistics() -> None:
         nn.BatchNorm1d(2, eps=0.0)(np.ones((3, 2), dtype=np.float32))
     with pytest.raises(ValueError, match="eps must be non-negative"):
         nn.BatchNorm1d(2, eps=-1.0)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        nn.BatchNorm1d(3, momentum=None, affine=False),
+        nn.BatchNorm2d(4, eps=1e-3, track_running_stats=False, bias=False),
+        nn.LayerNorm((2, 3), elementwise_affine=True, bias=False),
+        nn.GroupNorm(2, 4, eps=0.1),
+    ],
+    ids=repr,
+)
+def test_round_trip_through_torch_keeps_options_and_state(module: nn.Module) -> None:
+    _torch()
+    from refnet.interop.torch import from_torch, to_torch
+
+    theirs = to_torch(module)
+    assert repr(theirs) == repr(module)
+    back = from_torch(theirs)
+    assert repr(back) == repr(module)
+    for key, value in module.state_dict().items():
+        np.testing.assert_array_equal(back.state_dict()[key], value)

@@ -69,8 +69,10 @@ class _BatchNorm(Module):
 
     in evaluation mode μ and σ are constants and ``∂L/∂x = G γ/σ``.
 
-    Caches, in training mode, the centred input ``x - μ`` (one array of the input's size)
-    and ``1/σ`` per channel; in evaluation mode a reference to the input and μ, 1/σ.
+    Caches, in training mode, the centred input (one array of the input's size; x̂ itself
+    is not stored) and per-channel ``1/σ`` and mean correction (see
+    :func:`refnet.nn.functional.batch_norm_train`); in evaluation mode a reference to the
+    input and the running μ and 1/σ.
     """
 
     _expected = "(N, C, *)"

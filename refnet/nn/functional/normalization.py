@@ -28,9 +28,10 @@ The gradient is ĝ projected away from the two directions the normalisation remo
 ``∂L/∂γ = Σ ∂L/∂y · x̂`` and ``∂L/∂β = Σ ∂L/∂y`` over everything they multiply.
 
 Every kernel keeps the input's dtype; ε and momentum are Python floats, so no float64
-sneaks into a float32 path. Channel sums use ``einsum`` over contiguous rows (a SIMD
-sum of products, about 4x faster than ``ndarray.sum(axis=(0, 2))`` on a
-128x32x784 array and as accurate: partial sums per row, then per channel).
+sneaks into a float32 path. Channel sums use ``einsum`` over contiguous rows: a SIMD
+sum (of products) per row, then per channel, in one call without a temporary; on a
+128x32x784 float32 array it took 0.26 ms against 0.61 ms for ``ndarray.sum(axis=(0, 2))``
+and 0.36 ms for a BLAS product with a ones vector, at the same accuracy (~4e-7).
 """
 
 from __future__ import annotations
