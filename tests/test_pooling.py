@@ -93,6 +93,12 @@ def test_non_float_input() -> None:
         (lambda: nn.MaxPool2d(2, return_indices=True), NotImplementedError, "return_indices"),
         (lambda: nn.AdaptiveAvgPool2d((2, 2, 2)), ValueError, "output_size must be"),
         (lambda: nn.AdaptiveAvgPool2d(-1), ValueError, "output_size must be"),
+        (
+            lambda: nn.AdaptiveMaxPool2d(2, return_indices=True),
+            NotImplementedError,
+            "return_indices",
+        ),
+        (lambda: nn.AdaptiveMaxPool2d((1, 2.5)), ValueError, "output_size must be"),
     ],
 )
 def test_invalid_construction(make: object, error: type[Exception], message: str) -> None:
@@ -255,6 +261,32 @@ def test_adaptive_avg_pool2d_by_hand() -> None:
     np.testing.assert_array_equal(ends, [2, 4, 5])
 
 
+def test_adaptive_max_pool2d_by_hand() -> None:
+    """Size 5 to 3: windows [0, 2), [1, 4), [3, 5); 4 wins the last two windows."""
+    x = np.array([[[[1.0, 2.0, 0.0, 4.0, 3.0]]]])
+    pool = nn.AdaptiveMaxPool2d((1, 3))
+    np.testing.assert_array_equal(pool(x), [[[[2.0, 4.0, 4.0]]]])
+    grad = pool.backward(np.array([[[[1.0, 10.0, 100.0]]]]))
+    np.testing.assert_array_equal(grad, [[[[0.0, 1.0, 0.0, 110.0, 0.0]]]])
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_adaptive_max_pool2d_ties_agree_with_torch(layout: str) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    x = rng.integers(-1, 2, (2, 3, 7, 5)).astype(np.float64)
+    for size in [(3, 2), (5, 5), (2, None), (9, 7)]:
+        pool = nn.AdaptiveMaxPool2d(size)
+        y = pool(_in_layout(x, LAYOUTS[layout]))
+        g = rng.standard_normal(y.shape)
+        grad = pool.backward(g)
+        tx = torch.from_numpy(x.copy()).requires_grad_()
+        ty = torch.nn.AdaptiveMaxPool2d(size)(tx)
+        ty.backward(torch.from_numpy(g))
+        np.testing.assert_array_equal(y, ty.detach().numpy())
+        np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-14)
+
+
 def test_global_average_pooling() -> None:
     x = _x(2, 3, 4, 5, dtype=np.float64)
     np.testing.assert_allclose(
@@ -270,6 +302,7 @@ def test_unbatched_input_is_the_batch_of_one() -> None:
         (nn.MaxPool1d(2), _x(3, 6)),
         (nn.AvgPool1d(3, stride=1, padding=1), _x(3, 6)),
         (nn.AdaptiveAvgPool2d((2, None)), _x(3, 5, 4)),
+        (nn.AdaptiveMaxPool2d((3, 2)), _x(3, 5, 4)),
     ]:
         y = pool(x)
         gx = pool.backward(np.ones_like(y))

@@ -50,7 +50,14 @@ from refnet.nn.loss import (
 from refnet.nn.module import IncompatibleKeys, Module
 from refnet.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from refnet.nn.parameter import Parameter
-from refnet.nn.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from refnet.nn.pooling import (
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from refnet.nn.sparse import Embedding
 
 __all__ = [
@@ -58,6 +65,7 @@ __all__ = [
     "GELU",
     "SELU",
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
     "AvgPool1d",
     "AvgPool2d",
     "BCELoss",

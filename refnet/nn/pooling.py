@@ -1,5 +1,5 @@
-"""Pooling layers: ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``, ``MaxPool1d``,
-``AvgPool1d``.
+"""Pooling layers: ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``,
+``AdaptiveMaxPool2d``, ``MaxPool1d``, ``AvgPool1d``.
 
 Pooling has no parameters: each output is the maximum or the average of a window of
 its input plane. The kernels and the derivation of their gradients are in
@@ -302,20 +302,8 @@ class AvgPool1d(_AvgPool):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool2d(_Pool):
-    """Average pooling to a fixed output size (PyTorch: ``nn.AdaptiveAvgPool2d(output_size)``).
-
-    ``output_size`` is an int or a pair; ``None`` keeps that input dimension. Output
-    position ``o`` along an axis of input size ``L`` averages ``[⌊oL/Lo⌋, ⌈(o+1)L/Lo⌉)``:
-    windows of varying size that may overlap.
-
-    The map is separable and linear: ``y = (B_h x B_wᵀ) / (count_h count_wᵀ)`` with 0/1
-    window-membership matrices ``B``. So ``∂L/∂x = B_hᵀ (G / counts) B_w``: each window's
-    share of the gradient spread back over its elements. Both are two small matrix
-    products (BLAS), no loop at all.
-
-    Caches the two window matrices and counts (sizes of the spatial axes only).
-    """
+class _AdaptivePool(_Pool):
+    """Pooling to a fixed output size; ``None`` in ``output_size`` keeps an input size."""
 
     def __init__(self, output_size: int | tuple[int | None, int | None]) -> None:
         super().__init__()
@@ -331,10 +319,32 @@ class AdaptiveAvgPool2d(_Pool):
         self.output_size = output_size
         self._sizes = sizes
 
+    def _out(self, x4: Array) -> tuple[int, int]:
+        h, w = (x4.shape[2 + a] if s is None else int(s) for a, s in enumerate(self._sizes))
+        return h, w
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool2d(_AdaptivePool):
+    """Average pooling to a fixed output size (PyTorch: ``nn.AdaptiveAvgPool2d(output_size)``).
+
+    ``output_size`` is an int or a pair; ``None`` keeps that input dimension. Output
+    position ``o`` along an axis of input size ``L`` averages ``[⌊oL/Lo⌋, ⌈(o+1)L/Lo⌉)``:
+    windows of varying size that may overlap.
+
+    The map is separable and linear: ``y = (B_h x B_wᵀ) / (count_h count_wᵀ)`` with 0/1
+    window-membership matrices ``B``. So ``∂L/∂x = B_hᵀ (G / counts) B_w``: each window's
+    share of the gradient spread back over its elements. Both are two small matrix
+    products (BLAS), no loop at all.
+
+    Caches the two window matrices and counts (sizes of the spatial axes only).
+    """
+
     def forward(self, x: Array) -> Array:
         x4 = self._as_batched_2d(x)
-        out = tuple(x4.shape[2 + a] if s is None else int(s) for a, s in enumerate(self._sizes))
-        y, self._cache = F.adaptive_avg_pool2d_forward(x4, (out[0], out[1]))
+        y, self._cache = F.adaptive_avg_pool2d_forward(x4, self._out(x4))
         return self._finish(y)
 
     def backward(self, grad_output: Array) -> Array:
@@ -343,5 +353,35 @@ class AdaptiveAvgPool2d(_Pool):
             F.adaptive_avg_pool2d_backward(self._grad_as_batched_2d(grad_output), cache)
         )
 
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
+
+class AdaptiveMaxPool2d(_AdaptivePool):
+    """Max pooling to a fixed output size (PyTorch: ``nn.AdaptiveMaxPool2d(output_size)``).
+
+    The windows of ``AdaptiveAvgPool2d`` (varying in size, possibly overlapping), each
+    reduced by its maximum. Backward: like ``MaxPool2d``, each window's gradient goes to
+    its maximum (the first in row-major order on ties, as in PyTorch), summed where
+    overlapping windows chose the same element.
+
+    Caches the flat index of each window's winner (one integer per output).
+    ``return_indices=True`` is not supported.
+    """
+
+    def __init__(
+        self, output_size: int | tuple[int | None, int | None], return_indices: bool = False
+    ) -> None:
+        if return_indices:
+            raise NotImplementedError(
+                f"{type(self).__name__}: return_indices=True is not supported"
+            )
+        super().__init__(output_size)
+
+    def forward(self, x: Array) -> Array:
+        x4 = self._as_batched_2d(x)
+        y, self._cache = F.adaptive_max_pool2d_forward(x4, self._out(x4))
+        return self._finish(y)
+
+    def backward(self, grad_output: Array) -> Array:
+        cache = self._saved(self._cache)
+        return self._unbatch_grad(
+            F.adaptive_max_pool2d_backward(self._grad_as_batched_2d(grad_output), cache)
+        )

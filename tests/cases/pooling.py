@@ -1,5 +1,5 @@
 """Cases for the pooling layers: MaxPool2d, MaxPool1d, AvgPool2d, AvgPool1d,
-AdaptiveAvgPool2d.
+AdaptiveAvgPool2d, AdaptiveMaxPool2d.
 
 Hyperparameters are drawn (kernel, stride or its default, padding up to half the kernel,
 dilation, ceil_mode, count_include_pad, divisor_override, output sizes with None) and the
@@ -126,11 +126,9 @@ def avg_pool1d_case(draw: Draw) -> ModuleCase:
     return ModuleCase(module, draw(arrays((*_batch(draw), draw(st.integers(1, 3)), L))))
 
 
-@module_case(nn.AdaptiveAvgPool2d)
-def adaptive_avg_pool2d_case(draw: Draw) -> ModuleCase:
-    H, W = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+def _adaptive_output_size(draw: Draw) -> int | tuple[int | None, int | None]:
     size = st.integers(1, 7)
-    output_size = draw(
+    return draw(
         st.one_of(
             size,
             st.tuples(size, size),
@@ -138,5 +136,19 @@ def adaptive_avg_pool2d_case(draw: Draw) -> ModuleCase:
             st.tuples(size, st.none()),
         )
     )
+
+
+@module_case(nn.AdaptiveAvgPool2d)
+def adaptive_avg_pool2d_case(draw: Draw) -> ModuleCase:
+    H, W = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    module = nn.AdaptiveAvgPool2d(_adaptive_output_size(draw))
     x = draw(arrays((*_batch(draw), draw(st.integers(1, 3)), H, W)))
-    return ModuleCase(nn.AdaptiveAvgPool2d(output_size), _in_layout(draw, x))
+    return ModuleCase(module, _in_layout(draw, x))
+
+
+@module_case(nn.AdaptiveMaxPool2d)
+def adaptive_max_pool2d_case(draw: Draw) -> ModuleCase:
+    H, W = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    module = nn.AdaptiveMaxPool2d(_adaptive_output_size(draw))
+    x = draw(distinct_arrays((*_batch(draw), draw(st.integers(1, 3)), H, W)))
+    return ModuleCase(module, _in_layout(draw, x))

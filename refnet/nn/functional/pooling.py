@@ -46,6 +46,9 @@ __all__ = [
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
     "adaptive_avg_pool2d_forward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
+    "adaptive_max_pool2d_forward",
     "adaptive_windows",
     "avg_pool1d",
     "avg_pool2d",
@@ -504,6 +507,63 @@ def adaptive_avg_pool2d_backward(grad_output: Array, cache: AdaptiveAvgPoolCache
     return spread
 
 
+# ---------------------------------------------------------------------- adaptive max
+
+
+@dataclass
+class AdaptiveMaxPoolCache:
+    """The flat spatial index ``h·W + w`` of each window's winner, and the input shape."""
+
+    winner: Array
+    input_shape: tuple[int, int, int, int]
+
+
+def adaptive_max_pool2d_forward(x: Array, output_size: Pair) -> tuple[Array, AdaptiveMaxPoolCache]:
+    """Adaptive max pooling of (N, C, H, W) to (N, C, Ho, Wo), PyTorch's windows and ties.
+
+    Windows differ in size, so tap ``(t, u)`` of window ``(p, q)`` reads row
+    ``min(start_p + t, end_p - 1)`` (and likewise for columns): short windows repeat their
+    last row/column, which never changes a maximum, nor the first-maximum rule (a repeat
+    comes after the original in row-major order and must be strictly greater to win).
+    Each tap is one fancy-indexed gather; the loop runs over the taps of the largest
+    window, not over positions.
+    """
+    H, W = x.shape[2:]
+    (row_start, row_end), (col_start, col_end) = (
+        adaptive_windows(H, output_size[0]),
+        adaptive_windows(W, output_size[1]),
+    )
+    shape = (x.shape[0], x.shape[1], *output_size)
+    best = empty_in_order(shape, x.dtype, memory_order(x))
+    winner = np.zeros(shape, dtype=np.intp)
+    taps_h = int((row_end - row_start).max(initial=0))
+    taps_w = int((col_end - col_start).max(initial=0))
+    for t in range(taps_h):
+        rows = np.minimum(row_start + t, row_end - 1)[:, None]
+        for u in range(taps_w):
+            cols = np.minimum(col_start + u, col_end - 1)[None, :]
+            view = x[:, :, rows, cols]
+            if t == 0 and u == 0:
+                best[...] = view
+                winner[...] = rows * W + cols
+                continue
+            better = np.greater(view, best)
+            np.maximum(best, view, out=best)
+            np.copyto(winner, np.broadcast_to(rows * W + cols, shape), where=better)
+    return best, AdaptiveMaxPoolCache(winner, x.shape)
+
+
+def adaptive_max_pool2d_backward(grad_output: Array, cache: AdaptiveMaxPoolCache) -> Array:
+    """∂L/∂x: each window's gradient added at its winner (windows may overlap, so one
+    input element can win several: a histogram of the winners weighted by G,
+    ``np.bincount``, accumulates them in one vectorised pass)."""
+    N, C, H, W = cache.input_shape
+    planes = np.arange(N * C).reshape(N, C, 1, 1) * (H * W)
+    flat = (planes + cache.winner).ravel()
+    summed = np.bincount(flat, weights=grad_output.ravel(), minlength=N * C * H * W)
+    return summed.astype(grad_output.dtype, copy=False).reshape(N, C, H, W)
+
+
 # ---------------------------------------------------------------------- functional API
 
 
@@ -564,6 +624,18 @@ def adaptive_avg_pool2d(x: Array, output_size: int | tuple[int | None, int | Non
     )
     xb, batched = _batched(x)
     y, _ = adaptive_avg_pool2d_forward(xb, out)
+    return y if batched else y[0]
+
+
+def adaptive_max_pool2d(x: Array, output_size: int | tuple[int | None, int | None]) -> Array:
+    """PyTorch's ``F.adaptive_max_pool2d`` (forward only); ``None`` keeps an input size."""
+    sizes = (output_size, output_size) if isinstance(output_size, int) else output_size
+    out = (
+        x.shape[-2] if sizes[0] is None else sizes[0],
+        x.shape[-1] if sizes[1] is None else sizes[1],
+    )
+    xb, batched = _batched(x)
+    y, _ = adaptive_max_pool2d_forward(xb, out)
     return y if batched else y[0]
 
 
