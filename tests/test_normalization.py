@@ -300,3 +300,14 @@ def test_round_trip_through_torch_keeps_options_and_state(module: nn.Module) -> 
     assert repr(back) == repr(module)
     for key, value in module.state_dict().items():
         np.testing.assert_array_equal(back.state_dict()[key], value)
+
+
+def test_a_constant_channel_gives_beta_and_finite_gradients() -> None:
+    bn = nn.BatchNorm2d(2)
+    bn.bias.data[...] = [0.5, -0.5]
+    x = np.full((4, 2, 3, 3), 7.3, dtype=np.float32)
+    np.testing.assert_array_equal(
+        bn(x), np.broadcast_to(np.float32([0.5, -0.5])[:, None, None], x.shape)
+    )
+    grad = bn.backward(np.random.default_rng(0).standard_normal(x.shape).astype(np.float32))
+    assert np.all(np.isfinite(grad))

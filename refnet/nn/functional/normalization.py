@@ -99,7 +99,9 @@ def batch_norm_train(
     first_mean = channel_sum(x) / M
     centered = np.subtract(x, _column(first_mean))
     residual = channel_sum(centered) / M
-    var = channel_dot(centered, centered) / M - residual * residual
+    # Never negative in exact arithmetic (Cauchy-Schwarz); clamp the rounding of a
+    # constant channel.
+    var = np.maximum(channel_dot(centered, centered) / M - residual * residual, 0.0)
     invstd = 1.0 / np.sqrt(var + eps)
     scale = invstd if weight is None else invstd * weight
     shift = -residual * scale if bias is None else bias - residual * scale
