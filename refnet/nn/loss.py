@@ -115,7 +115,7 @@ def _sign_target(loss: Module, t: Array, x_dtype: np.dtype[np.generic]) -> Array
     bad = (t != 1) & (t != -1)
     if bad.any():
         raise ValueError(
-            f"{loss.describe()}: target values must be 1 or -1, got {t[bad].flat[0]!r} "
+            f"{loss.describe()}: target values must be 1 or -1, got {t[bad].flat[0].item()} "
             "(for {0, 1} labels use 2 * labels - 1)"
         )
     return t.astype(x_dtype, copy=False)
@@ -212,7 +212,7 @@ class _Loss(Module):
         reduction = self._check_reduction()
         self._loss_shape, self._reduced_as = losses.shape, reduction
         if reduction == "none":
-            return losses
+            return np.asarray(losses)  # arithmetic on 0-d arrays gives NumPy scalars
         total = float(np.sum(losses))
         if reduction == "sum":
             self._divisor = 1.0
@@ -272,7 +272,7 @@ class _PointwiseLoss(_Loss):
     def backward(self, grad_output: Array | float | None = None) -> Array:
         x = self._saved(self._x)
         t = self._saved(self._t)
-        return self._derivative(x, t) * self._scale(grad_output, x.dtype)
+        return np.asarray(self._derivative(x, t) * self._scale(grad_output, x.dtype))
 
     def _check(self, x: Array, t: Array) -> None:
         """Validate the input beyond its type and shape (default: nothing)."""
