@@ -56,6 +56,57 @@ def test_cross_entropy_of_the_tutorial_example() -> None:
     assert value != pytest.approx(0.7135581378936768, rel=1e-3)
 
 
+def _usual_mistakes() -> dict[str, float]:
+    """The table of docs/losses-worked-examples.md, computed with refnet."""
+    x, y = np.array(LOGITS), np.array(CLASSES)
+    onehot = np.eye(3)[y]
+    ce = nn.CrossEntropyLoss()(x, y)
+    return {
+        "correct": ce,
+        "softmax twice": nn.CrossEntropyLoss()(F.softmax(x, axis=1), y),
+        "softmax over the batch axis": nn.NLLLoss()(F.log_softmax(x, axis=0), y),
+        "rows as probabilities": nn.NLLLoss()(np.log(x), y),
+        "log forgotten": nn.NLLLoss()(F.softmax(x, axis=1), y),
+        "sum": nn.CrossEntropyLoss(reduction="sum")(x, y),
+        "first sample only": nn.CrossEntropyLoss()(x[:1], y[:1]),
+        "log base 2": ce / math.log(2),
+        "log base 10": ce / math.log(10),
+        "targets swapped": nn.CrossEntropyLoss()(x, y[::-1].copy()),
+        "label smoothing 0.1": nn.CrossEntropyLoss(label_smoothing=0.1)(x, y),
+        "BCE with logits, one-hot": nn.BCEWithLogitsLoss()(x, onehot),
+        "BCE of softmax, one-hot": nn.BCELoss()(F.softmax(x, axis=1), onehot),
+        "multi-margin": nn.MultiMarginLoss()(x, y),
+    }
+
+
+DOCUMENTED = {
+    "correct": 0.816024,
+    "softmax twice": 0.990495,
+    "softmax over the batch axis": 0.495922,
+    "rows as probabilities": 0.458145,
+    "log forgotten": -0.445580,
+    "sum": 1.632048,
+    "first sample only": 0.692217,
+    "log base 2": 1.177274,
+    "log base 10": 0.354395,
+    "targets swapped": 1.266024,
+    "label smoothing 0.1": 0.847691,
+    "BCE with logits, one-hot": 0.664826,
+    "BCE of softmax, one-hot": 0.489177,
+    "multi-margin": 0.350000,
+}
+
+
+def test_the_documented_usual_mistakes_do_not_give_the_tutorials_0_7136() -> None:
+    with np.errstate(divide="ignore"):  # log(0) of the rows-as-probabilities reading
+        values = _usual_mistakes()
+    for name, value in values.items():
+        assert round(value, 6) == pytest.approx(DOCUMENTED[name], abs=1e-12), name
+        assert abs(value - 0.7135581378936768) > 0.02, name
+    # Not a float32 number: it was not printed from a float32 tensor.
+    assert float(np.float32(0.7135581378936768)) == 0.7135581374168396
+
+
 def test_cross_entropy_gradient_of_the_tutorial_example() -> None:
     criterion = nn.CrossEntropyLoss()
     criterion(np.array(LOGITS), np.array(CLASSES))
