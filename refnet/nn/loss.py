@@ -492,7 +492,9 @@ class CrossEntropyLoss(_WeightedLoss):
 
     and ``ℓ_n = 0`` where ``y_n = ignore_index``. ``'mean'`` divides by the total weight
     of the counted positions ``Σ_n w_{y_n}`` (their number without ``weight``), for both
-    terms, exactly as PyTorch. An all-ignored batch gives NaN (0/0), as in PyTorch.
+    terms, exactly as PyTorch. An all-ignored batch gives NaN (0/0) and a zero gradient,
+    as in PyTorch. (If the counted targets all have weight 0 the loss is NaN too, and the
+    gradient 0, where PyTorch's is NaN.)
 
     Gradient, from ``∂(-log p_c)/∂x_k = p_k - δ_ck``::
 
@@ -1105,7 +1107,7 @@ class MarginRankingLoss(_Loss):
     def backward(self, grad_output: Array | float | None = None) -> tuple[Array, Array]:
         slope = self._saved(self._slope)
         grad1 = slope * self._scale(grad_output, slope.dtype)
-        return grad1, -grad1
+        return np.asarray(grad1), np.asarray(-grad1)  # 0-d inputs get 0-d arrays back
 
 
 class HingeEmbeddingLoss(_PointwiseLoss):
