@@ -165,7 +165,7 @@ def compare(
         Mismatch(
             name, tuple(int(i) for i in index), float(analytic[index]), float(numerical[index])
         )
-        for index in zip(*np.nonzero(bad), strict=True)
+        for index in (np.unravel_index(i, bad.shape) for i in np.flatnonzero(bad))
     ]
     relative = np.where(scale > 0, error / np.where(scale > 0, scale, 1), 0.0)
     return TensorReport(
@@ -290,6 +290,11 @@ def check_loss(
     ``criterion.backward()`` must return ∂L/∂input (a tuple, one per input, when there
     are several). For ``reduction='none'``, ``L = Σ loss · G`` with a random ``G`` (or
     ``grad_output``) passed to ``criterion.backward(G)``.
+
+    A scalar ``L`` carries its own rounding, ``u·|L|`` (u ≈ 1.1e-16), into every central
+    difference, which limits the numerical derivative to about ``1e-10·|L|`` absolute;
+    so for scalar reductions ``atol`` is scaled by ``1 + |L|``. With ``'none'`` the terms
+    are differenced exactly (see :func:`numerical_gradient`) and ``atol`` stays.
     """
     several = not isinstance(inputs, np.ndarray)
     given: list[Array] = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
@@ -298,6 +303,8 @@ def check_loss(
     arrays = [a.copy() for a in given]
 
     value = criterion(*arrays, *targets)
+    if not isinstance(value, np.ndarray):
+        atol *= 1 + abs(float(value))
     G: Array | None = None
     if isinstance(value, np.ndarray):
         random = as_generator(generator).standard_normal(value.shape)
