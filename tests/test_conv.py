@@ -320,6 +320,25 @@ def test_conv_transpose_is_the_adjoint_of_conv() -> None:
     np.testing.assert_allclose(np.sum(y * z), np.sum(x * tconv(z)), rtol=1e-12)
 
 
+def test_skipping_the_input_gradient_keeps_the_parameter_gradients() -> None:
+    x = _x(2, 2, 6, 6, dtype=np.float64)
+    for make in (
+        lambda: nn.Conv2d(2, 3, 3, padding=1, generator=0),
+        lambda: nn.Conv1d(2, 3, 3, generator=0),
+        lambda: nn.ConvTranspose2d(2, 3, 3, stride=2, generator=0),
+    ):
+        full, skipping = make().double(), make().double()
+        skipping.needs_input_grad = False
+        xi = x[:, :, 0] if isinstance(full, nn.Conv1d) else x
+        y = full(xi)
+        g = np.cos(np.arange(y.size)).reshape(y.shape)
+        assert full.backward(g) is not None
+        skipping(xi)
+        assert skipping.backward(g) is None
+        for (name, p), q in zip(full.named_parameters(), skipping.parameters(), strict=True):
+            np.testing.assert_array_equal(q.grad, p.grad, err_msg=name)
+
+
 # ---------------------------------------------------------------------- init and dtype
 
 

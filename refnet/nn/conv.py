@@ -41,6 +41,12 @@ def _ntuple(value: IntOrTuple, n: int, name: str, owner: str) -> tuple[int, ...]
 class _ConvNd(Module):
     """Shared by the convolution layers: parameters, initialisation, checks and repr.
 
+    ``needs_input_grad`` (default ``True``): set it to ``False`` on a layer whose input
+    gradient nobody uses (the first layer of a network, whose input is the data) and its
+    ``backward`` skips computing ∂L/∂x (a GEMM and the col2im additions) and returns
+    ``None``; the parameter gradients are unchanged. PyTorch decides the same thing from
+    ``input.requires_grad``.
+
     The 1-d layer runs the 2-d kernels over a height of 1; ``_dims`` is 1 or 2.
     """
 
@@ -138,6 +144,7 @@ class _ConvNd(Module):
         self._cache: Any = None
         self._output_shape: tuple[int, ...] | None = None
         self._batched = True
+        self.needs_input_grad = True
 
     def reset_parameters(self, generator: Seed = None) -> None:
         """PyTorch's default: ``kaiming_uniform_(w, a=√5)`` = U(±1/√fan_in), and the bias
@@ -299,15 +306,18 @@ class _Conv(_ConvNd):
         self._output_shape = out.shape
         return out
 
-    def backward(self, grad_output: Array) -> Array:
+    def backward(self, grad_output: Array) -> Array | None:
         cache = self._saved(self._cache)
         g = self._grad_as_batched_2d(grad_output)
         grad_x, grad_w, grad_b = F.conv2d_backward(
-            g, self._weight_2d(), cache, bias_grad=self.bias is not None
+            g,
+            self._weight_2d(),
+            cache,
+            input_grad=self.needs_input_grad,
+            bias_grad=self.bias is not None,
         )
         self._accumulate(grad_w, grad_b)
-        assert grad_x is not None
-        return self._unbatch(grad_x)
+        return None if grad_x is None else self._unbatch(grad_x)
 
 
 class Conv2d(_Conv):
@@ -337,6 +347,9 @@ class Conv2d(_Conv):
 
     Caches the padded input in (C, H, W, N) layout (for ``∂L/∂w``), not the k²-times
     larger column matrix: the backward rebuilds columns a chunk at a time.
+
+    ``needs_input_grad = False`` (an attribute, default ``True``) skips ∂L/∂x, e.g. in the
+    first layer of a network: ``backward`` then returns ``None``.
     """
 
 
@@ -370,6 +383,7 @@ class ConvTranspose2d(_ConvNd):
     * ``∂L/∂b = Σ_{n, p, q} G``.
 
     Caches the input in (C, H, W, N) layout. Only ``padding_mode='zeros'``, as in PyTorch.
+    ``needs_input_grad = False`` skips ∂L/∂x, as for ``Conv2d``.
     """
 
     transposed = True
@@ -437,12 +451,15 @@ class ConvTranspose2d(_ConvNd):
         self._output_shape = result.shape
         return result
 
-    def backward(self, grad_output: Array) -> Array:
+    def backward(self, grad_output: Array) -> Array | None:
         cache = self._saved(self._cache)
         g = self._grad_as_batched_2d(grad_output)
         grad_x, grad_w, grad_b = F.conv_transpose2d_backward(
-            g, self.weight.data, cache, bias_grad=self.bias is not None
+            g,
+            self.weight.data,
+            cache,
+            input_grad=self.needs_input_grad,
+            bias_grad=self.bias is not None,
         )
         self._accumulate(grad_w, grad_b)
-        assert grad_x is not None
-        return self._unbatch(grad_x)
+        return None if grad_x is None else self._unbatch(grad_x)

@@ -45,6 +45,7 @@ array and its trips through main memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -224,6 +225,30 @@ def _grouped(matrix: Array, groups: int) -> Array:
     return matrix.reshape(groups, matrix.shape[0] // groups, -1)
 
 
+def _plan(
+    rows: int, columns: int, width: int, batch: int, dtype: np.dtype[Any]
+) -> tuple[list[Pair], Array]:
+    """Chunks of output rows, and a scratch buffer for the largest chunk's columns.
+
+    ``columns`` is the number of rows of the column matrix (C·kh·kw, plus one for a row of
+    ones, or the output channels if more): a chunk holds ``columns × (rows·Wo·N)`` values.
+    """
+    chunks = _row_chunks(rows, columns * width * batch, dtype.itemsize)
+    largest = (chunks[0][1] - chunks[0][0]) * width * batch
+    return chunks, np.empty(columns * largest, dtype=dtype)
+
+
+def _with_ones(buffer: Array, k: int, m: int) -> Array:
+    """The (k + 1, m) matrix at the start of ``buffer``: im2col's k rows, then a row of ones.
+
+    With the bias as an extra weight column, the GEMM adds it for free (no extra pass over
+    the output), and the weight-gradient GEMM returns the bias gradient as its last column.
+    """
+    cols = buffer[: (k + 1) * m].reshape(k + 1, m)
+    cols[k] = 1
+    return cols
+
+
 def _correlate(
     xp: Array, weight: Array, bias: Array | None, geometry: ConvGeometry, out_size: Pair
 ) -> Array:
@@ -231,21 +256,25 @@ def _correlate(
     C, _, _, N = xp.shape
     out_channels, g = weight.shape[0], geometry.groups
     ho, wo = out_size
-    kh, kw = geometry.kernel_size
+    k = C * geometry.kernel_size[0] * geometry.kernel_size[1]
+    ones = bias is not None and g == 1
     w = weight.reshape(g, out_channels // g, -1)
+    if ones:
+        w = np.concatenate([w[0], bias.reshape(-1, 1)], axis=1)[None]  # type: ignore[union-attr]
     y = np.empty((out_channels, ho, wo, N), dtype=xp.dtype)
-    rows_bytes = max(C * kh * kw, out_channels) * wo * N
-    chunks = _row_chunks(ho, rows_bytes, xp.dtype.itemsize)
-    buffer = np.empty(C * kh * kw * (chunks[0][1] - chunks[0][0]) * wo * N, dtype=xp.dtype)
+    chunks, buffer = _plan(ho, max(k + ones, out_channels), wo, N, xp.dtype)
     for p0, p1 in chunks:
-        cols = _im2col(xp, geometry, p0, p1, wo, buffer).reshape(g, -1, (p1 - p0) * wo * N)
-        out = y[:, p0:p1].reshape(g, out_channels // g, -1)
-        if g == 1:
+        m = (p1 - p0) * wo * N
+        cols = _im2col(xp, geometry, p0, p1, wo, buffer).reshape(g, -1, m)
+        out = y[:, p0:p1].reshape(g, out_channels // g, m)
+        if ones:
+            np.matmul(w[0], _with_ones(buffer, k, m), out=out[0])
+        elif g == 1:
             np.matmul(w[0], cols[0], out=out[0])
         else:
             np.matmul(w, cols, out=out)
-        if bias is not None:
-            out += bias.reshape(g, out_channels // g, 1)
+            if bias is not None:
+                out += bias.reshape(g, out_channels // g, 1)
     return y
 
 
@@ -257,14 +286,13 @@ def _transposed_correlate(
     out_channels, ho, wo, N = a.shape
     g = geometry.groups
     kh, kw = geometry.kernel_size
+    k = channels * kh * kw
     wt = weight.reshape(g, out_channels // g, -1).transpose(0, 2, 1)  # (g, C/g·kh·kw, O/g)
     dxp = np.zeros((channels, *padded_size, N), dtype=a.dtype)
-    rows_bytes = max(channels * kh * kw, out_channels) * wo * N
-    chunks = _row_chunks(ho, rows_bytes, a.dtype.itemsize)
-    buffer = np.empty(channels * kh * kw * (chunks[0][1] - chunks[0][0]) * wo * N, a.dtype)
+    chunks, buffer = _plan(ho, max(k, out_channels), wo, N, a.dtype)
     for p0, p1 in chunks:
         m = (p1 - p0) * wo * N
-        cols = buffer[: channels * kh * kw * m].reshape(g, -1, m)
+        cols = buffer[: k * m].reshape(g, -1, m)
         ac = a[:, p0:p1].reshape(g, out_channels // g, m)
         if g == 1:
             np.matmul(wt[0], ac[0], out=cols[0])
@@ -275,23 +303,31 @@ def _transposed_correlate(
 
 
 def _weight_gradient(
-    a: Array, xp: Array, geometry: ConvGeometry, weight_shape: tuple[int, ...]
-) -> Array:
-    """``Σ_chunks a · im2col(xp)ᵀ``: the correlation of ``xp`` with ``a`` (O, Ho, Wo, N)."""
+    a: Array, xp: Array, geometry: ConvGeometry, weight_shape: tuple[int, ...], sums: bool
+) -> tuple[Array, Array | None]:
+    """``Σ_chunks a · im2col(xp)ᵀ``: the correlation of ``xp`` with ``a`` (O, Ho, Wo, N).
+
+    With ``sums``, also ``Σ_{h, w, n} a`` per channel (a convolution's bias gradient): for
+    one group it is the product with the row of ones, in the same GEMM.
+    """
     out_channels, ho, wo, N = a.shape
     C = xp.shape[0]
     g = geometry.groups
-    kh, kw = geometry.kernel_size
-    grad = np.zeros((g, out_channels // g, (C // g) * kh * kw), dtype=a.dtype)
-    rows_bytes = max(C * kh * kw, out_channels) * wo * N
-    chunks = _row_chunks(ho, rows_bytes, a.dtype.itemsize)
-    buffer = np.empty(C * kh * kw * (chunks[0][1] - chunks[0][0]) * wo * N, dtype=a.dtype)
+    k = C * geometry.kernel_size[0] * geometry.kernel_size[1]
+    ones = sums and g == 1
+    grad = np.zeros((g, out_channels // g, k // g + ones), dtype=a.dtype)
+    chunks, buffer = _plan(ho, max(k + ones, out_channels), wo, N, a.dtype)
     for p0, p1 in chunks:
         m = (p1 - p0) * wo * N
         cols = _im2col(xp, geometry, p0, p1, wo, buffer).reshape(g, -1, m)
         ac = a[:, p0:p1].reshape(g, out_channels // g, m)
-        grad += np.matmul(ac, cols.transpose(0, 2, 1))
-    return grad.reshape(weight_shape)
+        if ones:
+            grad[0] += ac[0] @ _with_ones(buffer, k, m).T
+        else:
+            grad += np.matmul(ac, cols.transpose(0, 2, 1))
+    if ones:
+        return grad[0, :, :k].reshape(weight_shape), grad[0, :, k].copy()
+    return grad.reshape(weight_shape), _channel_sums(a) if sums else None
 
 
 def _channel_sums(a: Array) -> Array:
@@ -333,8 +369,7 @@ def conv2d_backward(
     geometry = cache.geometry
     _, C, H, W = cache.input_shape
     G = to_batch_last(grad_output)
-    grad_weight = _weight_gradient(G, cache.xp, geometry, weight.shape)
-    grad_bias = _channel_sums(G) if bias_grad else None
+    grad_weight, grad_bias = _weight_gradient(G, cache.xp, geometry, weight.shape, bias_grad)
     grad_input = None
     if input_grad:
         dxp = _transposed_correlate(G, weight, geometry, cache.xp.shape[1:3], C)
@@ -403,7 +438,7 @@ def conv_transpose2d_backward(
     geometry = cache.geometry
     padded = _pad_batch_last(grad_output, geometry)
     x = cache.x
-    grad_weight = _weight_gradient(x, padded, geometry, weight.shape)
+    grad_weight, _ = _weight_gradient(x, padded, geometry, weight.shape, sums=False)
     grad_bias = _channel_sums(to_batch_last(grad_output)) if bias_grad else None
     grad_input = None
     if input_grad:

@@ -141,6 +141,18 @@ def empty_in_order(shape: tuple[int, ...], dtype: npt.DTypeLike, order: tuple[in
     return np.empty([shape[axis] for axis in order], dtype=dtype).transpose(inverse)
 
 
+def in_order(x: Array, order: tuple[int, ...]) -> Array:
+    """``x`` with its memory in axis ``order`` (a copy only if it is laid out otherwise).
+
+    A gradient can arrive in another layout than the forward's input (e.g. from a
+    ``Flatten`` above); the strided writes of a backward are several times slower when
+    source and destination disagree, so one transposing copy first is cheaper.
+    """
+    if memory_order(x) == order:
+        return x
+    return np.ascontiguousarray(x.transpose(order)).transpose(np.argsort(order))
+
+
 def zeros_in_order(shape: tuple[int, ...], dtype: npt.DTypeLike, order: tuple[int, ...]) -> Array:
     """Zeros of ``shape`` laid out in the axis ``order``."""
     inverse = np.argsort(order)
@@ -312,6 +324,7 @@ def _max_pool_pairwise(x: Array, out: Pair, geometry: PoolGeometry) -> tuple[Arr
 
 def _max_unpool_pairwise(grad_output: Array, cache: MaxPoolCache) -> Array:
     right_top, right_bottom, from_bottom = cache.routes
+    grad_output = in_order(grad_output, cache.order)
     H, W = cache.input_shape[2:]
     out = right_top.shape[2:]
     covered = (2 * out[0], 2 * out[1]) == (H, W)
@@ -348,6 +361,7 @@ def _max_pool_taps(x: Array, out: Pair, geometry: PoolGeometry) -> tuple[Array, 
 
 def _max_unpool_taps(grad_output: Array, cache: MaxPoolCache) -> Array:
     (winner,) = cache.routes
+    grad_output = in_order(grad_output, cache.order)
     geometry, pads = cache.geometry, cache.pads
     N, C, H, W = cache.input_shape
     kh, kw = geometry.kernel_size
@@ -447,7 +461,7 @@ def avg_pool2d_backward(grad_output: Array, cache: AvgPoolCache) -> Array:
     geometry, pads, out = cache.geometry, cache.pads, cache.out
     N, C, H, W = cache.input_shape
     kh, kw = geometry.kernel_size
-    share = grad_output / cache.divisor
+    share = in_order(grad_output, cache.order) / cache.divisor
     padded = (N, C, H + pads[0] + pads[1], W + pads[2] + pads[3])
     dxp = zeros_in_order(padded, grad_output.dtype, cache.order)
     overlapping = geometry.overlapping()
