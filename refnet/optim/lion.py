@@ -13,7 +13,7 @@ from refnet.optim.optimizer import Optimizer, ParamsT, _check_betas, _check_rang
 class Lion(Optimizer):
     r"""Lion, from "Symbolic Discovery of Optimization Algorithms" (Chen et al., 2023).
 
-    PyTorch has no counterpart; this is the paper's Algorithm 2 (also the authors'
+    PyTorch has no counterpart; this is the paper's update rule (and the authors'
     reference code). With learning rate γ, betas (β₁, β₂) and decoupled weight decay λ,
     each step::
 
