@@ -175,6 +175,11 @@ def batch_norm_eval_backward(
     return grad_input, grad_weight, channel_sum(grad_output)
 
 
+def _row_mean(x: Array) -> Array:
+    """The mean of each row of ``(R, D)`` as ``(R, 1)`` (einsum: ~3x ``np.mean(axis=1)``)."""
+    return np.einsum("rd->r", x)[:, None] / x.shape[1]
+
+
 def normalize_rows(x: Array, eps: float) -> tuple[Array, Array]:
     """Normalise each row of ``x`` ``(R, D)``: returns ``x̂`` ``(R, D)`` and ``1/σ`` ``(R, 1)``.
 
@@ -182,7 +187,7 @@ def normalize_rows(x: Array, eps: float) -> tuple[Array, Array]:
     a row, ``x̂ = (x - μ)/√(v + ε)``. Two passes (centre, then square), no cancellation.
     """
     D = x.shape[1]
-    xhat = np.subtract(x, np.mean(x, axis=1, keepdims=True))
+    xhat = np.subtract(x, _row_mean(x))
     var = np.einsum("rd,rd->r", xhat, xhat)[:, None] / D
     invstd = 1.0 / np.sqrt(var + eps)
     xhat *= invstd
@@ -197,7 +202,7 @@ def normalize_rows_backward(grad_xhat: Array, xhat: Array, invstd: Array) -> Arr
     """
     D = xhat.shape[1]
     projection = np.einsum("rd,rd->r", grad_xhat, xhat)[:, None] / D
-    grad_input = np.subtract(grad_xhat, np.mean(grad_xhat, axis=1, keepdims=True))
+    grad_input = np.subtract(grad_xhat, _row_mean(grad_xhat))
     grad_input -= xhat * projection
     grad_input *= invstd
     return grad_input
