@@ -24,9 +24,10 @@ from refnet.nn import Module
 class ModuleCase:
     """A float64 module and an input for it.
 
-    ``reset`` is called before every forward (re-seed a random module); ``kink_free``
-    says the input is built away from non-differentiable points; ``torch_rtol64`` loosens
-    the float64 agreement tolerance for kernels whose summation order differs a lot.
+    ``reset`` is called before every forward (re-seed a random module); ``torch_rtol64``
+    loosens the float64 agreement tolerance for kernels whose summation order differs a
+    lot; ``torch_atol32`` adds an absolute floor where torch's float32 kernel is the less
+    accurate one (say why where it is set).
     ``to_torch`` builds the torch counterpart of the (copied, dtype-converted) module
     instead of ``refnet.interop.torch.to_torch``: a random layer in training mode uses it
     to apply refnet's own mask in torch, since the two libraries' random streams differ.
@@ -37,6 +38,7 @@ class ModuleCase:
     reset: Callable[[], None] | None = None
     torch_rtol64: float = 1e-10
     torch_rtol32: float = 1e-5
+    torch_atol32: float = 0.0
     notes: dict[str, Any] = field(default_factory=dict)
     to_torch: Callable[[Module], Any] | None = None
 

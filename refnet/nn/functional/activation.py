@@ -57,23 +57,30 @@ def _erfc_fraction(x: Array) -> Array:
 
 
 def erfc(x: Array) -> Array:
-    """The complementary error function ``1 - erf(x)``, accurate also where it is tiny."""
-    a = np.abs(x)
+    """The complementary error function ``1 - erf(x)``, accurate also where it is tiny.
+
+    Evaluated in float64 and rounded to ``x``'s dtype: summed in float32, the series
+    would lose ~1e-4 relative accuracy in ``1 - erf`` near |x| = 2.
+    """
+    a = np.abs(x).astype(np.float64)
     tail = a >= _SERIES_LIMIT
     result = np.empty_like(a)
     result[~tail] = 1.0 - _erf_series(a[~tail])
     result[tail] = _erfc_fraction(a[tail])
-    return np.where(x < 0, 2.0 - result, result)
+    return np.where(x < 0, 2.0 - result, result).astype(x.dtype, copy=False)
 
 
 def erf(x: Array) -> Array:
-    """The error function ``erf(x) = 2/√π ∫₀ˣ e^{-t²} dt``, to double precision."""
-    a = np.abs(x)
+    """The error function ``erf(x) = 2/√π ∫₀ˣ e^{-t²} dt``, to double precision.
+
+    Evaluated in float64 and rounded to ``x``'s dtype, like :func:`erfc`.
+    """
+    a = np.abs(x).astype(np.float64)
     tail = a >= _SERIES_LIMIT
     result = np.empty_like(a)
     result[~tail] = _erf_series(a[~tail])
     result[tail] = 1.0 - _erfc_fraction(a[tail])
-    return np.copysign(result, x)
+    return np.copysign(result, x).astype(x.dtype, copy=False)
 
 
 def sigmoid(x: Array) -> Array:
