@@ -447,3 +447,41 @@ def test_round_trip_through_torch_keeps_every_option() -> None:
         assert repr(back) == repr(conv)
         for key, value in conv.state_dict().items():
             np.testing.assert_array_equal(back.state_dict()[key], value)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+def test_functional_forms_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as TF
+
+    import refnet.nn.functional as F
+
+    rng = np.random.default_rng(4)
+    x, w, b = (
+        rng.standard_normal((2, 4, 7, 6)),
+        rng.standard_normal((6, 2, 3, 2)),
+        rng.standard_normal(6),
+    )
+    t = torch.from_numpy
+    for kwargs in [
+        {"stride": 2, "padding": 1, "dilation": (1, 2), "groups": 2},
+        {"padding": "same", "groups": 2},
+        {"padding": "valid", "stride": (1, 3), "groups": 2},
+    ]:
+        ours = F.conv2d(x, w, b, **kwargs)  # type: ignore[arg-type]
+        np.testing.assert_allclose(ours, TF.conv2d(t(x), t(w), t(b), **kwargs).numpy(), rtol=1e-12)
+        np.testing.assert_allclose(F.conv2d(x[0], w, b, **kwargs), ours[0], rtol=1e-15)  # type: ignore[arg-type]
+    w1 = rng.standard_normal((3, 4, 3))
+    np.testing.assert_allclose(
+        F.conv1d(x[:, :, 0], w1, None, stride=2, padding=1, dilation=2),
+        TF.conv1d(t(x[:, :, 0]), t(w1), None, stride=2, padding=1, dilation=2).numpy(),
+        rtol=1e-12,
+    )
+    wt = rng.standard_normal((4, 3, 3, 2))
+    np.testing.assert_allclose(
+        F.conv_transpose2d(
+            x, wt, None, stride=2, padding=1, output_padding=1, groups=1, dilation=1
+        ),
+        TF.conv_transpose2d(t(x), t(wt), None, stride=2, padding=1, output_padding=1).numpy(),
+        rtol=1e-12,
+    )

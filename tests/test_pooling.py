@@ -353,3 +353,31 @@ def test_nan_propagates_to_the_output() -> None:
         x = np.ones((1, 1, 4, 4))
         x[0, 0, 1, 1] = np.nan
         assert np.isnan(pool(x)[0, 0, 0, 0])
+
+
+def test_functional_forms_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as TF
+
+    import refnet.nn.functional as F
+
+    x = np.random.default_rng(4).standard_normal((2, 3, 7, 6))
+    tx = torch.from_numpy(x)
+    pairs = [
+        (F.max_pool2d(x, 3, 2, 1, 1, True), TF.max_pool2d(tx, 3, 2, 1, 1, True)),
+        (F.max_pool2d(x[0], 2), TF.max_pool2d(tx[0], 2)),
+        (
+            F.avg_pool2d(x, (3, 2), 2, 1, True, False, None),
+            TF.avg_pool2d(tx, (3, 2), 2, 1, True, False),
+        ),
+        (F.avg_pool2d(x, 2, divisor_override=3), TF.avg_pool2d(tx, 2, divisor_override=3)),
+        (F.adaptive_avg_pool2d(x, (4, None)), TF.adaptive_avg_pool2d(tx, (4, None))),
+        (F.adaptive_max_pool2d(x, 4), TF.adaptive_max_pool2d(tx, 4)),
+        (F.max_pool1d(x[:, :, 0], 2, 1, 1, 2), TF.max_pool1d(tx[:, :, 0], 2, 1, 1, 2)),
+        (
+            F.avg_pool1d(x[:, :, 0], 3, 2, 1, True, False),
+            TF.avg_pool1d(tx[:, :, 0], 3, 2, 1, True, False),
+        ),
+    ]
+    for ours, theirs in pairs:
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-13)

@@ -35,7 +35,12 @@ layout, and col2im is kh·kw additions of long runs. The modules return (N, C, H
 of such arrays: NumPy handles any strides, and the next convolution or pooling layer
 reads them without a copy.
 
-**Memory.** The padded input is cached, not the column matrix (kh·kw times larger):
+**Bias.** With one group, the bias is an extra column of ``W`` against a row of ones
+appended to ``X``: the GEMM adds it without another pass over the output, and the
+weight-gradient GEMM ``G [X; 1]ᵀ`` returns ``∂L/∂b`` as its last column.
+
+**Memory.** The padded input is cached (a view of the input itself when there is no
+padding and it is already batch-innermost), not the column matrix (kh·kw times larger):
 forward and backward process the output a few rows at a time (a chunk of columns of a
 few MiB that stays in cache), rebuilding the columns of each chunk when the weight
 gradient needs them. That costs one extra im2col copy and saves a k²-times-the-input
