@@ -1,8 +1,10 @@
 """Helpers for the agreement tests with PyTorch (skipped cleanly without torch).
 
-Tolerance: an element agrees when ``|a - e| ≤ rtol·|e| + rtol·max|e|``: relative to
-itself, and for elements near zero (where different summation orders leave absolute
-errors of the tensor's scale) relative to the largest element of the tensor.
+Tolerance: an element agrees when ``|a - e| ≤ rtol·|e| + max(rtol·max|e|, atol)``:
+relative to itself, and for elements near zero (where different summation orders leave
+absolute errors of the tensor's scale) relative to the largest element of the tensor;
+float32 comparisons also accept the case's ``torch_atol32`` (1e-5, torch.testing's
+float32 default) absolute, for sums that cancel.
 """
 
 from __future__ import annotations
