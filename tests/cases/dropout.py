@@ -32,7 +32,7 @@ def same_mask_in_torch(module: nn.Module) -> Any:
     """A torch module doing PyTorch's dropout arithmetic with ``module``'s latest mask."""
     import torch
 
-    class SameMaskDropout(torch.nn.Module):  # type: ignore[misc]
+    class SameMaskDropout(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             noise = torch.from_numpy(module._noise != 0).to(x.dtype)
             noise.div_(1 - module.p)
