@@ -159,7 +159,7 @@ def test_module_entry_point_prints_help() -> None:
     )
     for flag in ("--model", "--resume", "--val-size", "--scheduler", "--no-plots"):
         assert flag in result.stdout
-    assert "lenet  sgd lr=0.01 batch=64" in result.stdout
+    assert "lenet  sgd lr=0.05 batch=64" in result.stdout
 
 
 # ---------------------------------------------------------------------- reproducibility
@@ -241,7 +241,7 @@ def finished_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     ("flags", "expected"),
     [
         (["--model", "lenet"], "--model lenet given, the checkpoint has cnn"),
-        (["--lr", "0.5"], "--lr 0.5 given, the checkpoint has 0.001"),
+        (["--lr", "0.5"], "--lr 0.5 given, the checkpoint has 0.003"),
         (["--seed", "7", "--batch-size", "32"], "--batch-size 32 given"),
         (["--epochs", "2"], "the schedule spans the planned epochs"),
         (["--val-size", "10"], "--val-size 10 given, the checkpoint has None"),

@@ -245,9 +245,8 @@ def fresh_config(requested: dict[str, Any]) -> Config:
 def print_header(
     config: Config, splits: DataSplits, trainer: Trainer, out_dir: Path, *, resumed: bool
 ) -> None:
-    root = getattr(splits.train, "dataset", splits.train)
     print(f"refnet FashionMNIST example: model {config.model}, seed {config.seed}")
-    print(f"data: {getattr(root, 'root', '?')}: {splits.describe()}")
+    print(f"data: {splits.describe()}")
     extras = [f"momentum={config.momentum:g}"] if config.optimizer in ("sgd", "rmsprop") else []
     if config.clip_grad_norm is not None:
         extras.append(f"clip_grad_norm={config.clip_grad_norm:g}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -52,6 +53,7 @@ class DataSplits:
 
     train: Dataset
     val: Dataset
+    root: Path
     description: str
     val_images: Array
     val_labels: IntArray
@@ -59,7 +61,7 @@ class DataSplits:
     fingerprint: str
 
     def describe(self) -> str:
-        return f"train on {len(self.train):,} images, validate on {self.description}"
+        return f"{self.root}: train on {len(self.train):,} images, validate on {self.description}"
 
 
 def load_splits(
@@ -109,6 +111,7 @@ def load_splits(
     return DataSplits(
         train=train,
         val=val,
+        root=full.root,
         description=description,
         val_images=val_images,
         val_labels=val_labels,

@@ -101,11 +101,15 @@ class Recipe:
     weight_decay: float = 0.0
 
 
+#: Tuned on the 8k subset with the PyTorch replica (benchmarks/fashion_mnist_torch_replica.py;
+#: docs/fashion-mnist-results.md has the runs): the one-cycle schedule beat a constant rate
+#: and cosine annealing for all three models within these few epochs.
 RECIPES: dict[str, Recipe] = {
-    "mlp": Recipe(optimizer="adam", lr=1e-3, batch_size=128, epochs=10),
-    # PyTorch's classic recipe: SGD(lr=0.01, momentum=0.9), batch 64.
-    "lenet": Recipe(optimizer="sgd", lr=0.01, batch_size=64, epochs=10),
-    "cnn": Recipe(optimizer="adam", lr=1e-3, batch_size=128, epochs=8),
+    "mlp": Recipe(optimizer="adam", lr=3e-3, batch_size=128, epochs=10, scheduler="onecycle"),
+    # PyTorch's classic recipe is SGD(lr=0.01, momentum=0.9), batch 64, constant: 83.7% on
+    # the subset's held-out images (torch, 3 seeds) against 87.1% with this one.
+    "lenet": Recipe(optimizer="sgd", lr=0.05, batch_size=64, epochs=10, scheduler="onecycle"),
+    "cnn": Recipe(optimizer="adam", lr=3e-3, batch_size=128, epochs=8, scheduler="onecycle"),
 }
 
 
