@@ -60,6 +60,7 @@ class Mismatch:
 
     @property
     def relative_error(self) -> float:
+        """``|a - n| / (|a| + |n|)``, the analytic value a against the numerical n."""
         return abs(self.analytic - self.numerical) / max(
             abs(self.analytic) + abs(self.numerical), 1e-300
         )
@@ -94,6 +95,7 @@ class GradcheckReport:
 
     @property
     def passed(self) -> bool:
+        """Whether every checked tensor agreed within the tolerances."""
         return all(not t.mismatches for t in self.tensors)
 
     def __str__(self) -> str:

@@ -162,6 +162,7 @@ class FashionMNIST(Dataset):
 
     @property
     def class_to_idx(self) -> dict[str, int]:
+        """Class name → label index, as in torchvision (``{'T-shirt/top': 0, ...}``)."""
         return {name: i for i, name in enumerate(self.classes)}
 
     def __repr__(self) -> str:

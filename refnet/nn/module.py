@@ -143,13 +143,16 @@ class Module:
     # ------------------------------------------------------------------ traversal
 
     def children(self) -> Iterator[Module]:
+        """The direct sub-modules, in registration order."""
         for _, module in self.named_children():
             yield module
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """``(name, module)`` pairs of the direct sub-modules."""
         yield from self._modules.items()
 
     def modules(self) -> Iterator[Module]:
+        """This module and all below it, depth first, each once."""
         for _, module in self.named_modules():
             yield module
 
@@ -169,6 +172,7 @@ class Module:
             stack.extend(reversed(children))
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter (of the sub-modules too, with ``recurse``), each once; what an optimizer takes."""
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
@@ -185,10 +189,12 @@ class Module:
                     yield _join(module_name, name), param
 
     def buffers(self, recurse: bool = True) -> Iterator[Array]:
+        """Every registered buffer (running statistics and the like)."""
         for _, buffer in self.named_buffers(recurse=recurse):
             yield buffer
 
     def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Array]]:
+        """``(name, buffer)`` pairs, names as in ``state_dict``."""
         modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
         for module_name, module in modules:
             for name, buffer in module._buffers.items():

@@ -42,14 +42,17 @@ class Parameter:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of ``data`` (and of ``grad``)."""
         return tuple(self.data.shape)
 
     @property
     def dtype(self) -> np.dtype[np.generic]:
+        """The dtype of ``data`` (and of ``grad``)."""
         return self.data.dtype
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions of ``data``."""
         return int(self.data.ndim)
 
     @property
@@ -58,6 +61,7 @@ class Parameter:
         return int(self.data.size)
 
     def numel(self) -> int:
+        """Number of elements, as PyTorch's ``numel()``."""
         return self.size
 
     def zero_grad(self) -> None:

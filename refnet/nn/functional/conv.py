@@ -100,6 +100,7 @@ class ConvGeometry:
         return dh * (kh - 1) + 1, dw * (kw - 1) + 1
 
     def padded_size(self, height: int, width: int) -> Pair:
+        """The input size ``(H, W)`` plus the padding on both sides."""
         top, bottom, left, right = self.padding
         return height + top + bottom, width + left + right
 

@@ -90,6 +90,7 @@ class PoolGeometry:
     ceil_mode: bool = False
 
     def output_size(self, height: int, width: int) -> Pair:
+        """``(H_out, W_out)`` for an ``(H, W)`` input (see :func:`pool_output_size`)."""
         return (
             pool_output_size(height, *self._axis(0), self.ceil_mode),
             pool_output_size(width, *self._axis(1), self.ceil_mode),
