@@ -100,7 +100,10 @@ def formulas(page: Path) -> list[tuple[str, bool]]:
         text = text.replace(code, "")
     text = INLINE_CODE.sub("", text)
     return [
-        ((m["display"] if m["display"] is not None else m["inline"]).strip(), m["display"] is not None)
+        (
+            (m["display"] if m["display"] is not None else m["inline"]).strip(),
+            m["display"] is not None,
+        )
         for m in MATH.finditer(text)
     ]
 

@@ -1,0 +1,31 @@
+"""Shared by the figure scripts: arguments, the Agg backend, and saving."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: the scripts only write PNG files
+
+FIGURES = Path(__file__).resolve().parents[1] / "figures"
+
+
+def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--out-dir", type=Path, default=FIGURES, help="where to write (default: docs/figures)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a few steps only (the test suite's smoke run)"
+    )
+    return parser.parse_args(argv)
+
+
+def save(figure: object, out_dir: Path, name: str, quick: bool) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / name
+    figure.savefig(path, dpi=60 if quick else 110, bbox_inches="tight")  # type: ignore[attr-defined]
+    print(f"wrote {path}")
+    return path

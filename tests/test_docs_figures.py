@@ -1,0 +1,63 @@
+"""The figure scripts in docs/scripts/ still run (quickly), so the figures can be remade.
+
+Each script runs in ``--quick`` mode (a few steps, low resolution) into a temporary
+directory and must write its PNG. The committed figures in docs/figures/ come from full
+runs; every figure a page shows must exist there.
+"""
+
+from __future__ import annotations
+
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+SCRIPTS = DOCS / "scripts"
+
+# script -> the PNG it writes
+FIGURES = {
+    "optimizer_trajectories.py": "optimizer_trajectories.png",
+    "learning_rates.py": "learning_rates.png",
+    "lr_schedulers.py": "lr_schedulers.png",
+}
+
+
+def fake_fashion_mnist(directory: Path, n: int = 256) -> Path:
+    """A FashionMNIST-shaped training split of random images (the real one is not needed
+    to check that the script runs)."""
+    from refnet.data import write_idx
+
+    rng = np.random.default_rng(0)
+    directory.mkdir()
+    write_idx(directory / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), np.uint8))
+    write_idx(directory / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
+    return directory
+
+
+def test_every_script_is_listed() -> None:
+    scripts = {p.name for p in SCRIPTS.glob("*.py") if not p.name.startswith("_")}
+    assert scripts == set(FIGURES)
+
+
+@pytest.mark.parametrize("script", sorted(FIGURES))
+def test_script_runs_quickly(
+    script: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib")
+    args = ["--quick", "--out-dir", str(tmp_path / "out")]
+    if script == "learning_rates.py":
+        args += ["--data-dir", str(fake_fashion_mnist(tmp_path / "data"))]
+    monkeypatch.setattr(sys, "argv", [script, *args])
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    runpy.run_path(str(SCRIPTS / script), run_name="__main__")
+    assert (tmp_path / "out" / FIGURES[script]).stat().st_size > 1000
+
+
+def test_every_image_on_a_page_exists() -> None:
+    for page in DOCS.rglob("*.md"):
+        for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)", page.read_text(encoding="utf-8")):
+            assert (page.parent / target).is_file(), f"{page.name}: missing image {target}"
