@@ -172,7 +172,7 @@ class Module:
             stack.extend(reversed(children))
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
-        """Every parameter (of the sub-modules too, with ``recurse``), each once; what an optimizer takes."""
+        """Every parameter (with ``recurse``, the sub-modules' too), each once."""
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
