@@ -1,0 +1,75 @@
+"""What the figures were measured on: CPU, cores, NumPy and its BLAS, torch, threads, date."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from benchmarks.threads import available_cores, blas_info
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux, else the platform module)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def torch_info(torch: Any) -> dict[str, Any]:
+    """torch's version, threads and CPU back-ends (None if torch is not there)."""
+    capability = None
+    if hasattr(torch.backends, "cpu") and hasattr(torch.backends.cpu, "get_cpu_capability"):
+        capability = torch.backends.cpu.get_cpu_capability()
+    return {
+        "version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "mkldnn": bool(torch.backends.mkldnn.is_available()),
+        "mkl": bool(torch.backends.mkl.is_available()),
+        "cpu_capability": capability,
+    }
+
+
+def machine_info(torch: Any | None) -> dict[str, Any]:
+    """Everything that identifies the run's machine and software, JSON-ready."""
+    import numpy as np
+
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "available_cores": available_cores(),
+        # Other processes' load at the start (1, 5, 15 min): this machine is shared.
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": {"version": np.__version__, "blas": blas_info()},
+        "torch": None if torch is None else torch_info(torch),
+    }
+
+
+def describe(info: dict[str, Any]) -> str:
+    """One paragraph for the report and the terminal."""
+    blas = info["numpy"]["blas"]
+    blas_name = " ".join(str(v) for v in (blas.get("library"), blas.get("version")) if v)
+    parts = [
+        f"{info['cpu']}, {info['available_cores']} cores available "
+        f"({info['logical_cpus']} logical CPUs)",
+        f"Python {info['python']}",
+        f"NumPy {info['numpy']['version']} on {blas_name or 'an unknown BLAS'} "
+        f"({blas['threads']} BLAS threads, from {blas['source']})",
+    ]
+    if info["torch"] is None:
+        parts.append("torch not installed: refnet only")
+    else:
+        t = info["torch"]
+        parts.append(f"torch {t['version']} ({t['threads']} threads)")
+    load = info.get("load_average")
+    if load:
+        parts.append(f"load average {load[0]:.2f} at the start")
+    return "; ".join(parts) + f"; {info['date']}"
