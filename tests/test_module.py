@@ -197,6 +197,28 @@ def test_sequential_backward_is_the_chain_rule_in_reverse() -> None:
     np.testing.assert_array_equal(model.backward(G), expected)
 
 
+def test_sequential_stops_at_a_layer_that_skips_its_input_gradient() -> None:
+    x = np.random.default_rng(0).normal(size=(5, 2, 2))
+    G = np.random.default_rng(1).normal(size=(5, 3))
+    full = nn.Sequential(nn.Flatten(), *mlp()).double()
+    skipping = nn.Sequential(nn.Flatten(), *mlp()).double()
+    skipping[1].needs_input_grad = False
+    full(x)
+    skipping(x)
+    assert full.backward(G).shape == x.shape
+    assert skipping.backward(G) is None
+    for (name, p), q in zip(full.named_parameters(), skipping.parameters(), strict=True):
+        np.testing.assert_array_equal(q.grad, p.grad, err_msg=name)
+
+
+def test_sequential_refuses_to_stop_above_a_trainable_layer() -> None:
+    model = mlp().double()
+    model[2].needs_input_grad = False
+    model(np.ones((2, 4)))
+    with pytest.raises(RuntimeError, match=r"Linear\(in_features=4.* has trainable parameters"):
+        model.backward(np.ones((2, 3)))
+
+
 def test_manual_seed_makes_initialisation_reproducible() -> None:
     refnet.manual_seed(123)
     a = mlp(seed=None).state_dict()

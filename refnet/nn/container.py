@@ -28,6 +28,10 @@ class Sequential(Module):
 
     Children are named ``"0"``, ``"1"``, ... (or by the keys of an ``OrderedDict``), so
     ``state_dict`` keys match PyTorch's (``0.weight``, ``2.bias``).
+
+    A child whose ``needs_input_grad`` is ``False`` returns ``None`` from ``backward``; the
+    chain stops there and ``backward`` returns ``None`` (the children below it must have
+    no trainable parameters, like a ``Flatten`` in front of the first ``Linear``).
     """
 
     def __init__(self, *modules: Module | OrderedDict[str, Module]) -> None:
@@ -50,9 +54,23 @@ class Sequential(Module):
 
     def backward(self, grad_output: Any) -> Any:
         grad = grad_output
-        for module in reversed(self._modules.values()):
-            grad = module.backward(grad)
+        modules = list(self._modules.values())
+        for index in range(len(modules) - 1, -1, -1):
+            grad = modules[index].backward(grad)
+            if grad is None and index > 0:
+                return self._stop_below(modules[:index])
         return grad
+
+    def _stop_below(self, below: list[Module]) -> None:
+        """A child returned no input gradient (``needs_input_grad = False``): the chain
+        ends there, which is right only if nothing below it has a parameter to train."""
+        for module in below:
+            if any(p.requires_grad for p in module.parameters()):
+                raise RuntimeError(
+                    f"Sequential: a layer returned no input gradient (needs_input_grad=False) "
+                    f"but {module.describe()} below it has trainable parameters"
+                )
+        return None
 
     def append(self, module: Module) -> Sequential:
         """Add ``module`` at the end and return ``self``."""
