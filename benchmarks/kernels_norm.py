@@ -1,14 +1,15 @@
 """Normalisation, dropout and embedding kernels vs PyTorch on CPU, and the scatter choice.
 
-    python benchmarks/kernels_norm.py [--reps 21] [--threads 2] [--only norm,dropout,...]
+    python -m benchmarks.kernels_norm [--reps 21] [--threads 2] [--only norm,dropout,...]
 
 (``--only`` takes a comma-separated subset of norm, dropout, embedding, scatter.)
 
-Each case runs refnet and torch alternately, ``reps`` times after a warm-up, with the same
-parameters and inputs (float32, torch at ``--threads`` threads), and prints the median
-times and their ratio. The machine is shared and noisy: only ratios measured in one run
-mean much. ``fwd+bwd`` is a training step's use: forward, then backward with a fixed
-upstream gradient (torch's input requires a gradient, as refnet computes it too).
+Each case runs refnet and torch alternately (:func:`benchmarks.timing.race`), ``reps``
+times after a warm-up, with the same parameters and inputs (float32, NumPy's BLAS and
+torch at ``--threads`` threads), and prints the median times and their ratio. The
+machine is shared and noisy: only ratios measured in one run mean much. ``fwd+bwd`` is
+a training step's use: forward, then backward with a fixed upstream gradient (torch's
+input requires a gradient, as refnet computes it too).
 
 ``scatter`` times the candidate implementations of Embedding's weight gradient (a
 scatter-add with repeated rows) against each other, interleaved, at several vocabulary
@@ -18,13 +19,14 @@ sizes: the measurement behind :func:`refnet.nn.functional.embedding_backward`.
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
 import refnet.nn as nn
+from benchmarks import threads
+from benchmarks.timing import race as timed_race
 from refnet.interop.torch import to_torch
 from refnet.nn import functional as F
 
@@ -33,17 +35,8 @@ Fn = Callable[[], object]
 
 def race(fns: dict[str, Fn], reps: int) -> dict[str, float]:
     """Median milliseconds of each function, run in turn (order rotated every round)."""
-    for fn in fns.values():
-        fn(), fn()
-    names = list(fns)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for rep in range(reps):
-        order = names[rep % len(names) :] + names[: rep % len(names)]
-        for name in order:
-            start = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t) * 1e3) for name, t in times.items()}
+    stats = timed_race(fns, rounds=reps, warmup=2, min_time=0.0)
+    return {name: s.median for name, s in stats.items()}
 
 
 def layer_pair(module: nn.Module, x: np.ndarray, backward: bool, seed: int = 0) -> tuple[Fn, Fn]:
@@ -187,6 +180,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default="norm,dropout,embedding,scatter")
     args = parser.parse_args()
+    threads.limit_blas(args.threads)
     torch.set_num_threads(args.threads)
     groups = {
         "norm": norm_cases,
