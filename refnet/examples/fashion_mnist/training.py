@@ -52,6 +52,7 @@ __all__ = [
     "evaluate",
     "make_optimizer",
     "make_scheduler",
+    "skip_input_gradient",
     "train_one_epoch",
 ]
 
@@ -248,6 +249,20 @@ def evaluate(
     return Evaluation(total_loss / len(truth), accuracy, predicted.astype(np.int64))
 
 
+def skip_input_gradient(model: nn.Sequential) -> None:
+    """Let the first layer with parameters skip ∂L/∂input: the images need no gradient.
+
+    PyTorch skips it because the input tensor has ``requires_grad=False``; a refnet layer
+    is told with ``needs_input_grad = False`` (its parameter gradients are unchanged, and
+    ``model.backward`` then returns ``None``).
+    """
+    for layer in model:
+        if any(True for _ in layer.parameters()):
+            if hasattr(layer, "needs_input_grad"):
+                layer.needs_input_grad = False
+            return
+
+
 class Trainer:
     """One training run: model, loss, optimizer, schedule, loader and generator, and its history.
 
@@ -261,6 +276,7 @@ class Trainer:
         self.generator = np.random.default_rng(config.seed)
         # The one generator: the model's initial weights and dropout masks, the shuffling.
         self.model = build_model(config.model, self.generator)
+        skip_input_gradient(self.model)
         self.criterion = nn.CrossEntropyLoss()
         self.loader = DataLoader(
             splits.train, batch_size=config.batch_size, shuffle=True, generator=self.generator
