@@ -1,7 +1,7 @@
 """The FashionMNIST example's recipes in PyTorch, to measure what "PyTorch-level" means.
 
-    python benchmarks/fashion_mnist_torch_replica.py --model cnn [--seeds 0 1 2] [--json out.json]
-    python benchmarks/fashion_mnist_torch_replica.py --model lenet --data-dir DIR
+    python -m benchmarks.fashion_mnist_torch_replica --model cnn [--seeds 0 1 2] [--json out.json]
+    python -m benchmarks.fashion_mnist_torch_replica --model lenet --data-dir DIR
 
 Same architectures (written here in plain ``torch.nn``), PyTorch's default initialisation
 (which refnet's layers reproduce), the same optimizer, learning rate, batch size, epochs
