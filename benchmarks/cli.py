@@ -21,7 +21,7 @@ from typing import Any
 
 from benchmarks import threads
 from benchmarks.cases import Case, MismatchError, all_cases, select
-from benchmarks.machine import describe, machine_info
+from benchmarks.machine import BackgroundLoad, describe, machine_info, wait_for_idle
 from benchmarks.report import Result, markdown, plot, to_json
 from benchmarks.timing import race
 
@@ -54,6 +54,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="5 rounds, 1 warm-up, 2 ms samples by default"
     )
     parser.add_argument("--no-torch", action="store_true", help="time refnet only")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each case, wait up to SECONDS for other processes to leave the CPU idle",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     if args.rounds is None:
@@ -105,7 +112,11 @@ def run_case(result: Result, torch: Any | None, args: argparse.Namespace) -> Non
         fns = {"refnet": contest.refnet}
         if contest.torch is not None:
             fns["torch"] = contest.torch
+        if args.wait_idle > 0:
+            wait_for_idle(args.wait_idle)
+        load = BackgroundLoad()
         stats = race(fns, args.rounds, args.warmup, args.min_time / 1e3)
+        result.background = load.share()
         result.refnet, result.torch = stats["refnet"], stats.get("torch")
     except MismatchError as error:
         result.error = f"refnet and torch disagree: {error}"
@@ -126,6 +137,8 @@ def progress_line(result: Result) -> str:
             f"   torch {result.torch.median:9.3f} ms   ratio {result.ratio:5.2f}"
             f" (IQR {iqr[0]:.2f}-{iqr[1]:.2f})"
         )
+    if result.background is not None:
+        line += f"   others' CPU {result.background:4.0%}"
     return line
 
 
@@ -170,6 +183,7 @@ def run(
         "rounds": args.rounds,
         "warmup": args.warmup,
         "min_time_ms": args.min_time,
+        "wait_idle_s": args.wait_idle,
         "threads": thread_count,
         "torch": torch is not None,
         "cases": [c.name for c in chosen],

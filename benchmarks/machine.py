@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,58 @@ def describe(info: dict[str, Any]) -> str:
     if load:
         parts.append(f"load average {load[0]:.2f} at the start")
     return "; ".join(parts) + f"; {info['date']}"
+
+
+# ---------------------------------------------------------------------- other processes
+
+
+def _cpu_jiffies() -> tuple[float, float] | None:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return None
+    values = [float(v) for v in fields[:8]]
+    idle = values[3] + values[4]  # idle + iowait
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    return (sum(values) - idle) / hz, sum(values) / hz
+
+
+def _own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+class BackgroundLoad:
+    """The share of the machine's CPU time used by *other* processes over an interval.
+
+    Our own CPU time is subtracted from the machine's busy time, so a value near 0 means
+    the cores were ours; 0.5 on a 2-core machine means one core was busy elsewhere.
+    None where /proc/stat does not exist.
+    """
+
+    def __init__(self) -> None:
+        self._start = _cpu_jiffies()
+        self._own = _own_cpu()
+
+    def share(self) -> float | None:
+        end = _cpu_jiffies()
+        if self._start is None or end is None:
+            return None
+        total = end[1] - self._start[1]
+        if total <= 0:
+            return None
+        others = (end[0] - self._start[0]) - (_own_cpu() - self._own)
+        return min(1.0, max(0.0, others / total))
+
+
+def wait_for_idle(limit_s: float, threshold: float = 0.1, window_s: float = 2.0) -> float | None:
+    """Wait (at most ``limit_s``) until other processes use under ``threshold`` of the CPU
+    over ``window_s``; return the last share measured (None without /proc/stat)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        probe = BackgroundLoad()
+        time.sleep(window_s)
+        share = probe.share()
+        if share is None or share < threshold or time.monotonic() >= deadline:
+            return share

@@ -22,6 +22,7 @@ class Result:
     torch: Stats | None = None
     check: dict[str, float] | None = None
     error: str | None = None
+    background: float | None = None  # other processes' share of the CPU while timing
 
     @property
     def ratios(self) -> list[float]:
@@ -78,8 +79,13 @@ def to_json(results: list[Result], machine: dict[str, Any], settings: dict[str, 
                 "ratio": r.ratio,
                 "ratio_iqr": None if iqr is None else list(iqr),
                 "ratio_median_of_rounds": statistics.median(r.ratios) if r.ratios else None,
+                # The fastest samples: an estimate of each side on an idle machine.
+                "ratio_of_minimums": (
+                    r.refnet.min / r.torch.min if r.refnet and r.torch and r.torch.min else None
+                ),
                 "meets_target": r.meets_target,
                 "check_relative_errors": r.check,
+                "others_cpu_share": r.background,
                 "error": r.error,
             }
         )
@@ -103,20 +109,22 @@ def _target(r: Result) -> str:
 def table(results: list[Result], with_torch: bool) -> str:
     """The Markdown table of one run."""
     lines = [
-        "| case | refnet ms | torch ms | ratio | ratio IQR | target |",
-        "|---|---:|---:|---:|---:|---|",
+        "| case | refnet ms | torch ms | ratio | ratio IQR | others' CPU | target |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         if r.error is not None:
             reason = r.error.splitlines()[0].replace("|", "/")
-            lines.append(f"| {r.case.title} | **failed** | | | | {reason} |")
+            lines.append(f"| {r.case.title} | **failed** | | | | | {reason} |")
             continue
         ratio = "—" if r.ratio is None else f"{r.ratio:.2f}"
         iqr = r.ratio_iqr
         spread = "—" if iqr is None else f"{iqr[0]:.2f} to {iqr[1]:.2f}"
         torch_ms = _ms(r.torch) if with_torch else "—"
+        others = "—" if r.background is None else f"{r.background:.0%}"
         lines.append(
-            f"| {r.case.title} | {_ms(r.refnet)} | {torch_ms} | {ratio} | {spread} | {_target(r)} |"
+            f"| {r.case.title} | {_ms(r.refnet)} | {torch_ms} | {ratio} | {spread} | {others} "
+            f"| {_target(r)} |"
         )
     return "\n".join(lines)
 
@@ -128,7 +136,9 @@ def markdown(
     how = (
         f"{settings['rounds']} interleaved rounds after {settings['warmup']} warm-up calls per "
         f"side; each sample repeats a call until it lasts ≥ {settings['min_time_ms']:g} ms. "
-        "Milliseconds per call, median over the rounds."
+        "Milliseconds per call, median over the rounds. **others' CPU**: the share of the "
+        "machine's CPU time that other processes used while the case was timed (near 0%: "
+        "the cores were ours)."
     )
     if with_torch:
         how += (

@@ -47,7 +47,7 @@ def test_with_torch(tmp_path: Path) -> None:
     assert step["target_ratio"] == 0.8
     assert "0.weight gradient" not in step["check_relative_errors"]  # Flatten has none
     assert "1.weight after the step" in step["check_relative_errors"]
-    assert "| case | refnet ms | torch ms | ratio | ratio IQR | target |" in md
+    assert "| case | refnet ms | torch ms | ratio | ratio IQR | others' CPU | target |" in md
     rows = [line for line in md.splitlines() if line.startswith("|")]
     assert len(rows) == 2 + 3  # header, rule and one row per case
     assert "python -m benchmarks --rounds 2" in md
