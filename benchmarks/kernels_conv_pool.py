@@ -4,11 +4,13 @@
 
 Each case runs refnet and torch alternately, ``reps`` times after a warm-up, with the same
 weights and inputs (float32, plain C-contiguous NCHW arrays, torch at ``--threads``
-threads), and prints the median times and their ratio. The machine is shared and noisy:
-only ratios measured in one run mean much. Layers are timed as a training step uses
-them: forward, then backward with a fresh upstream gradient; torch's input does not
-require a gradient in the training steps (the first layer's input gradient is wasted
-work there), but does in the single-layer cases, where refnet computes it too.
+threads), and prints the median times (``--stat min``: the fastest, an estimate of the
+speed on an idle machine when other processes share the cores) and their ratio. The
+machine is shared and noisy: only ratios measured in one run mean much. Layers are timed
+as a training step uses them: forward, then backward with a fresh upstream gradient;
+torch's input does not require a gradient in the training steps (the first layer's input
+gradient is wasted work there), but does in the single-layer cases, where refnet
+computes it too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,9 +32,13 @@ Case = tuple[Callable[[], object], Callable[[], object]]
 
 
 def race(
-    refnet_fn: Callable[[], object], torch_fn: Callable[[], object], reps: int
+    refnet_fn: Callable[[], object],
+    torch_fn: Callable[[], object],
+    reps: int,
+    stat: Callable[[list[float]], Any] = np.median,
 ) -> tuple[float, float]:
-    """Median milliseconds of each, measured alternately (order flipped every round)."""
+    """Milliseconds of each (``stat`` of the samples: the median by default), measured
+    alternately (the order flips every round)."""
     for _ in range(2):
         refnet_fn(), torch_fn()
     times: dict[str, list[float]] = {"refnet": [], "torch": []}
@@ -40,7 +48,7 @@ def race(
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return float(np.median(times["refnet"]) * 1e3), float(np.median(times["torch"]) * 1e3)
+    return float(stat(times["refnet"]) * 1e3), float(stat(times["torch"]) * 1e3)
 
 
 def layer_case(module: nn.Module, shape: tuple[int, ...], backward: bool, seed: int = 0) -> Case:
@@ -115,6 +123,7 @@ def step_case(model: nn.Sequential, batch: int, make_optimizer: str) -> Case:
     theirs = to_torch(model)
     tx, tlabels = torch.from_numpy(x.copy()), torch.from_numpy(labels)
     criterion, their_criterion = nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
+    ours_opt: optim.Optimizer
     if make_optimizer == "sgd":
         ours_opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         their_opt: torch.optim.Optimizer = torch.optim.SGD(
@@ -138,44 +147,48 @@ def step_case(model: nn.Sequential, batch: int, make_optimizer: str) -> Case:
     return ours, torchs
 
 
+LayerMaker = Callable[[], nn.Module]
+
+CONV: dict[str, tuple[LayerMaker, tuple[int, ...]]] = {
+    "Conv2d 32->64 k3 p1, 128x32x14x14": (
+        lambda: nn.Conv2d(32, 64, 3, padding=1, generator=0),
+        (128, 32, 14, 14),
+    ),
+    "Conv2d 1->32 k3 p1, 128x1x28x28": (
+        lambda: nn.Conv2d(1, 32, 3, padding=1, generator=0),
+        (128, 1, 28, 28),
+    ),
+    "Conv2d 1->10 k5, 64x1x28x28": (lambda: nn.Conv2d(1, 10, 5, generator=0), (64, 1, 28, 28)),
+    "Conv2d 10->20 k5, 64x10x12x12": (lambda: nn.Conv2d(10, 20, 5, generator=0), (64, 10, 12, 12)),
+}
+POOL: dict[str, tuple[LayerMaker, tuple[int, ...]]] = {
+    "MaxPool2d(2), 128x32x28x28": (lambda: nn.MaxPool2d(2), (128, 32, 28, 28)),
+    "MaxPool2d(2), 64x10x24x24": (lambda: nn.MaxPool2d(2), (64, 10, 24, 24)),
+    "AvgPool2d(2), 128x32x28x28": (lambda: nn.AvgPool2d(2), (128, 32, 28, 28)),
+}
+
+
 def cases() -> dict[str, dict[str, Callable[[], Case]]]:
-    conv = {
-        "Conv2d 32->64 k3 p1, 128x32x14x14": lambda: (
-            nn.Conv2d(32, 64, 3, padding=1, generator=0),
-            (128, 32, 14, 14),
-        ),
-        "Conv2d 1->32 k3 p1, 128x1x28x28": lambda: (
-            nn.Conv2d(1, 32, 3, padding=1, generator=0),
-            (128, 1, 28, 28),
-        ),
-        "Conv2d 1->10 k5, 64x1x28x28": lambda: (nn.Conv2d(1, 10, 5, generator=0), (64, 1, 28, 28)),
-        "Conv2d 10->20 k5, 64x10x12x12": lambda: (
-            nn.Conv2d(10, 20, 5, generator=0),
-            (64, 10, 12, 12),
-        ),
-    }
-    pool = {
-        "MaxPool2d(2), 128x32x28x28": lambda: (nn.MaxPool2d(2), (128, 32, 28, 28)),
-        "MaxPool2d(2), 64x10x24x24": lambda: (nn.MaxPool2d(2), (64, 10, 24, 24)),
-        "AvgPool2d(2), 128x32x28x28": lambda: (nn.AvgPool2d(2), (128, 32, 28, 28)),
-    }
     out: dict[str, dict[str, Callable[[], Case]]] = {"conv": {}, "pool": {}, "step": {}}
-    for group, table in (("conv", conv), ("pool", pool)):
-        for name, make in table.items():
+    for group, table in (("conv", CONV), ("pool", POOL)):
+        for name, (make, shape) in table.items():
             for backward in (False, True):
                 label = f"{name}, {'fwd+bwd' if backward else 'fwd'}"
-                out[group][label] = lambda make=make, backward=backward: layer_case(
-                    *make(), backward
-                )
-    out["step"]["LeNet step, batch 64, SGD momentum"] = lambda: step_case(lenet(0), 64, "sgd")
-    out["step"]["LeNet step, first conv skips its input gradient"] = lambda: step_case(
+                out[group][label] = partial(layer_case_of, make, shape, backward)
+    steps = out["step"]
+    steps["LeNet step, batch 64, SGD momentum"] = lambda: step_case(lenet(0), 64, "sgd")
+    steps["LeNet step, first conv skips its input gradient"] = lambda: step_case(
         skip_first(lenet(0)), 64, "sgd"
     )
-    out["step"]["CNN step, batch 128, Adam"] = lambda: step_case(cnn(0), 128, "adam")
-    out["step"]["CNN step, first conv skips its input gradient"] = lambda: step_case(
+    steps["CNN step, batch 128, Adam"] = lambda: step_case(cnn(0), 128, "adam")
+    steps["CNN step, first conv skips its input gradient"] = lambda: step_case(
         skip_first(cnn(0)), 128, "adam"
     )
     return out
+
+
+def layer_case_of(make: LayerMaker, shape: tuple[int, ...], backward: bool) -> Case:
+    return layer_case(make(), shape, backward)
 
 
 def main() -> None:
@@ -183,6 +196,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=21)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default="conv,pool,step", help="comma-separated groups")
+    parser.add_argument(
+        "--stat",
+        choices=["median", "min"],
+        default="median",
+        help="min estimates the unloaded speed when other processes share the cores",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{'case':58s} {'refnet ms':>10s} {'torch ms':>10s} {'ratio':>7s}")
@@ -191,7 +210,8 @@ def main() -> None:
             continue
         for label, make in table.items():
             ours, theirs = make()
-            ours_ms, torch_ms = race(ours, theirs, args.reps)
+            stat = np.median if args.stat == "median" else np.min
+            ours_ms, torch_ms = race(ours, theirs, args.reps, stat)
             print(
                 f"{label:58s} {ours_ms:10.2f} {torch_ms:10.2f} {ours_ms / torch_ms:7.2f}",
                 flush=True,
