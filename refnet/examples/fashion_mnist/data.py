@@ -61,6 +61,7 @@ class DataSplits:
     fingerprint: str
 
     def describe(self) -> str:
+        """Where the images come from and how they are split, in one line."""
         return f"{self.root}: train on {len(self.train):,} images, validate on {self.description}"
 
 

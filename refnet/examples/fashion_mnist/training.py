@@ -160,9 +160,11 @@ class GradientNorms:
             self.norms[label].append(math.sqrt(squares))
 
     def state_dict(self) -> dict[str, Any]:
+        """``{'steps': [...], 'norms': {layer: [...]}}``, plain lists (JSON and checkpoints)."""
         return {"steps": list(self.steps), "norms": {k: list(v) for k, v in self.norms.items()}}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a record from :meth:`state_dict` (of a model with the same layers)."""
         if set(state["norms"]) != set(self.norms):
             raise ValueError("the gradient-norm record is for other layers")
         self.steps = list(state["steps"])
@@ -181,6 +183,8 @@ class EpochResult:
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
+    """Mean loss, accuracy and the predicted class of every image of a dataset."""
+
     loss: float
     accuracy: float
     predictions: IntArray
@@ -303,6 +307,7 @@ class Trainer:
 
     @property
     def lr(self) -> float:
+        """The current learning rate (of the first parameter group)."""
         return float(self.optimizer.param_groups[0]["lr"])
 
     @property
@@ -350,6 +355,7 @@ class Trainer:
     # ------------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything the rest of the run depends on, as plain data (see ``checkpoints``)."""
         return {
             "epoch": self.epoch,
             "step": self.step,
@@ -363,6 +369,7 @@ class Trainer:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state_dict`, taken from a trainer with the same config."""
         self.model.load_state_dict(state["model"])
         # The optimizer first: its param groups hold the learning rates the scheduler set.
         self.optimizer.load_state_dict(state["optimizer"])
