@@ -10,6 +10,14 @@ single run's ratio can be trusted.
 A fast call (a ReLU on a small array: tens of microseconds) is repeated ``number`` times
 per sample, calibrated so a sample lasts at least ``min_time`` seconds, and reported per
 call. Python's garbage collector is off while timing (``timeit`` does the same).
+
+**Settling.** Thread pools do not stop when their work is done: OpenBLAS's idle workers
+spin (yielding) for about 2^28 cycles, ~0.1 s, before they sleep, and OpenMP's (torch's)
+for a shorter while. Timed right after a refnet call, torch's two threads shared the two
+cores with OpenBLAS's spinning worker: on this machine torch's lenet step took 10.7 ms
+interleaved against 4.8 ms alone, while refnet was hardly affected. So every sample
+starts after ``settle`` seconds of sleep, when the other contestant's threads are idle:
+each library is timed as if it ran alone, with its own defaults.
 """
 
 from __future__ import annotations
@@ -73,13 +81,16 @@ def calibrate(fn: Fn, min_time: float) -> int:
     return max(1, math.ceil(min_time / elapsed))
 
 
-def race(fns: Mapping[str, Fn], rounds: int, warmup: int, min_time: float) -> dict[str, Stats]:
+def race(
+    fns: Mapping[str, Fn], rounds: int, warmup: int, min_time: float, settle: float = 0.0
+) -> dict[str, Stats]:
     """Time each function ``rounds`` times, interleaved; ms per call for each.
 
     ``warmup`` calls of each function come first (first calls allocate buffers, fill
     caches and, for torch, pick kernels). Each round then times every function once, the
     starting one rotating, so no contestant always runs right after another's cache
-    pollution.
+    pollution; each sample is preceded by ``settle`` seconds of sleep (see the module
+    docstring).
     """
     names = list(fns)
     for _ in range(warmup):
@@ -95,6 +106,8 @@ def race(fns: Mapping[str, Fn], rounds: int, warmup: int, min_time: float) -> di
             shift = r % len(names)
             for name in names[shift:] + names[:shift]:
                 fn, number = fns[name], numbers[name]
+                if settle > 0:
+                    time.sleep(settle)
                 start = time.perf_counter()
                 for _ in range(number):
                     fn()
