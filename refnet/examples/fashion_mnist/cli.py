@@ -72,9 +72,17 @@ def _recipes_text() -> str:
     return "\n".join(lines)
 
 
+def _program_name() -> str:
+    """``refnet-fashion-mnist`` when run as the console script, else the ``-m`` form."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    if name and name not in ("__main__.py", "-c") and not name.endswith(".py"):
+        return name
+    return "python -m refnet.examples.fashion_mnist"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m refnet.examples.fashion_mnist",
+        prog=_program_name(),
         description="Train a FashionMNIST classifier with refnet (pure NumPy, hand-written "
         "backward passes): progress, checkpoints, metrics and figures.",
         epilog=_recipes_text() + "\n\nexamples:\n"
@@ -319,10 +327,11 @@ def finish(trainer: Trainer, out_dir: Path, *, plots: bool) -> None:
     if best is not None:
         last = trainer.history[-1]
         total = sum(h["seconds"] for h in trainer.history)
+        epochs = int(last["epoch"])
         print(
-            f"\nfinal validation accuracy {last['val_acc']:.2%} after {int(last['epoch'])} "
-            f"epochs; best {best['val_acc']:.2%} at epoch {int(best['epoch'])}; "
-            f"training time {total:.0f}s"
+            f"\nfinal validation accuracy {last['val_acc']:.2%} after {epochs} "
+            f"epoch{'s' if epochs != 1 else ''}; best {best['val_acc']:.2%} at epoch "
+            f"{int(best['epoch'])}; training time {total:.0f}s"
         )
     print("wrote " + ", ".join(str(f) for f in files if f.exists()))
 
