@@ -279,6 +279,25 @@ def test_resume_without_a_checkpoint_and_overwriting_a_run_are_refused(
     assert "already holds a run" in capsys.readouterr().err
 
 
+def test_overwrite_starts_a_new_run(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "run"
+    args = [*TINY, "--data-dir", data_dir, "--out-dir", out, "--model", "mlp", "--epochs", "1"]
+    assert run_cli(*args) == 0
+    before = history(out)
+
+    def interrupt(self: Trainer, progress: Any = None) -> dict[str, float]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "train_epoch", interrupt)
+    assert run_cli(*args, "--overwrite", "--seed", "5") == 130
+    assert not (out / "latest.npz").exists()  # nothing left to resume by mistake
+    monkeypatch.undo()
+    assert run_cli(*args, "--overwrite", "--seed", "5") == 0
+    assert history(out) != before
+
+
 def test_resuming_a_finished_run_trains_nothing(
     finished_run: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -181,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Resolve the config (recipe, flags, checkpoint), load the data, train, write the files."""
     out_dir: Path = args.out_dir or Path("runs") / f"fashion-mnist-{args.model or DEFAULT_MODEL}"
     requested = {field: getattr(args, field) for field in FLAG_FIELDS}
     checkpoint: dict[str, Any] | None = None
@@ -194,6 +195,9 @@ def run(args: argparse.Namespace) -> int:
                 "--overwrite to start again, or choose another --out-dir"
             )
         config = fresh_config(requested)
+        if args.overwrite:  # a Ctrl-C before the first epoch ends must not resume the old run
+            for name in (LATEST, BEST):
+                (out_dir / name).unlink(missing_ok=True)
     if not args.no_plots:
         from refnet.examples.fashion_mnist.plots import require_matplotlib
 
