@@ -19,6 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import refnet
 from benchmarks import threads
 from benchmarks.cases import Case, MismatchError, all_cases, select
 from benchmarks.machine import BackgroundLoad, describe, machine_info, wait_for_idle
@@ -96,7 +97,8 @@ def load_torch(disabled: bool) -> Any | None:
 
 
 def set_threads(requested: int | None, torch: Any | None) -> int:
-    """Make NumPy's BLAS and torch use the same number of threads; return it."""
+    """Make NumPy's BLAS, refnet's elementwise kernels and torch use the same number of
+    threads; return it."""
     if requested is not None and not threads.limit_blas(requested):
         blas = threads.blas_info()
         if blas["threads"] != requested:
@@ -106,6 +108,7 @@ def set_threads(requested: int | None, torch: Any | None) -> int:
                 file=sys.stderr,
             )
     count = int(threads.blas_info()["threads"])
+    refnet.set_num_threads(count)
     if torch is not None:
         torch.set_num_threads(count)
     return count
@@ -165,11 +168,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch = load_torch(args.no_torch)
     torch_threads = None if torch is None else torch.get_num_threads()
+    refnet_threads = refnet.get_num_threads()
     try:
         thread_count = set_threads(args.threads, torch)
         return run(chosen, torch, thread_count, args, argv)
     finally:  # leave the process as it was (the tests call main() in-process)
         threads.restore_blas()
+        refnet.set_num_threads(refnet_threads)
         if torch is not None:
             torch.set_num_threads(torch_threads)
 
@@ -203,7 +208,10 @@ def run(
         print("torch is not available: timing refnet only (no ratios).")
     else:
         blas_threads = machine["numpy"]["blas"]["threads"]
-        print(f"threads: NumPy BLAS {blas_threads}, torch {torch.get_num_threads()}")
+        print(
+            f"threads: NumPy BLAS {blas_threads}, refnet elementwise {refnet.get_num_threads()}, "
+            f"torch {torch.get_num_threads()}"
+        )
     results = []
     for case in chosen:
         result = Result(case)

@@ -40,6 +40,8 @@ def machine_info(torch: Any | None) -> dict[str, Any]:
     """Everything that identifies the run's machine and software, JSON-ready."""
     import numpy as np
 
+    import refnet
+
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cpu": cpu_model(),
@@ -50,6 +52,7 @@ def machine_info(torch: Any | None) -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "numpy": {"version": np.__version__, "blas": blas_info()},
+        "refnet_threads": refnet.get_num_threads(),  # its threaded elementwise kernels
         "torch": None if torch is None else torch_info(torch),
     }
 
@@ -63,7 +66,8 @@ def describe(info: dict[str, Any]) -> str:
         f"({info['logical_cpus']} logical CPUs)",
         f"Python {info['python']}",
         f"NumPy {info['numpy']['version']} on {blas_name or 'an unknown BLAS'} "
-        f"({blas['threads']} BLAS threads, from {blas['source']})",
+        f"({blas['threads']} BLAS threads, from {blas['source']}; refnet's elementwise "
+        f"kernels {info['refnet_threads']})",
     ]
     if info["torch"] is None:
         parts.append("torch not installed: refnet only")

@@ -10,9 +10,10 @@
 (3, 4)
 """
 
+from refnet._parallel import get_num_threads, set_num_threads
 from refnet.random import manual_seed
 from refnet.serialization import load, save
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load", "manual_seed", "save"]
+__all__ = ["__version__", "get_num_threads", "load", "manual_seed", "save", "set_num_threads"]

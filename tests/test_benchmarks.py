@@ -37,6 +37,7 @@ def test_with_torch(tmp_path: Path) -> None:
     assert document["settings"]["cases"] == CASES.split(",")
     machine = document["machine"]
     assert machine["torch"]["threads"] == machine["numpy"]["blas"]["threads"]
+    assert machine["refnet_threads"] == machine["numpy"]["blas"]["threads"]
     assert machine["numpy"]["version"] == np.__version__
     for row in document["results"]:
         assert row["error"] is None

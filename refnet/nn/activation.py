@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 import numpy.typing as npt
 
+from refnet._parallel import elementwise
 from refnet._typing import Array
 from refnet.nn import functional as F
 from refnet.nn._validation import float_input, matching_dtype, same_shape_gradient, shape_error
@@ -60,15 +61,20 @@ class ReLU(_Activation):
     The backward is the product ``G · 1[y > 0]`` with the boolean mask, which NumPy runs
     in a SIMD loop: ~6x faster than ``np.where(y > 0, G, 0)`` on a 128x32x28x28 float32
     array. It differs from ``where`` (and PyTorch) only at inactive units whose upstream
-    gradient is ±inf or NaN (NaN instead of 0) or negative (-0.0 instead of 0).
+    gradient is ±inf or NaN (NaN instead of 0) or negative (-0.0 instead of 0). Large
+    arrays are processed in chunks on several threads (:mod:`refnet._parallel`).
     """
 
     def _forward(self, x: Array) -> tuple[Array, Array]:
-        y = np.maximum(x, 0)
+        y = elementwise(np.maximum, np.empty_like(x), x, 0)
         return y, y
 
     def _backward(self, grad_output: Array, y: Array) -> Array:
-        return np.multiply(grad_output, np.greater(y, 0))
+        return elementwise(_relu_grad, np.empty_like(grad_output), grad_output, y)
+
+
+def _relu_grad(grad_output: Array, y: Array, out: Array) -> Array:
+    return np.multiply(grad_output, np.greater(y, 0), out=out)
 
 
 class Hardtanh(_Activation):
