@@ -319,6 +319,10 @@ def _weight_gradient(
 
     With ``sums``, also ``Σ_{h, w, n} a`` per channel (a convolution's bias gradient): for
     one group it is the product with the row of ones, in the same GEMM.
+
+    Each chunk's product is formed as ``(cols · aᵀ)ᵀ``: the same numbers, but OpenBLAS
+    runs this orientation of a short-and-wide product (a long sum over positions) 1.2-1.6x
+    faster than ``a · colsᵀ`` on the lenet and cnn layers (2 threads).
     """
     out_channels, ho, wo, N = a.shape
     C = xp.shape[0]
@@ -332,9 +336,9 @@ def _weight_gradient(
         cols = _im2col(xp, geometry, p0, p1, wo, buffer).reshape(g, -1, m)
         ac = a[:, p0:p1].reshape(g, out_channels // g, m)
         if ones:
-            grad[0] += ac[0] @ _with_ones(buffer, k, m).T
+            grad[0] += (_with_ones(buffer, k, m) @ ac[0].T).T
         else:
-            grad += np.matmul(ac, cols.transpose(0, 2, 1))
+            grad += np.matmul(cols, ac.transpose(0, 2, 1)).transpose(0, 2, 1)
     if ones:
         return grad[0, :, :k].reshape(weight_shape), grad[0, :, k].copy()
     return grad.reshape(weight_shape), _channel_sums(a) if sums else None
