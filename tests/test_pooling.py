@@ -381,3 +381,48 @@ def test_functional_forms_match_torch() -> None:
     ]
     for ours, theirs in pairs:
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-13)
+
+
+# ---------------------------------------------------------------------- blocks on threads
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.MaxPool2d(2),
+        lambda: nn.MaxPool2d(2, ceil_mode=True),
+        lambda: nn.MaxPool2d(3, stride=2, padding=1),
+        lambda: nn.MaxPool2d((2, 3), stride=(1, 2), dilation=(2, 1)),
+        lambda: nn.AvgPool2d(2),
+        lambda: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+    ],
+    ids=["max2", "max2ceil", "max3s2p1", "maxdilated", "avg2", "avg3s1p1"],
+)
+def test_blocks_of_planes_on_threads_give_the_single_block_result(
+    threads: int, layout: str, make: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large inputs are processed in blocks of (N, C) planes on refnet's threads; cut
+    small arrays into many blocks (lowered thresholds) and compare with one block."""
+    import refnet
+    from refnet import _parallel
+
+    rng = np.random.default_rng(11)
+    x = _in_layout(rng.integers(-2, 3, (5, 6, 9, 8)).astype(np.float32), LAYOUTS[layout])
+    x = x[:, :, :8] if layout == "NCHW" else x  # even sizes reach the plane-copy path
+    pool = make()  # type: ignore[operator]
+    y = pool(x)
+    g = _in_layout(rng.standard_normal(y.shape).astype(np.float32), LAYOUTS[layout])
+    expected = (y.copy(), pool.backward(g).copy())
+    monkeypatch.setattr(_parallel, "MIN_ELEMENTS", 16)
+    monkeypatch.setattr(_parallel, "BLOCK_BYTES", 512)
+    before = refnet.get_num_threads()
+    refnet.set_num_threads(threads)
+    try:
+        y_blocks = pool(x)
+        grad_blocks = pool.backward(g)
+    finally:
+        refnet.set_num_threads(before)
+    np.testing.assert_array_equal(y_blocks, expected[0])
+    np.testing.assert_array_equal(grad_blocks, expected[1])

@@ -32,11 +32,13 @@ the word that won, or shifted out entirely).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from refnet._parallel import for_blocks
 from refnet._typing import Array
 
 __all__ = [
@@ -160,6 +162,26 @@ def zeros_in_order(shape: tuple[int, ...], dtype: npt.DTypeLike, order: tuple[in
     return np.zeros([shape[axis] for axis in order], dtype=dtype).transpose(inverse)
 
 
+Index = tuple[slice, slice]
+
+
+def _by_planes(fn: Callable[[Index], object], x: Array) -> None:
+    """Call ``fn(index)`` for blocks ``x[index]`` of whole (N, C) planes that cover ``x``,
+    on refnet's threads (:func:`refnet._parallel.for_blocks`); ``fn`` writes disjoint
+    outputs.
+
+    Pooling never mixes planes, so any block of them is independent work. The split is
+    along whichever of N and C is outermost in memory: blocks of about 1 MiB are then
+    contiguous and stay in cache through the several passes a kernel makes over them.
+    """
+    axis = 0 if abs(x.strides[0]) >= abs(x.strides[1]) else 1
+
+    def run(part: slice) -> None:
+        fn((part, slice(None)) if axis == 0 else (slice(None), part))
+
+    for_blocks(run, x, axis, cache_blocks=True)
+
+
 def _padded(
     x: Array, geometry: PoolGeometry, out: Pair, value: float
 ) -> tuple[Array, tuple[int, int, int, int]]:
@@ -172,8 +194,12 @@ def _padded(
         return x, pads
     shape = (x.shape[0], x.shape[1], H + top + bottom, W + left + right)
     xp = empty_in_order(shape, x.dtype, memory_order(x))
-    xp[...] = value
-    xp[:, :, top : top + H, left : left + W] = x
+
+    def block(index: Index) -> None:
+        xp[index] = value
+        xp[index][:, :, top : top + H, left : left + W] = x[index]
+
+    _by_planes(block, x)
     return xp, pads
 
 
@@ -262,41 +288,57 @@ def _max_pool_planes(
     The backward writes each pair of horizontal neighbours of ∂L/∂x as one 64-bit word:
     the gradient's 32 bits shifted by 0 (left won), 32 (right won) or ≥ 64 (this row
     lost: NumPy shifts everything out). ``routes`` keeps the two shifts per output
-    (top row, bottom row) as uint8: 2 bytes per output.
+    (top row, bottom row) as uint8: 2 bytes per output. Both run in blocks of planes.
     """
     xo = x.transpose(order)
     A, B, H, W = xo.shape
-    rows, ho, wo = A * B * (H // 2), H // 2, W // 2
-    planes = np.ascontiguousarray(xo.reshape(rows, 2, wo, 2).transpose(1, 3, 0, 2))
-    (a, b), (c, d) = planes
-    top = np.maximum(a, b)
-    right_top = np.greater(b, a).view(np.uint8)
-    bottom = np.maximum(c, d)
-    right_bottom = np.greater(d, c).view(np.uint8)
-    from_bottom = np.greater(bottom, top).view(np.uint8)
-    y = np.maximum(top, bottom, out=top)
-    shifts = np.empty((2, rows, wo), dtype=np.uint8)
-    np.left_shift(right_top, 5, out=shifts[0])
-    shifts[0] |= from_bottom << 6
-    np.left_shift(right_bottom, 5, out=shifts[1])
-    from_bottom ^= 1
-    shifts[1] |= from_bottom << 6
-    y = y.reshape(A, B, ho, wo).transpose(np.argsort(order))
+    ho, wo = H // 2, W // 2
+    yo = np.empty((A, B, ho, wo), dtype=x.dtype)
+    shifts = np.empty((2, A * B * ho, wo), dtype=np.uint8)
+
+    def block(part: slice) -> None:
+        xb = xo[part]
+        rows = xb.shape[0] * B * ho
+        planes = np.ascontiguousarray(xb.reshape(rows, 2, wo, 2).transpose(1, 3, 0, 2))
+        (a, b), (c, d) = planes
+        top = yo[part].reshape(rows, wo)
+        np.maximum(a, b, out=top)
+        right_top = np.greater(b, a).view(np.uint8)
+        bottom = np.maximum(c, d)
+        right_bottom = np.greater(d, c).view(np.uint8)
+        from_bottom = np.greater(bottom, top).view(np.uint8)
+        np.maximum(top, bottom, out=top)
+        first = part.start * B * ho
+        top_shift, bottom_shift = shifts[:, first : first + rows]
+        np.left_shift(right_top, 5, out=top_shift)
+        top_shift |= from_bottom << 6
+        np.left_shift(right_bottom, 5, out=bottom_shift)
+        from_bottom ^= 1
+        bottom_shift |= from_bottom << 6
+
+    for_blocks(block, xo, 0, cache_blocks=True)
+    y = yo.transpose(np.argsort(order))
     return y, MaxPoolCache("planes", (shifts,), x.shape, order, geometry)
 
 
 def _max_unpool_planes(grad_output: Array, cache: MaxPoolCache) -> Array:
     order = cache.order
     shifts = cache.routes[0]
-    rows, wo = shifts.shape[1:]
-    go = np.ascontiguousarray(grad_output.transpose(order), dtype=np.float32)
-    words = go.reshape(rows, wo).view(np.uint32).astype(np.uint64)
-    shape = tuple(cache.input_shape[axis] for axis in order)
-    dx = np.empty(shape, dtype=np.float32)
-    pairs = dx.reshape(rows, 2, wo * 2).view(np.uint64)
-    np.left_shift(words, shifts[0], out=pairs[:, 0])
-    np.left_shift(words, shifts[1], out=pairs[:, 1])
-    return dx.transpose(np.argsort(order))
+    go = grad_output.transpose(order)
+    _, B, ho, wo = go.shape
+    dxo = np.empty(tuple(cache.input_shape[axis] for axis in order), dtype=np.float32)
+
+    def block(part: slice) -> None:
+        gb = np.ascontiguousarray(go[part], dtype=np.float32)
+        rows = gb.shape[0] * B * ho
+        words = gb.reshape(rows, wo).view(np.uint32).astype(np.uint64)
+        pairs = dxo[part].reshape(rows, 2, wo * 2).view(np.uint64)
+        first = part.start * B * ho
+        np.left_shift(words, shifts[0, first : first + rows], out=pairs[:, 0])
+        np.left_shift(words, shifts[1, first : first + rows], out=pairs[:, 1])
+
+    for_blocks(block, dxo, 0, cache_blocks=True)
+    return dxo.transpose(np.argsort(order))
 
 
 def _quadrants(x: Array, out: Pair) -> tuple[Array, Array, Array, Array]:
@@ -312,15 +354,24 @@ def _quadrants(x: Array, out: Pair) -> tuple[Array, Array, Array, Array]:
 
 def _max_pool_pairwise(x: Array, out: Pair, geometry: PoolGeometry) -> tuple[Array, MaxPoolCache]:
     """2×2/2 max-pool on any layout: pairwise maxima of strided views (ties as in torch)."""
-    a, b, c, d = _quadrants(x, out)
-    top = np.maximum(a, b)
-    right_top = np.greater(b, a)
-    bottom = np.maximum(c, d)
-    right_bottom = np.greater(d, c)
-    from_bottom = np.greater(bottom, top)
-    y = np.maximum(top, bottom, out=top)
+    order = memory_order(x)
+    shape = (x.shape[0], x.shape[1], *out)
+    y = empty_in_order(shape, x.dtype, order)
+    right_top, right_bottom, from_bottom = (empty_in_order(shape, bool, order) for _ in range(3))
+
+    def block(index: Index) -> None:
+        a, b, c, d = _quadrants(x[index], out)
+        top = y[index]
+        np.maximum(a, b, out=top)
+        np.greater(b, a, out=right_top[index])
+        bottom = np.maximum(c, d)
+        np.greater(d, c, out=right_bottom[index])
+        np.greater(bottom, top, out=from_bottom[index])
+        np.maximum(top, bottom, out=top)
+
+    _by_planes(block, x)
     routes = (right_top, right_bottom, from_bottom)
-    return y, MaxPoolCache("pairwise", routes, x.shape, memory_order(x), geometry)
+    return y, MaxPoolCache("pairwise", routes, x.shape, order, geometry)
 
 
 def _max_unpool_pairwise(grad_output: Array, cache: MaxPoolCache) -> Array:
@@ -331,12 +382,22 @@ def _max_unpool_pairwise(grad_output: Array, cache: MaxPoolCache) -> Array:
     covered = (2 * out[0], 2 * out[1]) == (H, W)
     make = empty_in_order if covered else zeros_in_order
     dx = make(cache.input_shape, grad_output.dtype, cache.order)
-    a, b, c, d = _quadrants(dx, out)
-    from_top = ~from_bottom
-    np.multiply(grad_output, from_top & ~right_top, out=a)
-    np.multiply(grad_output, from_top & right_top, out=b)
-    np.multiply(grad_output, from_bottom & ~right_bottom, out=c)
-    np.multiply(grad_output, from_bottom & right_bottom, out=d)
+
+    def block(index: Index) -> None:
+        a, b, c, d = _quadrants(dx[index], out)
+        g, rt, rb, fb = (
+            grad_output[index],
+            right_top[index],
+            right_bottom[index],
+            from_bottom[index],
+        )
+        ft = ~fb
+        np.multiply(g, ft & ~rt, out=a)
+        np.multiply(g, ft & rt, out=b)
+        np.multiply(g, fb & ~rb, out=c)
+        np.multiply(g, fb & rb, out=d)
+
+    _by_planes(block, dx)
     return dx
 
 
@@ -349,14 +410,17 @@ def _max_pool_taps(x: Array, out: Pair, geometry: PoolGeometry) -> tuple[Array, 
     shape = (x.shape[0], x.shape[1], *out)
     best = empty_in_order(shape, x.dtype, order)
     winner = zeros_in_order(shape, np.min_scalar_type(kh * kw - 1), order)
-    for tap in range(kh * kw):
-        view = _tap_view(xp, geometry, tap, out)
-        if tap == 0:
-            best[...] = view
-            continue
-        better = np.greater(view, best)
-        np.maximum(best, view, out=best)
-        np.copyto(winner, tap, where=better, casting="unsafe")
+
+    def block(index: Index) -> None:
+        xb, bb, wb = xp[index], best[index], winner[index]
+        bb[...] = _tap_view(xb, geometry, 0, out)
+        for tap in range(1, kh * kw):
+            view = _tap_view(xb, geometry, tap, out)
+            better = np.greater(view, bb)
+            np.maximum(bb, view, out=bb)
+            np.copyto(wb, tap, where=better, casting="unsafe")
+
+    _by_planes(block, xp)
     return best, MaxPoolCache("taps", (winner,), x.shape, order, geometry, pads)
 
 
@@ -370,13 +434,18 @@ def _max_unpool_taps(grad_output: Array, cache: MaxPoolCache) -> Array:
     padded = (N, C, H + pads[0] + pads[1], W + pads[2] + pads[3])
     dxp = zeros_in_order(padded, grad_output.dtype, cache.order)
     overlapping = geometry.overlapping()
-    for tap in range(kh * kw):
-        view = _tap_view(dxp, geometry, tap, out)
-        won = winner == tap
-        if overlapping:
-            view += np.where(won, grad_output, 0)
-        else:
-            np.copyto(view, grad_output, where=won)
+
+    def block(index: Index) -> None:
+        db, g, wb = dxp[index], grad_output[index], winner[index]
+        for tap in range(kh * kw):
+            view = _tap_view(db, geometry, tap, out)
+            won = wb == tap
+            if overlapping:
+                view += np.where(won, g, 0)
+            else:
+                np.copyto(view, g, where=won)
+
+    _by_planes(block, dxp)
     return _crop(dxp, pads, H, W)
 
 
@@ -446,14 +515,16 @@ def avg_pool2d_forward(
     kh, kw = geometry.kernel_size
     order = memory_order(x)
     total = empty_in_order((N, C, *out), x.dtype, order)
-    for tap in range(kh * kw):
-        view = _tap_view(xp, geometry, tap, out)
-        if tap == 0:
-            total[...] = view
-        else:
-            total += view
     divisor = avg_pool_divisor(H, W, geometry, count_include_pad, divisor_override, x.dtype)
-    total /= divisor
+
+    def block(index: Index) -> None:
+        xb, tb = xp[index], total[index]
+        tb[...] = _tap_view(xb, geometry, 0, out)
+        for tap in range(1, kh * kw):
+            tb += _tap_view(xb, geometry, tap, out)
+        tb /= divisor
+
+    _by_planes(block, xp)
     return total, AvgPoolCache(divisor, x.shape, order, geometry, pads, out)
 
 
@@ -462,16 +533,22 @@ def avg_pool2d_backward(grad_output: Array, cache: AvgPoolCache) -> Array:
     geometry, pads, out = cache.geometry, cache.pads, cache.out
     N, C, H, W = cache.input_shape
     kh, kw = geometry.kernel_size
-    share = in_order(grad_output, cache.order) / cache.divisor
+    grad_output = in_order(grad_output, cache.order)
     padded = (N, C, H + pads[0] + pads[1], W + pads[2] + pads[3])
     dxp = zeros_in_order(padded, grad_output.dtype, cache.order)
     overlapping = geometry.overlapping()
-    for tap in range(kh * kw):
-        view = _tap_view(dxp, geometry, tap, out)
-        if overlapping:
-            view += share
-        else:
-            view[...] = share
+
+    def block(index: Index) -> None:
+        share = grad_output[index] / cache.divisor
+        db = dxp[index]
+        for tap in range(kh * kw):
+            view = _tap_view(db, geometry, tap, out)
+            if overlapping:
+                view += share
+            else:
+                view[...] = share
+
+    _by_planes(block, dxp)
     return _crop(dxp, pads, H, W)
 
 
