@@ -45,12 +45,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="shortest sample in ms; fast calls repeat to reach it (default 20)",
     )
     parser.add_argument(
-        "--settle",
+        "--lead-in",
         type=float,
         default=0.15,
         metavar="SECONDS",
-        help="sleep before each sample so the other side's idle threads stop spinning "
-        "(default 0.15: OpenBLAS spins ~0.1 s after a product)",
+        help="untimed calls before each sample, while the other side's idle threads stop "
+        "spinning (default 0.15: OpenBLAS spins ~0.1 s after a product)",
     )
     parser.add_argument(
         "--threads",
@@ -78,8 +78,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.warmup = 1 if quick else 3
     if args.min_time is None:
         args.min_time = 2.0 if quick else 20.0
-    if args.rounds < 1 or args.warmup < 0 or args.min_time < 0 or args.settle < 0:
-        parser.error("--rounds must be positive; --warmup, --min-time, --settle non-negative")
+    if args.rounds < 1 or args.warmup < 0 or args.min_time < 0 or args.lead_in < 0:
+        parser.error("--rounds must be positive; --warmup, --min-time, --lead-in non-negative")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be positive")
     return args
@@ -126,7 +126,7 @@ def run_case(result: Result, torch: Any | None, args: argparse.Namespace) -> Non
         if args.wait_idle > 0:
             wait_for_idle(args.wait_idle)
         load = BackgroundLoad()
-        stats = race(fns, args.rounds, args.warmup, args.min_time / 1e3, args.settle)
+        stats = race(fns, args.rounds, args.warmup, args.min_time / 1e3, args.lead_in)
         result.background = load.share()
         result.refnet, result.torch = stats["refnet"], stats.get("torch")
     except MismatchError as error:
@@ -197,7 +197,7 @@ def run(
         "warmup": args.warmup,
         "min_time_ms": args.min_time,
         "wait_idle_s": args.wait_idle,
-        "settle_s": args.settle,
+        "lead_in_s": args.lead_in,
         "threads": thread_count,
         "torch": torch is not None,
         "cases": [c.name for c in chosen],

@@ -136,8 +136,8 @@ def markdown(
     how = (
         f"{settings['rounds']} interleaved rounds after {settings['warmup']} warm-up calls per "
         f"side; each sample repeats a call until it lasts ≥ {settings['min_time_ms']:g} ms, "
-        f"after {settings['settle_s']:g} s of sleep (so the other side's idle threads have "
-        "stopped spinning). "
+        f"after {settings['lead_in_s']:g} s of untimed calls (so the other side's idle "
+        "threads have stopped spinning). "
         "Milliseconds per call, median over the rounds. **others' CPU**: the share of the "
         "machine's CPU time that other processes used while the case was timed (near 0%: "
         "the cores were ours)."

@@ -11,13 +11,16 @@ A fast call (a ReLU on a small array: tens of microseconds) is repeated ``number
 per sample, calibrated so a sample lasts at least ``min_time`` seconds, and reported per
 call. Python's garbage collector is off while timing (``timeit`` does the same).
 
-**Settling.** Thread pools do not stop when their work is done: OpenBLAS's idle workers
+**Lead-in.** Thread pools do not stop when their work is done: OpenBLAS's idle workers
 spin (yielding) for about 2^28 cycles, ~0.1 s, before they sleep, and OpenMP's (torch's)
 for a shorter while. Timed right after a refnet call, torch's two threads shared the two
 cores with OpenBLAS's spinning worker: on this machine torch's lenet step took 10.7 ms
-interleaved against 4.8 ms alone, while refnet was hardly affected. So every sample
-starts after ``settle`` seconds of sleep, when the other contestant's threads are idle:
-each library is timed as if it ran alone, with its own defaults.
+interleaved against 4.8 ms alone, while refnet was hardly affected. Sleeping before each
+sample removes that, but then every sample starts cold (threads asleep, caches and
+clocks cooled down), which cost refnet's many short products the most. So each sample is
+preceded by ``lead_in`` seconds of untimed calls of the same function: by the time the
+clock starts, the other contestant's threads have gone to sleep and this one runs in its
+steady state, as in a training loop that runs alone.
 """
 
 from __future__ import annotations
@@ -82,15 +85,15 @@ def calibrate(fn: Fn, min_time: float) -> int:
 
 
 def race(
-    fns: Mapping[str, Fn], rounds: int, warmup: int, min_time: float, settle: float = 0.0
+    fns: Mapping[str, Fn], rounds: int, warmup: int, min_time: float, lead_in: float = 0.0
 ) -> dict[str, Stats]:
     """Time each function ``rounds`` times, interleaved; ms per call for each.
 
     ``warmup`` calls of each function come first (first calls allocate buffers, fill
     caches and, for torch, pick kernels). Each round then times every function once, the
     starting one rotating, so no contestant always runs right after another's cache
-    pollution; each sample is preceded by ``settle`` seconds of sleep (see the module
-    docstring).
+    pollution; each sample is preceded by ``lead_in`` seconds of untimed calls (see the
+    module docstring).
     """
     names = list(fns)
     for _ in range(warmup):
@@ -106,8 +109,8 @@ def race(
             shift = r % len(names)
             for name in names[shift:] + names[:shift]:
                 fn, number = fns[name], numbers[name]
-                if settle > 0:
-                    time.sleep(settle)
+                if lead_in > 0:
+                    _run_for(fn, lead_in)
                 start = time.perf_counter()
                 for _ in range(number):
                     fn()
@@ -117,6 +120,14 @@ def race(
         if was_enabled:
             gc.enable()
     return {name: Stats.of(samples[name], numbers[name]) for name in names}
+
+
+def _run_for(fn: Fn, seconds: float) -> None:
+    """Call ``fn`` (at least once) until ``seconds`` have passed."""
+    deadline = time.perf_counter() + seconds
+    fn()
+    while time.perf_counter() < deadline:
+        fn()
 
 
 def paired_ratios(a: Stats, b: Stats) -> list[float]:

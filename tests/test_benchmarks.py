@@ -19,7 +19,7 @@ from benchmarks.cli import main
 
 # One thread: quick on a busy machine (without threadpoolctl NumPy keeps its own count,
 # and torch follows it).
-TINY = ["--rounds", "2", "--warmup", "1", "--min-time", "0", "--settle", "0", "--threads", "1"]
+TINY = ["--rounds", "2", "--warmup", "1", "--min-time", "0", "--lead-in", "0", "--threads", "1"]
 CASES = "relu-fwd,cross-entropy-fwdbwd,step-mlp"
 
 
