@@ -155,8 +155,8 @@ def elementwise(kernel: Callable[..., object], out: Array, *args: Any) -> Array:
     same position (broadcasting allowed), e.g. ``np.maximum`` or
     ``lambda g, y, out: np.multiply(g, y > 0, out=out)``.
     """
-    if out.ndim == 0:
-        kernel(*args, out=out)
+    if out.size < MIN_ELEMENTS or get_num_threads() == 1:
+        kernel(*args, out=out)  # the common small case, without the machinery below
         return out
     axis = outer_axis(out)
     index = (slice(None),) * axis
