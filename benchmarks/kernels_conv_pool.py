@@ -36,15 +36,16 @@ def race(
     torch_fn: Callable[[], object],
     reps: int,
     stat: Callable[[list[float]], Any] = np.median,
-    settle: float = 0.15,
+    lead_in: int = 1,
 ) -> tuple[float, float]:
     """Milliseconds of each (``stat`` of the samples: the median by default), measured
     alternately (the order flips every round).
 
-    Each sample waits ``settle`` seconds first: OpenBLAS's idle workers spin for ~0.1 s
-    after a product (and torch's OpenMP workers spin too), so a call timed right after
-    the other library's competes with its spinning threads. Without the pause torch,
-    timed after refnet, took up to twice its time alone; the ratios flattered refnet.
+    Each timed call follows ``lead_in`` untimed calls of the same function: OpenBLAS's
+    idle workers spin for ~0.1 s after a product (torch's OpenMP workers spin too), so a
+    call timed right after the other library's competes with its spinning threads
+    (strict alternation made torch up to twice slower than alone and flattered refnet);
+    the lead-in lets the other side go quiet and times this side in its steady state.
     """
     for _ in range(2):
         refnet_fn(), torch_fn()
@@ -52,7 +53,8 @@ def race(
     for rep in range(reps):
         pair = [("refnet", refnet_fn), ("torch", torch_fn)]
         for name, fn in pair if rep % 2 == 0 else reversed(pair):
-            time.sleep(settle)
+            for _ in range(lead_in):
+                fn()
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -202,7 +204,9 @@ def layer_case_of(make: LayerMaker, shape: tuple[int, ...], backward: bool) -> C
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=21)
-    parser.add_argument("--settle", type=float, default=0.15, help="seconds before a sample")
+    parser.add_argument(
+        "--lead-in", type=int, default=1, help="untimed calls before each timed call"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default="conv,pool,step", help="comma-separated groups")
     parser.add_argument(
@@ -220,7 +224,7 @@ def main() -> None:
         for label, make in table.items():
             ours, theirs = make()
             stat = np.median if args.stat == "median" else np.min
-            ours_ms, torch_ms = race(ours, theirs, args.reps, stat, args.settle)
+            ours_ms, torch_ms = race(ours, theirs, args.reps, stat, args.lead_in)
             print(
                 f"{label:58s} {ours_ms:10.2f} {torch_ms:10.2f} {ours_ms / torch_ms:7.2f}",
                 flush=True,
