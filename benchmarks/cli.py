@@ -22,7 +22,13 @@ from typing import Any
 import refnet
 from benchmarks import threads
 from benchmarks.cases import Case, MismatchError, all_cases, select
-from benchmarks.machine import BackgroundLoad, describe, machine_info, wait_for_idle
+from benchmarks.machine import (
+    BackgroundLoad,
+    describe,
+    machine_info,
+    source_version,
+    wait_for_idle,
+)
 from benchmarks.report import Result, markdown, plot, to_json
 from benchmarks.timing import race
 
@@ -202,6 +208,7 @@ def run(
         "torch": torch is not None,
         "cases": [c.name for c in chosen],
         "dtype": "float32",
+        "source": source_version(),
     }
     print(describe(machine))
     if torch is None:

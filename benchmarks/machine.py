@@ -36,6 +36,32 @@ def torch_info(torch: Any) -> dict[str, Any]:
     }
 
 
+def source_version() -> dict[str, Any] | None:
+    """The git commit of the refnet being timed, and the files under refnet/ that differ
+    from it (None outside a git checkout)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "refnet"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {"commit": commit, "modified": [line[3:] for line in status.splitlines()]}
+
+
 def machine_info(torch: Any | None) -> dict[str, Any]:
     """Everything that identifies the run's machine and software, JSON-ready."""
     import numpy as np

@@ -154,11 +154,18 @@ def markdown(
     else:
         how += " **torch is not installed: refnet only, no ratios.**"
         title = "# refnet on CPU (float32), refnet only: torch is not installed"
+    source = settings.get("source")
+    version = ""
+    if source:
+        version = f" (refnet at commit `{source['commit']}`"
+        if source["modified"]:
+            version += f", with uncommitted changes in {', '.join(source['modified'])}"
+        version += ")"
     return "\n".join(
         [
             title,
             "",
-            f"Command: `{settings['command']}`",
+            f"Command: `{settings['command']}`{version}",
             "",
             f"Machine: {describe(machine)}.",
             "",

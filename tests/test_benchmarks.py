@@ -35,6 +35,8 @@ def test_with_torch(tmp_path: Path) -> None:
     assert code == 0
     assert document["settings"]["torch"] is True
     assert document["settings"]["cases"] == CASES.split(",")
+    source = document["settings"]["source"]  # None outside a git checkout
+    assert source is None or ("commit" in source and isinstance(source["modified"], list))
     machine = document["machine"]
     assert machine["torch"]["threads"] == machine["numpy"]["blas"]["threads"]
     assert machine["refnet_threads"] == machine["numpy"]["blas"]["threads"]
