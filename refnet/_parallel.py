@@ -14,6 +14,15 @@ overhead (tens of microseconds) would cost more than it saves.
 
 :func:`set_num_threads` (exported as ``refnet.set_num_threads``) sets the number of
 threads; the default is the number of cores this process may run on.
+
+**Where it does not pay.** OpenBLAS's idle workers keep spinning for ~0.1 s after each
+matrix product, on the other core. Elementwise work that follows a product closely
+shares that core with the spinner: in the cnn training step, which is dense in products,
+the threaded batch norm and ReLU gained nothing measurable (they are 1.3-1.6x faster on
+their own), and blocks of im2col/col2im copies on threads made the convolution's
+backward 2-5% slower. (``OPENBLAS_THREAD_TIMEOUT=4`` set before NumPy loads makes the
+workers sleep at once; it made the threads pay in the cnn step, but cost lenet's many
+small products 2-3x, so refnet does not ask for it.)
 """
 
 from __future__ import annotations
