@@ -49,6 +49,8 @@ class Contest:
     refnet: Fn
     torch: Fn | None = None
     check: Callable[[], dict[str, float]] | None = None
+    # Training steps: what --breakdown needs to time refnet's layers one by one.
+    parts: tuple[nn.Sequential, np.ndarray, np.ndarray, optim.Optimizer] | None = None
 
 
 @dataclass(frozen=True)
@@ -228,8 +230,9 @@ def step_contest(model_name: str, batch: int, torch: Any) -> Contest:
         model.backward(criterion.backward())
         opt.step()
 
+    parts = (model, x, labels, opt)
     if torch is None or theirs is None:
-        return Contest(ours)
+        return Contest(ours, parts=parts)
     tx, tlabels = torch.from_numpy(x.copy()), torch.from_numpy(labels)
     their_criterion = torch.nn.CrossEntropyLoss()
     their_opt: Any
@@ -275,7 +278,7 @@ def step_contest(model_name: str, batch: int, torch: Any) -> Contest:
             compare(errors, f"{name} after the step", p.data, numpy_of(tp))
         return errors
 
-    return Contest(ours, torchs, check)
+    return Contest(ours, torchs, check, parts)
 
 
 # ---------------------------------------------------------------------- the list

@@ -21,6 +21,7 @@ from typing import Any
 
 import refnet
 from benchmarks import threads
+from benchmarks.breakdown import format_rows, layer_times
 from benchmarks.cases import Case, MismatchError, all_cases, select
 from benchmarks.machine import (
     BackgroundLoad,
@@ -69,6 +70,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="5 rounds, 1 warm-up, 2 ms samples by default"
     )
     parser.add_argument("--no-torch", action="store_true", help="time refnet only")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time each layer of refnet's training steps (forward, backward)",
+    )
     parser.add_argument(
         "--wait-idle",
         type=float,
@@ -135,6 +141,8 @@ def run_case(result: Result, torch: Any | None, args: argparse.Namespace) -> Non
         stats = race(fns, args.rounds, args.warmup, args.min_time / 1e3, args.lead_in)
         result.background = load.share()
         result.refnet, result.torch = stats["refnet"], stats.get("torch")
+        if args.breakdown and contest.parts is not None:
+            result.breakdown = layer_times(*contest.parts, rounds=args.rounds)
     except MismatchError as error:
         result.error = f"refnet and torch disagree: {error}"
     except Exception as error:
@@ -224,6 +232,8 @@ def run(
         result = Result(case)
         run_case(result, torch, args)
         print(progress_line(result), flush=True)
+        if result.breakdown:
+            print(format_rows(result.breakdown), flush=True)
         results.append(result)
 
     args.out.mkdir(parents=True, exist_ok=True)

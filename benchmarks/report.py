@@ -23,6 +23,7 @@ class Result:
     check: dict[str, float] | None = None
     error: str | None = None
     background: float | None = None  # other processes' share of the CPU while timing
+    breakdown: list[dict[str, Any]] | None = None  # refnet's layers, with --breakdown
 
     @property
     def ratios(self) -> list[float]:
@@ -86,6 +87,7 @@ def to_json(results: list[Result], machine: dict[str, Any], settings: dict[str, 
                 "meets_target": r.meets_target,
                 "check_relative_errors": r.check,
                 "others_cpu_share": r.background,
+                "refnet_layer_breakdown_ms": r.breakdown,
                 "error": r.error,
             }
         )
@@ -127,6 +129,38 @@ def table(results: list[Result], with_torch: bool) -> str:
             f"| {_target(r)} |"
         )
     return "\n".join(lines)
+
+
+def breakdown_tables(results: list[Result]) -> list[str]:
+    """Markdown tables of refnet's per-layer times for the steps run with --breakdown."""
+    lines: list[str] = []
+    for r in results:
+        if not r.breakdown:
+            continue
+        total = sum(row["forward_ms"] + row.get("backward_ms", 0.0) for row in r.breakdown)
+        lines += [
+            f"### {r.case.title}: refnet, layer by layer",
+            "",
+            "| layer | forward ms | backward ms | share |",
+            "|---|---:|---:|---:|",
+        ]
+        for row in r.breakdown:
+            bwd = row.get("backward_ms")
+            share = (row["forward_ms"] + (bwd or 0.0)) / total if total else 0.0
+            bwd_text = "" if bwd is None else f"{bwd:.3f}"
+            name = row["layer"].replace("|", "/")
+            lines.append(f"| {name} | {row['forward_ms']:.3f} | {bwd_text} | {share:.0%} |")
+        lines.append("")
+    if lines:
+        lines = [
+            "## Where refnet's training steps spend their time",
+            "",
+            "Median milliseconds of each layer, timed one by one inside the step "
+            "(`--breakdown`; the sum is a little above the step's time).",
+            "",
+            *lines,
+        ]
+    return lines
 
 
 def markdown(
@@ -176,6 +210,7 @@ def markdown(
             "Targets are the ratios aimed at in issue 7. The machine is shared and noisy: "
             "compare ratios measured in one run, not milliseconds across runs.",
             "",
+            *breakdown_tables(results),
         ]
     )
 

@@ -31,7 +31,7 @@ def run(tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
 
 def test_with_torch(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    code, document, md = run(tmp_path)
+    code, document, md = run(tmp_path, "--breakdown")
     assert code == 0
     assert document["settings"]["torch"] is True
     assert document["settings"]["cases"] == CASES.split(",")
@@ -50,8 +50,12 @@ def test_with_torch(tmp_path: Path) -> None:
     assert step["target_ratio"] == 0.8
     assert "0.weight gradient" not in step["check_relative_errors"]  # Flatten has none
     assert "1.weight after the step" in step["check_relative_errors"]
+    layers = [row["layer"] for row in step["refnet_layer_breakdown_ms"]]
+    assert layers[1].startswith("1: Linear(in_features=784") and layers[-1] == "optimizer step"
+    assert "Where refnet's training steps spend their time" in md
     assert "| case | refnet ms | torch ms | ratio | ratio IQR | others' CPU | target |" in md
-    rows = [line for line in md.splitlines() if line.startswith("|")]
+    table = md.split("## Where")[0]
+    rows = [line for line in table.splitlines() if line.startswith("|")]
     assert len(rows) == 2 + 3  # header, rule and one row per case
     assert "python -m benchmarks --rounds 2" in md
     if _has_matplotlib():
