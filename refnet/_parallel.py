@@ -13,22 +13,25 @@ how it is split). Arrays under :data:`MIN_ELEMENTS` run in one call, where the p
 overhead (tens of microseconds) would cost more than it saves.
 
 :func:`set_num_threads` (exported as ``refnet.set_num_threads``) sets the number of
-threads; the default is the number of cores this process may run on.
+threads. **The default is 1**, for the reason below; the blocks still run, one after the
+other, which keeps a multi-pass kernel's block in cache.
 
-**Where it does not pay.** OpenBLAS's idle workers keep spinning for ~0.1 s after each
+**Why not by default.** OpenBLAS's idle workers keep spinning for ~0.1 s after each
 matrix product, on the other core. Elementwise work that follows a product closely
-shares that core with the spinner: in the cnn training step, which is dense in products,
-the threaded batch norm and ReLU gained nothing measurable (they are 1.3-1.6x faster on
-their own), and blocks of im2col/col2im copies on threads made the convolution's
-backward 2-5% slower. (``OPENBLAS_THREAD_TIMEOUT=4`` set before NumPy loads makes the
-workers sleep at once; it made the threads pay in the cnn step, but cost lenet's many
-small products 2-3x, so refnet does not ask for it.)
+shares that core with the spinner, and the threads cost more than they gain: measured
+interleaved on 2 cores, the lenet training step took 5.8 ms with 1 thread against
+6.8 ms with 2 (cnn: 72 against 74 ms), and blocks of im2col/col2im copies on threads made
+the convolution's backward 2-5% slower, while on their own, away from products, batch
+norm, ReLU and max-pool run 1.3-2x faster on 2 threads. Set it for work like that.
+(``OPENBLAS_THREAD_TIMEOUT=4``, set before NumPy loads, makes the workers sleep at once:
+the threads then paid in the cnn step, but lenet's many small products cost 2-3x more.)
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -40,6 +43,7 @@ from refnet._typing import Array
 __all__ = [
     "BLOCK_BYTES",
     "MIN_ELEMENTS",
+    "PARTS_PER_THREAD",
     "elementwise",
     "for_blocks",
     "get_num_threads",
@@ -53,27 +57,27 @@ MIN_ELEMENTS = 1 << 18
 #: The size of a block that several passes visit in turn while it stays in cache.
 BLOCK_BYTES = 1 << 20
 
-_threads: int | None = None
+#: At least this many parts per thread, dealt dynamically (see :func:`for_blocks`).
+PARTS_PER_THREAD = 4
+
+_threads = 1
 _pool: ThreadPoolExecutor | None = None
 _pool_pid: int | None = None  # a pool does not survive fork(): rebuilt in a child process
 
 
-def _available_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def get_num_threads() -> int:
-    """The number of threads refnet's elementwise kernels use (PyTorch: same name)."""
-    return _available_cores() if _threads is None else _threads
+    """The number of threads refnet's elementwise kernels use (default 1; PyTorch: same
+    name)."""
+    return _threads
 
 
 def set_num_threads(threads: int) -> None:
-    """Use ``threads`` threads (1: everything on the calling thread) for the elementwise
-    kernels of large arrays (PyTorch: ``torch.set_num_threads``).
+    """Use ``threads`` threads (1, the default: everything on the calling thread) for the
+    elementwise kernels of large arrays (PyTorch: ``torch.set_num_threads``).
 
-    NumPy's matrix products follow its BLAS's own setting (``OPENBLAS_NUM_THREADS``, or
+    Worth it for elementwise work away from matrix products; in a training step dense
+    in products it cost more than it gained (see :mod:`refnet._parallel`). NumPy's matrix
+    products follow its BLAS's own setting (``OPENBLAS_NUM_THREADS``, or
     ``threadpoolctl``), which this does not change.
     """
     global _threads
@@ -96,14 +100,10 @@ def outer_axis(a: Array) -> int:
     return max(range(a.ndim), key=lambda axis: (abs(a.strides[axis]), a.shape[axis]))
 
 
-def _groups(length: int, blocks: int, threads: int) -> list[list[slice]]:
-    """``range(length)`` cut into ``blocks`` slices, dealt in consecutive runs to
-    ``threads`` workers."""
+def _slices(length: int, blocks: int) -> list[slice]:
+    """``range(length)`` cut into ``blocks`` slices of (nearly) equal length."""
     edges = [round(i * length / blocks) for i in range(blocks + 1)]
-    slices = [slice(a, b) for a, b in itertools.pairwise(edges) if b > a]
-    workers = min(threads, len(slices))
-    cuts = [round(i * len(slices) / workers) for i in range(workers + 1)]
-    return [slices[a:b] for a, b in itertools.pairwise(cuts)]
+    return [slice(a, b) for a, b in itertools.pairwise(edges) if b > a]
 
 
 def for_blocks(fn: Callable[[slice], object], x: Array, axis: int, cache_blocks: bool) -> None:
@@ -112,32 +112,44 @@ def for_blocks(fn: Callable[[slice], object], x: Array, axis: int, cache_blocks:
 
     With ``cache_blocks`` and ``axis`` outermost in memory, the parts are contiguous
     blocks of about :data:`BLOCK_BYTES`, so a kernel making several passes over its block
-    finds it in cache after the first; otherwise there is one part per thread. Arrays
-    under :data:`MIN_ELEMENTS` are one part, on the calling thread.
+    finds it in cache after the first. Arrays under :data:`MIN_ELEMENTS` are one part,
+    on the calling thread.
+
+    The threads take the parts from a shared queue, each the next one when it is free
+    (there are :data:`PARTS_PER_THREAD` or more per thread): a thread slowed down, by
+    another process or by a BLAS worker still spinning on its core after a product,
+    simply takes fewer, instead of holding up the others with a fixed share.
     """
     length = x.shape[axis]
     threads = min(get_num_threads(), length)
     if x.size < MIN_ELEMENTS or length <= 1:
         fn(slice(0, length))
         return
-    blocks = threads
+    blocks = 1 if threads == 1 else threads * PARTS_PER_THREAD
     if cache_blocks and axis == outer_axis(x):
-        blocks = max(threads, min(length, -(-x.nbytes // BLOCK_BYTES)))
-    groups = _groups(length, blocks, threads)
+        blocks = max(blocks, -(-x.nbytes // BLOCK_BYTES))
+    parts = _slices(length, min(blocks, length))
+    if threads == 1 or len(parts) == 1:
+        for part in parts:
+            fn(part)
+        return
+    queue = iter(parts)
+    lock = threading.Lock()
 
-    def run(group: list[slice]) -> None:
-        for part in group:
+    def work() -> None:
+        while True:
+            with lock:
+                part = next(queue, None)
+            if part is None:
+                return
             fn(part)
 
-    if len(groups) == 1:
-        run(groups[0])
-        return
-    pool = _executor(len(groups) - 1)
-    futures: list[Future[None]] = [pool.submit(run, group) for group in groups[1:]]
+    pool = _executor(threads - 1)
+    futures: list[Future[None]] = [pool.submit(work) for _ in range(threads - 1)]
     try:
-        run(groups[0])  # the calling thread takes the first run of blocks
+        work()  # the calling thread works too
     finally:
-        for future in futures:  # never return while a block is still being written
+        for future in futures:  # never return while a part is still being written
             future.result()
 
 

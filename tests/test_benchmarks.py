@@ -39,7 +39,7 @@ def test_with_torch(tmp_path: Path) -> None:
     assert source is None or ("commit" in source and isinstance(source["modified"], list))
     machine = document["machine"]
     assert machine["torch"]["threads"] == machine["numpy"]["blas"]["threads"]
-    assert machine["refnet_threads"] == machine["numpy"]["blas"]["threads"]
+    assert machine["refnet_threads"] == 1  # refnet's default
     assert machine["numpy"]["version"] == np.__version__
     for row in document["results"]:
         assert row["error"] is None

@@ -56,7 +56,9 @@ def test_blocks_cover_every_index_once(threads: int, length: int, cache_blocks: 
 
     P.for_blocks(visit, x, axis=0, cache_blocks=cache_blocks)
     np.testing.assert_array_equal(seen, 1)
-    blocks = max(threads, -(-x.nbytes // 4096)) if cache_blocks else threads
+    blocks = 1 if threads == 1 else threads * P.PARTS_PER_THREAD
+    if cache_blocks:
+        blocks = max(blocks, -(-x.nbytes // 4096))  # 4000-byte rows
     assert len(parts) == min(blocks, length)
 
 

@@ -62,7 +62,8 @@ class ReLU(_Activation):
     in a SIMD loop: ~6x faster than ``np.where(y > 0, G, 0)`` on a 128x32x28x28 float32
     array. It differs from ``where`` (and PyTorch) only at inactive units whose upstream
     gradient is ±inf or NaN (NaN instead of 0) or negative (-0.0 instead of 0). Large
-    arrays are processed in chunks on several threads (:mod:`refnet._parallel`).
+    arrays run in chunks on refnet's threads if ``refnet.set_num_threads`` asks for more
+    than one (:mod:`refnet._parallel`).
     """
 
     def _forward(self, x: Array) -> tuple[Array, Array]:
