@@ -98,7 +98,7 @@ def to_json(results: list[Result], machine: dict[str, Any], settings: dict[str, 
 def _ms(stats: Stats | None) -> str:
     if stats is None:
         return "—"
-    return f"{stats.median:.3g}" if stats.median < 1 else f"{stats.median:.2f}"
+    return f"{stats.median:.3f}" if stats.median < 1 else f"{stats.median:.2f}"
 
 
 def _target(r: Result) -> str:
@@ -215,6 +215,11 @@ def markdown(
     )
 
 
+def low_high(values: list[float], tick: float) -> bool:
+    """Whether ``tick`` lies within a factor 1.5 of the plotted range (and 1 always)."""
+    return tick == 1 or (min(values) / 1.5 <= tick <= max(values) * 1.5)
+
+
 def plot(results: list[Result], path: Path, with_torch: bool, subtitle: str) -> bool:
     """A horizontal bar chart of the ratios (of refnet's times without torch).
 
@@ -225,6 +230,7 @@ def plot(results: list[Result], path: Path, with_torch: bool, subtitle: str) -> 
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return False
     rows = [r for r in results if r.error is None and r.refnet is not None]
@@ -248,6 +254,9 @@ def plot(results: list[Result], path: Path, with_torch: bool, subtitle: str) -> 
             if r.case.target is not None:
                 ax.plot([r.case.target] * 2, [y - 0.4, y + 0.4], color="crimson", linewidth=2)
         ax.set_xscale("log")
+        ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8) if low_high(values, t)]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel(
             "refnet time / torch time (log scale; < 1: refnet faster; red: target; bars: IQR)"
         )
