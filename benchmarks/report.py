@@ -217,7 +217,7 @@ def markdown(
 
 def low_high(values: list[float], tick: float) -> bool:
     """Whether ``tick`` lies within a factor 1.5 of the plotted range (and 1 always)."""
-    return tick == 1 or bool(values) and min(values) / 1.5 <= tick <= max(values) * 1.5
+    return tick == 1 or (bool(values) and min(values) / 1.5 <= tick <= max(values) * 1.5)
 
 
 def plot(results: list[Result], path: Path, with_torch: bool, subtitle: str) -> bool:
