@@ -79,6 +79,16 @@ def test_without_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
     assert "refnet only" in md and "torch is not installed" in md
 
 
+def test_without_matplotlib_there_is_no_chart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    code = main([*TINY, "--cases", "relu-fwd", "--no-torch", "--out", str(tmp_path)])
+    assert code == 0
+    assert "no chart" in capsys.readouterr().out
+    assert not (tmp_path / "latest.png").exists() and (tmp_path / "latest.md").exists()
+
+
 def test_a_wrong_kernel_fails_its_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The check before timing catches a backward that differs from torch's."""
     pytest.importorskip("torch")
