@@ -485,3 +485,30 @@ def test_functional_forms_match_torch() -> None:
         TF.conv_transpose2d(t(x), t(wt), None, stride=2, padding=1, output_padding=1).numpy(),
         rtol=1e-12,
     )
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_blocks_of_channels_on_threads_give_the_single_block_result(
+    threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """im2col and col2im run in blocks of channels on refnet's threads for large inputs;
+    cut small ones into many blocks (lowered thresholds) and compare with one block."""
+    from refnet import _parallel
+
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3, 6, 7, 8))
+    results = []
+    for blocks in (False, True):
+        if blocks:
+            monkeypatch.setattr(_parallel, "MIN_ELEMENTS", 16)
+            monkeypatch.setattr(_parallel, "BLOCK_BYTES", 256)
+            monkeypatch.setattr(_parallel, "_threads", threads)
+        conv = nn.Conv2d(6, 4, 3, stride=(1, 2), padding=1, groups=2, generator=0).double()
+        y = conv(x)
+        gx = conv.backward(np.cos(np.arange(y.size)).reshape(y.shape))
+        tconv = nn.ConvTranspose2d(6, 2, 3, stride=2, generator=0).double()
+        ty = tconv(x)
+        tgx = tconv.backward(np.sin(np.arange(ty.size)).reshape(ty.shape))
+        results.append([y, gx, conv.weight.grad, ty, tgx, tconv.weight.grad])
+    for one, many in zip(*results, strict=True):
+        np.testing.assert_allclose(many, one, rtol=1e-13, atol=1e-13)

@@ -405,7 +405,6 @@ def test_blocks_of_planes_on_threads_give_the_single_block_result(
 ) -> None:
     """Large inputs are processed in blocks of (N, C) planes on refnet's threads; cut
     small arrays into many blocks (lowered thresholds) and compare with one block."""
-    import refnet
     from refnet import _parallel
 
     rng = np.random.default_rng(11)
@@ -417,12 +416,8 @@ def test_blocks_of_planes_on_threads_give_the_single_block_result(
     expected = (y.copy(), pool.backward(g).copy())
     monkeypatch.setattr(_parallel, "MIN_ELEMENTS", 16)
     monkeypatch.setattr(_parallel, "BLOCK_BYTES", 512)
-    before = refnet.get_num_threads()
-    refnet.set_num_threads(threads)
-    try:
-        y_blocks = pool(x)
-        grad_blocks = pool.backward(g)
-    finally:
-        refnet.set_num_threads(before)
+    monkeypatch.setattr(_parallel, "_threads", threads)
+    y_blocks = pool(x)
+    grad_blocks = pool.backward(g)
     np.testing.assert_array_equal(y_blocks, expected[0])
     np.testing.assert_array_equal(grad_blocks, expected[1])

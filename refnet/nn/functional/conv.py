@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from refnet._parallel import for_blocks
 from refnet._typing import Array
 
 __all__ = [
@@ -209,25 +210,43 @@ def _window_slices(
 
 
 def _im2col(xp: Array, geometry: ConvGeometry, p0: int, p1: int, wo: int, out: Array) -> Array:
-    """Columns for output rows ``p0..p1-1``: ``out`` viewed (C, kh, kw, p1-p0, Wo, N)."""
+    """Columns for output rows ``p0..p1-1``: ``out`` viewed (C, kh, kw, p1-p0, Wo, N).
+
+    Channels are copied independently, so the kh·kw copies run block by block of
+    channels on refnet's threads (:func:`refnet._parallel.for_blocks`): each block of
+    ``xp`` stays in cache while its kh·kw windows are read.
+    """
     C, N = xp.shape[0], xp.shape[3]
     kh, kw = geometry.kernel_size
     cols = out[: C * kh * kw * (p1 - p0) * wo * N].reshape(C, kh, kw, p1 - p0, wo, N)
-    for i in range(kh):
-        for j in range(kw):
-            rows, columns = _window_slices(geometry, i, j, p0, p1, wo)
-            cols[:, i, j] = xp[:, rows, columns]
+
+    def block(channels: slice) -> None:
+        for i in range(kh):
+            for j in range(kw):
+                rows, columns = _window_slices(geometry, i, j, p0, p1, wo)
+                cols[channels, i, j] = xp[channels, rows, columns]
+
+    for_blocks(block, cols, 0, cache_blocks=True)
     return cols
 
 
 def _col2im(dxp: Array, cols: Array, geometry: ConvGeometry, p0: int, p1: int) -> None:
-    """Add column gradients (C, kh, kw, p1-p0, Wo, N) back where im2col copied them from."""
+    """Add column gradients (C, kh, kw, p1-p0, Wo, N) back where im2col copied them from.
+
+    Block by block of channels on refnet's threads, like :func:`_im2col`: the kh·kw
+    additions into one block of ``dxp`` find it in cache instead of sweeping the whole
+    gradient kh·kw times.
+    """
     kh, kw = geometry.kernel_size
     wo = cols.shape[4]
-    for i in range(kh):
-        for j in range(kw):
-            rows, columns = _window_slices(geometry, i, j, p0, p1, wo)
-            dxp[:, rows, columns] += cols[:, i, j]
+
+    def block(channels: slice) -> None:
+        for i in range(kh):
+            for j in range(kw):
+                rows, columns = _window_slices(geometry, i, j, p0, p1, wo)
+                dxp[channels, rows, columns] += cols[channels, i, j]
+
+    for_blocks(block, cols, 0, cache_blocks=True)
 
 
 def _grouped(matrix: Array, groups: int) -> Array:
