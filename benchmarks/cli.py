@@ -19,10 +19,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import refnet
 from benchmarks import threads
 from benchmarks.breakdown import format_rows, layer_times
-from benchmarks.cases import Case, MismatchError, all_cases, select
+from benchmarks.cases import Case, Contest, MismatchError, all_cases, select
 from benchmarks.machine import (
     BackgroundLoad,
     describe,
@@ -31,7 +33,7 @@ from benchmarks.machine import (
     wait_for_idle,
 )
 from benchmarks.report import Result, markdown, plot, to_json
-from benchmarks.timing import race
+from benchmarks.timing import Stats, race
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -44,6 +46,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cases", help="comma-separated names, globs (conv*) or groups")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default 21)")
+    parser.add_argument(
+        "--passes",
+        type=int,
+        default=None,
+        help="split the rounds into passes over all cases, spread over the run (default 3)",
+    )
     parser.add_argument("--warmup", type=int, default=None, help="warm-up calls (default 3)")
     parser.add_argument(
         "--min-time",
@@ -93,12 +101,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     quick = args.quick
     if args.rounds is None:
         args.rounds = 5 if quick else 21
+    if args.passes is None:
+        args.passes = 1 if quick else 3
     if args.warmup is None:
         args.warmup = 1 if quick else 3
     if args.min_time is None:
         args.min_time = 2.0 if quick else 20.0
-    if args.rounds < 1 or args.warmup < 0 or args.min_time < 0 or args.lead_in < 0:
-        parser.error("--rounds must be positive; --warmup, --min-time, --lead-in non-negative")
+    if args.rounds < 1 or args.passes < 1:
+        parser.error("--rounds and --passes must be positive")
+    if args.warmup < 0 or args.min_time < 0 or args.lead_in < 0:
+        parser.error("--warmup, --min-time and --lead-in must be non-negative")
     if (args.threads is not None and args.threads < 1) or (
         args.refnet_threads is not None and args.refnet_threads < 1
     ):
@@ -133,28 +145,77 @@ def set_threads(requested: int | None, torch: Any | None) -> int:
     return count
 
 
-def run_case(result: Result, torch: Any | None, args: argparse.Namespace) -> None:
-    """Build, check (once) and time one case, filling ``result``; errors are recorded."""
+def prepare(result: Result, torch: Any | None) -> Contest | None:
+    """Build one case and check (once) that both sides agree; None (and the reason in
+    ``result.error``) if the case cannot be timed."""
     try:
         contest = result.case.build(torch)
         if contest.torch is not None and contest.check is not None:
             result.check = contest.check()
-        fns = {"refnet": contest.refnet}
-        if contest.torch is not None:
-            fns["torch"] = contest.torch
-        if args.wait_idle > 0:
-            wait_for_idle(args.wait_idle)
-        load = BackgroundLoad()
-        stats = race(fns, args.rounds, args.warmup, args.min_time / 1e3, args.lead_in)
-        result.background = load.share()
-        result.refnet, result.torch = stats["refnet"], stats.get("torch")
-        if args.breakdown and contest.parts is not None:
-            result.breakdown = layer_times(*contest.parts, rounds=args.rounds)
     except MismatchError as error:
         result.error = f"refnet and torch disagree: {error}"
+        return None
     except Exception as error:
         result.error = f"{type(error).__name__}: {error}"
         traceback.print_exc()
+        return None
+    return contest
+
+
+def time_pass(
+    result: Result, contest: Contest, rounds: int, warmup: int, args: argparse.Namespace
+) -> tuple[dict[str, Stats], float | None]:
+    """One pass of ``rounds`` interleaved rounds of a case; its stats and others' CPU."""
+    fns = {"refnet": contest.refnet}
+    if contest.torch is not None:
+        fns["torch"] = contest.torch
+    if args.wait_idle > 0:
+        wait_for_idle(args.wait_idle)
+    load = BackgroundLoad()
+    stats = race(fns, rounds, warmup, args.min_time / 1e3, args.lead_in)
+    return stats, load.share()
+
+
+def time_all(prepared: list[tuple[Result, Contest]], args: argparse.Namespace) -> None:
+    """Time every case in ``args.passes`` passes over all of them, so each case's rounds
+    are spread over the whole run and slow drifts of the machine reach every case; fill
+    each result with its merged samples, the ratio of each pass and others' CPU."""
+    passes = max(1, min(args.passes, args.rounds))
+    counts = [len(part) for part in np.array_split(np.arange(args.rounds), passes)]
+    samples: dict[int, dict[str, list[float]]] = {id(r): {} for r, _ in prepared}
+    numbers: dict[int, dict[str, int]] = {id(r): {} for r, _ in prepared}
+    loads: dict[int, list[float]] = {id(r): [] for r, _ in prepared}
+    for index, rounds in enumerate(counts):
+        for result, contest in prepared:
+            if result.error is not None:
+                continue
+            try:
+                stats, load = time_pass(
+                    result, contest, rounds, args.warmup if index == 0 else 1, args
+                )
+            except Exception as error:
+                result.error = f"{type(error).__name__}: {error}"
+                traceback.print_exc()
+                continue
+            for side, st in stats.items():
+                samples[id(result)].setdefault(side, []).extend(st.samples)
+                numbers[id(result)].setdefault(side, st.number)
+            if "torch" in stats:
+                result.pass_ratios.append(stats["refnet"].median / stats["torch"].median)
+            if load is not None:
+                loads[id(result)].append(load)
+        if passes > 1:
+            print(f"pass {index + 1}/{passes} done", flush=True)
+    for result, _ in prepared:
+        if result.error is not None:
+            continue
+        merged = {
+            side: Stats.of(values, numbers[id(result)][side])
+            for side, values in samples[id(result)].items()
+        }
+        result.refnet, result.torch = merged["refnet"], merged.get("torch")
+        if loads[id(result)]:
+            result.background = float(np.mean(loads[id(result)]))
 
 
 def progress_line(result: Result) -> str:
@@ -169,6 +230,8 @@ def progress_line(result: Result) -> str:
             f"   torch {result.torch.median:9.3f} ms   ratio {result.ratio:5.2f}"
             f" (IQR {iqr[0]:.2f}-{iqr[1]:.2f})"
         )
+    if len(result.pass_ratios) > 1:
+        line += "   by pass " + " ".join(f"{r:.2f}" for r in result.pass_ratios)
     if result.background is not None:
         line += f"   others' CPU {result.background:4.0%}"
     return line
@@ -217,6 +280,7 @@ def run(
     settings = {
         "command": command,
         "rounds": args.rounds,
+        "passes": max(1, min(args.passes, args.rounds)),
         "warmup": args.warmup,
         "min_time_ms": args.min_time,
         "wait_idle_s": args.wait_idle,
@@ -236,14 +300,23 @@ def run(
             f"threads: NumPy BLAS {blas_threads}, refnet elementwise {refnet.get_num_threads()}, "
             f"torch {torch.get_num_threads()}"
         )
-    results = []
+    results: list[Result] = []
+    prepared: list[tuple[Result, Contest]] = []
     for case in chosen:
         result = Result(case)
-        run_case(result, torch, args)
+        contest = prepare(result, torch)
+        results.append(result)
+        if contest is None:
+            print(progress_line(result), flush=True)
+        else:
+            prepared.append((result, contest))
+    time_all(prepared, args)
+    for result, contest in prepared:
+        if result.error is None and args.breakdown and contest.parts is not None:
+            result.breakdown = layer_times(*contest.parts, rounds=args.rounds)
         print(progress_line(result), flush=True)
         if result.breakdown:
             print(format_rows(result.breakdown), flush=True)
-        results.append(result)
 
     args.out.mkdir(parents=True, exist_ok=True)
     with_torch = torch is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class Result:
     error: str | None = None
     background: float | None = None  # other processes' share of the CPU while timing
     breakdown: list[dict[str, Any]] | None = None  # refnet's layers, with --breakdown
+    pass_ratios: list[float] = dataclasses.field(default_factory=list)  # one per pass
 
     @property
     def ratios(self) -> list[float]:
@@ -80,6 +82,7 @@ def to_json(results: list[Result], machine: dict[str, Any], settings: dict[str, 
                 "ratio": r.ratio,
                 "ratio_iqr": None if iqr is None else list(iqr),
                 "ratio_median_of_rounds": statistics.median(r.ratios) if r.ratios else None,
+                "ratio_by_pass": r.pass_ratios,
                 # The fastest samples: an estimate of each side on an idle machine.
                 "ratio_of_minimums": (
                     r.refnet.min / r.torch.min if r.refnet and r.torch and r.torch.min else None
@@ -111,22 +114,24 @@ def _target(r: Result) -> str:
 def table(results: list[Result], with_torch: bool) -> str:
     """The Markdown table of one run."""
     lines = [
-        "| case | refnet ms | torch ms | ratio | ratio IQR | others' CPU | target |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| case | refnet ms | torch ms | ratio | ratio IQR | ratio by pass | others' CPU "
+        "| target |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         if r.error is not None:
             reason = r.error.splitlines()[0].replace("|", "/")
-            lines.append(f"| {r.case.title} | **failed** | | | | | {reason} |")
+            lines.append(f"| {r.case.title} | **failed** | | | | | | {reason} |")
             continue
         ratio = "—" if r.ratio is None else f"{r.ratio:.2f}"
         iqr = r.ratio_iqr
         spread = "—" if iqr is None else f"{iqr[0]:.2f} to {iqr[1]:.2f}"
         torch_ms = _ms(r.torch) if with_torch else "—"
         others = "—" if r.background is None else f"{r.background:.0%}"
+        by_pass = " ".join(f"{x:.2f}" for x in r.pass_ratios) or "—"
         lines.append(
-            f"| {r.case.title} | {_ms(r.refnet)} | {torch_ms} | {ratio} | {spread} | {others} "
-            f"| {_target(r)} |"
+            f"| {r.case.title} | {_ms(r.refnet)} | {torch_ms} | {ratio} | {spread} | {by_pass} "
+            f"| {others} | {_target(r)} |"
         )
     return "\n".join(lines)
 
@@ -169,7 +174,9 @@ def markdown(
     """The whole report: how it was made, on what, the table, how to read it."""
     how = (
         f"{settings['rounds']} interleaved rounds after {settings['warmup']} warm-up calls per "
-        f"side; each sample repeats a call until it lasts ≥ {settings['min_time_ms']:g} ms, "
+        f"side, in {settings['passes']} passes over all the cases (so each case's rounds are "
+        "spread over the whole run; **ratio by pass** gives each pass's ratio); each sample "
+        f"repeats a call until it lasts ≥ {settings['min_time_ms']:g} ms, "
         f"after {settings['lead_in_s']:g} s of untimed calls (so the other side's idle "
         "threads have stopped spinning). "
         "Milliseconds per call, median over the rounds. **others' CPU**: the share of the "

@@ -19,7 +19,8 @@ from benchmarks.cli import main
 
 # One thread: quick on a busy machine (without threadpoolctl NumPy keeps its own count,
 # and torch follows it).
-TINY = ["--rounds", "2", "--warmup", "1", "--min-time", "0", "--lead-in", "0", "--threads", "1"]
+TINY = ["--rounds", "2", "--passes", "2", "--warmup", "1", "--min-time", "0", "--lead-in", "0"]
+TINY += ["--threads", "1"]
 CASES = "relu-fwd,cross-entropy-fwdbwd,step-mlp"
 
 
@@ -53,7 +54,10 @@ def test_with_torch(tmp_path: Path) -> None:
     layers = [row["layer"] for row in step["refnet_layer_breakdown_ms"]]
     assert layers[1].startswith("1: Linear(in_features=784") and layers[-1] == "optimizer step"
     assert "Where refnet's training steps spend their time" in md
-    assert "| case | refnet ms | torch ms | ratio | ratio IQR | others' CPU | target |" in md
+    header = "| case | refnet ms | torch ms | ratio | ratio IQR | ratio by pass | others' CPU |"
+    assert header in md
+    assert document["settings"]["passes"] == 2
+    assert all(len(row["ratio_by_pass"]) == 2 for row in document["results"])
     table = md.split("## Where")[0]
     rows = [line for line in table.splitlines() if line.startswith("|")]
     assert len(rows) == 2 + 3  # header, rule and one row per case
