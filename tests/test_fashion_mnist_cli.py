@@ -266,14 +266,17 @@ def test_resume_on_other_images_is_refused(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _write_split(tmp_path, "train", 60, seed=1)
-    assert run_cli("--resume", "--out-dir", finished_run, "--data-dir", tmp_path) == 2
+    assert run_cli("--resume", "--out-dir", finished_run, "--data-dir", tmp_path, "--no-plots") == 2
     assert "images differ from the checkpoint's" in capsys.readouterr().err
 
 
 def test_resume_without_a_checkpoint_and_overwriting_a_run_are_refused(
     finished_run: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_cli("--resume", "--out-dir", tmp_path / "none", "--data-dir", data_dir) == 2
+    assert (
+        run_cli("--resume", "--out-dir", tmp_path / "none", "--data-dir", data_dir, "--no-plots")
+        == 2
+    )
     assert "no checkpoint at" in capsys.readouterr().err
     assert run_cli(*TINY, "--data-dir", data_dir, "--out-dir", finished_run) == 2
     assert "already holds a run" in capsys.readouterr().err
