@@ -345,8 +345,8 @@ class Conv2d(_Conv):
       added back where im2col copied it from (then the padding's gradient folded back:
       cropped for zeros, added to the copied border elements for the other modes).
 
-    Caches the padded input in (C, H, W, N) layout (for ``∂L/∂w``), not the k²-times
-    larger column matrix: the backward rebuilds columns a chunk at a time.
+    Caches the im2col matrix ``X`` (C·kh·kw rows, kh·kw times the padded input) for
+    ``∂L/∂w``: the backward's weight gradient is then one GEMM, without a second im2col.
 
     ``needs_input_grad = False`` (an attribute, default ``True``) skips ∂L/∂x, e.g. in the
     first layer of a network: ``backward`` then returns ``None``.
