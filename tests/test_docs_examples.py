@@ -1,9 +1,9 @@
 """Every code example in the docs runs, and every formula renders.
 
-* The ```` ```python ```` blocks of each page under ``docs/`` run in order in one
-  namespace per page (a page is read top to bottom, so its blocks may build on each
-  other), in a temporary working directory. A block that is shown but deliberately not
-  run is fenced ```` ```{.python .no-run} ````; keep those rare.
+* The ```` ```python ```` blocks of each page under ``docs/``, and of the README, run
+  in order in one namespace per page (a page is read top to bottom, so its blocks may
+  build on each other), in a temporary working directory. A block that is shown but
+  deliberately not run is fenced ```` ```{.python .no-run} ````; keep those rare.
 * Each ``$...$`` / ``$$...$$`` formula is rendered by the vendored KaTeX
   (``docs/assets/katex``) under Node with ``throwOnError``, so a typo fails here rather
   than showing red in the browser (skipped without ``node``).
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = sorted(DOCS.rglob("*.md"))
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PAGES = [*sorted(DOCS.rglob("*.md")), ROOT / "README.md"]
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)\s*(?P<info>[^\n`]*)$")
 NO_RUN = ".no-run"
 
@@ -67,7 +68,7 @@ def test_the_docs_have_examples() -> None:
     assert len(RUNNABLE) >= 8
 
 
-@pytest.mark.parametrize("page", RUNNABLE, ids=lambda p: str(p.relative_to(DOCS)))
+@pytest.mark.parametrize("page", RUNNABLE, ids=lambda p: str(p.relative_to(ROOT)))
 def test_page_examples_run(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -75,10 +76,10 @@ def test_page_examples_run(
     namespace: dict[str, object] = {"__name__": "__docs__"}
     for code, line in python_blocks(page):
         try:
-            exec(compile(code, f"{page.relative_to(DOCS)}:{line}", "exec"), namespace)
+            exec(compile(code, f"{page.relative_to(ROOT)}:{line}", "exec"), namespace)
         except Exception as error:
             raise AssertionError(
-                f"the block at {page.relative_to(DOCS)} line {line} failed: {error!r}"
+                f"the block at {page.relative_to(ROOT)} line {line} failed: {error!r}"
             ) from error
 
 
