@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from refnet._blas import matmul_transposed
 from refnet._parallel import for_blocks
 from refnet._typing import Array
 
@@ -385,7 +386,7 @@ def _weight_gradient(
         cols = _im2col(xp, geometry, p0, p1, wo, scratch).reshape(g, -1, m)
         ac = a[:, p0:p1].reshape(g, out_channels // g, m)
         if ones:
-            grad[0] += (_with_ones(buffer, k, m) @ ac[0].T).T
+            grad[0] += matmul_transposed(_with_ones(buffer, k, m), ac[0]).T
         else:
             grad += np.matmul(cols, ac.transpose(0, 2, 1)).transpose(0, 2, 1)
     if ones:
@@ -403,7 +404,7 @@ def _weight_gradient_from_columns(
     flat = a.reshape(groups, out_channels // groups, -1)
     k = math.prod(weight_shape[1:]) * groups
     if groups == 1:
-        grad_t = columns @ flat[0].T
+        grad_t = matmul_transposed(columns, flat[0])  # in pieces if skinny (refnet._blas)
         grad_weight = grad_t[:k].T.reshape(weight_shape)
         if sums and columns.shape[0] > k:
             return grad_weight, grad_t[k].copy()
