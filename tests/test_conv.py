@@ -380,6 +380,7 @@ def test_results_do_not_depend_on_the_chunk_size(
 ) -> None:
     """Forward and backward process a few output rows at a time; tiny chunks (one row,
     an uneven last chunk) must give the results of one big chunk."""
+    monkeypatch.setattr(conv_kernels, "SMALL_PRODUCT", 0)  # no tap-by-tap shortcut
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 4, 9, 8))
     results = []
@@ -396,6 +397,45 @@ def test_results_do_not_depend_on_the_chunk_size(
         results.append([y, gx, conv.weight.grad, ty, tgx, tconv.weight.grad])
     for big, small in zip(*results, strict=True):
         np.testing.assert_allclose(small, big, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("stride", "padding", "dilation", "output_padding"),
+    [(1, 0, 1, 0), ((2, 1), 2, (2, 1), 0), (2, 1, 1, 1), (3, (0, 2), (1, 2), (2, 1))],
+)
+def test_input_gradient_tap_by_tap_equals_gemm_and_col2im(
+    stride: object,
+    padding: object,
+    dilation: object,
+    output_padding: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Small convolutions form their input gradient (and transposed convolutions their
+    output) one kernel tap at a time; it must equal one GEMM followed by col2im."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 9, 8))
+    results = []
+    for limit in (conv_kernels.SMALL_PRODUCT, 0):
+        monkeypatch.setattr(conv_kernels, "SMALL_PRODUCT", limit)
+        conv = nn.Conv2d(4, 5, 3, stride=stride, padding=padding, dilation=dilation, generator=0)
+        conv.double()
+        y = conv(x)
+        gx = conv.backward(np.cos(np.arange(y.size)).reshape(y.shape))
+        tconv = nn.ConvTranspose2d(
+            4,
+            2,
+            3,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            output_padding=output_padding,
+            generator=0,
+        ).double()
+        ty = tconv(x)
+        tgx = tconv.backward(np.sin(np.arange(ty.size)).reshape(ty.shape))
+        results.append([gx, ty, tgx])
+    for taps, gemm in zip(*results, strict=True):
+        np.testing.assert_allclose(taps, gemm, rtol=1e-12, atol=1e-12)
 
 
 def test_output_is_batch_innermost_and_feeds_the_next_layer_without_copies() -> None:
@@ -495,6 +535,7 @@ def test_blocks_of_channels_on_threads_give_the_single_block_result(
     cut small ones into many blocks (lowered thresholds) and compare with one block."""
     from refnet import _parallel
 
+    monkeypatch.setattr(conv_kernels, "SMALL_PRODUCT", 0)  # no tap-by-tap shortcut
     rng = np.random.default_rng(12)
     x = rng.standard_normal((3, 6, 7, 8))
     results = []

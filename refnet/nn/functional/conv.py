@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from refnet._blas import matmul_transposed
+from refnet._blas import SMALL_PRODUCT, matmul_transposed
 from refnet._parallel import for_blocks
 from refnet._typing import Array
 
@@ -344,6 +344,8 @@ def _transposed_correlate(
     as (C, Hp, Wp, N). The input gradient of a convolution; ConvTranspose2d's forward."""
     out_channels, ho, wo, N = a.shape
     g = geometry.groups
+    if g == 1 and channels * out_channels * ho * wo * N <= SMALL_PRODUCT:
+        return _transposed_correlate_by_taps(a, weight, geometry, padded_size, channels)
     kh, kw = geometry.kernel_size
     k = channels * kh * kw
     wt = weight.reshape(g, out_channels // g, -1).transpose(0, 2, 1)  # (g, C/g·kh·kw, O/g)
@@ -358,6 +360,32 @@ def _transposed_correlate(
         else:
             np.matmul(wt, ac, out=cols)
         _col2im(dxp, cols.reshape(channels, kh, kw, p1 - p0, wo, N), geometry, p0, p1)
+    return dxp
+
+
+def _transposed_correlate_by_taps(
+    a: Array, weight: Array, geometry: ConvGeometry, padded_size: Pair, channels: int
+) -> Array:
+    """:func:`_transposed_correlate` for one group, one kernel tap at a time.
+
+    Row block ``(i, j)`` of ``Wᵀ a`` is ``w[:, :, i, j]ᵀ a`` (C × Ho·Wo·N); each is added
+    into its window of the padded gradient as soon as it is formed, so the column matrix
+    (kh·kw times larger) is never written out. Used when each tap's product is within
+    OpenBLAS's small-matrix kernel (:mod:`refnet._blas`): lenet's Conv2d(10→20, k5) input
+    gradient took 0.94 ms this way against 1.13 ms as one GEMM (0.55 ms) and col2im.
+    Same sums in the same order as the GEMM and col2im.
+    """
+    out_channels, ho, wo, N = a.shape
+    kh, kw = geometry.kernel_size
+    taps = np.ascontiguousarray(weight.transpose(2, 3, 1, 0))  # (kh, kw, C, O)
+    flat = a.reshape(out_channels, ho * wo * N)
+    dxp = np.zeros((channels, *padded_size, N), dtype=a.dtype)
+    tap = np.empty((channels, ho, wo, N), dtype=a.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            np.matmul(taps[i, j], flat, out=tap.reshape(channels, -1))
+            rows, columns = _window_slices(geometry, i, j, 0, ho, wo)
+            dxp[:, rows, columns] += tap
     return dxp
 
 
