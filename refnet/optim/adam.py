@@ -33,6 +33,8 @@ class Adam(Optimizer):
 
     The bias corrections are PyTorch's form: ε is added *after* dividing √v by
     √(1 − β₂ᵗ), and the step size γ/(1 − β₁ᵗ) multiplies m_t (rather than forming m̂_t).
+    The code multiplies numerator and denominator by √(1 − β₂ᵗ), so the correction rides
+    in two scalars instead of a pass over every parameter (the same number up to rounding).
     m₀ = v₀ = 0. State: ``step`` (a float, t), ``exp_avg`` (m), ``exp_avg_sq`` (v) and
     ``max_exp_avg_sq`` (v̂) with amsgrad. ``decoupled_weight_decay=True`` is AdamW.
 
@@ -103,13 +105,14 @@ class Adam(Optimizer):
             exp_avg_sq *= beta2
             exp_avg_sq += np.multiply(np.multiply(g, 1 - beta2, out=tmp), g, out=tmp)
 
-            step_size = lr / (1 - beta1**step)
+            # γ/(1 − β₁ᵗ) · m / (√v / c + ε) with c = √(1 − β₂ᵗ), as the scalar
+            # γc/(1 − β₁ᵗ) times m / (√v + εc): one pass over the parameter fewer.
             bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+            step_size = lr * bias_correction2_sqrt / (1 - beta1**step)
             second = exp_avg_sq
             if amsgrad:
                 second = state.setdefault("max_exp_avg_sq", np.zeros_like(p.data))
                 np.maximum(second, exp_avg_sq, out=second)
             denom = np.sqrt(second, out=tmp)
-            denom /= bias_correction2_sqrt
-            denom += eps
+            denom += eps * bias_correction2_sqrt
             p.data -= np.multiply(np.divide(exp_avg, denom, out=tmp), step_size, out=tmp)
