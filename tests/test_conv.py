@@ -553,3 +553,25 @@ def test_blocks_of_channels_on_threads_give_the_single_block_result(
         results.append([y, gx, conv.weight.grad, ty, tgx, tconv.weight.grad])
     for one, many in zip(*results, strict=True):
         np.testing.assert_allclose(many, one, rtol=1e-13, atol=1e-13)
+
+
+def test_each_forward_reuses_the_previous_column_matrix_and_stays_correct() -> None:
+    """The layer writes its im2col matrix into the previous forward's memory; gradients
+    must still be those of the latest input, whatever the batch sizes in between."""
+    rng = np.random.default_rng(21)
+    conv = nn.Conv2d(2, 3, 3, padding=1, generator=0).double()
+    fresh = nn.Conv2d(2, 3, 3, padding=1, generator=0).double()
+    first = conv(rng.standard_normal((4, 2, 5, 5)))
+    memory = conv._cache.columns
+    for batch in (4, 2, 4, 5):
+        x = rng.standard_normal((batch, 2, 5, 5))
+        g = rng.standard_normal((batch, 3, 5, 5))
+        conv.zero_grad()
+        fresh.zero_grad()
+        np.testing.assert_allclose(conv(x), fresh(x), rtol=1e-13)
+        if batch <= 4:
+            assert np.shares_memory(conv._cache.columns, memory)
+        np.testing.assert_allclose(conv.backward(g), fresh.backward(g), rtol=1e-13)
+        np.testing.assert_allclose(conv.weight.grad, fresh.weight.grad, rtol=1e-13)
+        np.testing.assert_allclose(conv.bias.grad, fresh.bias.grad, rtol=1e-13)
+    assert first.shape == (4, 3, 5, 5)

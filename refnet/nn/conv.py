@@ -301,7 +301,12 @@ class _Conv(_ConvNd):
         x4 = self._as_batched_2d(x)
         self._check_size(x4)
         bias = None if self.bias is None else self.bias.data
-        y, self._cache = F.conv2d_forward(x4, self._weight_2d(), bias, self._geometry)
+        # The previous forward's column matrix is not needed any more: its memory is
+        # reused (a fresh one each step costs cache misses). No cache until this succeeds.
+        previous, self._cache = self._cache, None
+        y, self._cache = F.conv2d_forward(
+            x4, self._weight_2d(), bias, self._geometry, reuse=previous
+        )
         out = self._unbatch(y)
         self._output_shape = out.shape
         return out
