@@ -45,8 +45,8 @@ def long_pieces(short: int, length: int) -> list[slice] | None:
     small already, or its short dimensions ``short`` leave pieces under :data:`MIN_PIECE`)."""
     if short * length <= SMALL_PRODUCT or short * MIN_PIECE > SMALL_PRODUCT:
         return None
-    count = math.ceil(short * length / SMALL_PRODUCT)
-    size = math.ceil(length / count)
+    count = math.ceil(length / (SMALL_PRODUCT // short))
+    size = math.ceil(length / count)  # at most SMALL_PRODUCT // short
     return [slice(start, min(start + size, length)) for start in range(0, length, size)]
 
 

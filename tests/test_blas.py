@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from refnet._blas import MIN_PIECE, SMALL_PRODUCT, long_pieces, matmul_transposed
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(short=st.integers(1, 2000), length=st.integers(1, 200_000))
 def test_long_pieces_cover_the_dimension_in_small_products(short: int, length: int) -> None:
     pieces = long_pieces(short, length)
