@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refnet._blas import MIN_PIECE, SMALL_PRODUCT, long_pieces, matmul_transposed
+from refnet import _blas
+from refnet._blas import MIN_PIECE, SMALL_PRODUCT, long_pieces, matmul_into, matmul_transposed
 
 
 @settings(max_examples=300, deadline=None)
@@ -50,3 +52,15 @@ def test_skinny_product_is_cut() -> None:
     pieces = long_pieces(26 * 10, 36864)
     assert pieces is not None and len(pieces) == 10
     assert long_pieces(251 * 20, 4096) is None  # wide enough for the general path
+
+
+@pytest.mark.parametrize("outer_bytes", [0, 2 << 20])
+def test_matmul_into_equals_one_product(outer_bytes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """lenet's first convolution's forward shape, cut in pieces or (large output) not."""
+    monkeypatch.setattr(_blas, "OUTER_BYTES", outer_bytes)
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((10, 26)).astype(np.float32)
+    b = rng.standard_normal((26, 36864)).astype(np.float32)
+    out = np.empty((10, 36864), dtype=np.float32)
+    assert matmul_into(a, b, out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)

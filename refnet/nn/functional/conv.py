@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from refnet._blas import SMALL_PRODUCT, matmul_transposed
+from refnet._blas import SMALL_PRODUCT, matmul_into, matmul_transposed
 from refnet._parallel import for_blocks
 from refnet._typing import Array
 
@@ -340,7 +340,7 @@ def _correlate(
             cols = _with_ones(buffer, k, m) if ones else buffer[: k * m].reshape(k, m)
         out = y[:, p0:p1].reshape(g, out_channels // g, m)
         if g == 1:
-            np.matmul(w[0], cols, out=out[0])
+            matmul_into(w[0], cols, out[0])  # in pieces if skinny (refnet._blas)
         else:
             np.matmul(w, cols.reshape(g, -1, m), out=out)
             if bias is not None:
