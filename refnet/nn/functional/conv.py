@@ -29,11 +29,11 @@ convolution. Cropping the padding gives ``∂L/∂x``. ``ConvTranspose2d``'s for
 exactly this map, and its backward the ordinary convolution.
 
 **Layout.** The kernels work on "batch-innermost" arrays: memory laid out (C, H, W, N)
-(cuda-convnet's layout). Then the column matrix is filled by kh·kw copies of long
-contiguous runs (W·N elements), the GEMM writes its (O, Ho·Wo·N) result directly in that
-layout, and col2im is kh·kw additions of long runs. The modules return (N, C, H, W) views
-of such arrays: NumPy handles any strides, and the next convolution or pooling layer
-reads them without a copy.
+(cuda-convnet's layout). Then the column matrix is one copy of a strided view of the
+padded input (runs of N contiguous elements), the GEMM writes its (O, Ho·Wo·N) result
+directly in that layout, and col2im is kh·kw additions of long runs. The modules return
+(N, C, H, W) views of such arrays: NumPy handles any strides, and the next convolution
+or pooling layer reads them without a copy.
 
 **Bias.** With one group, the bias is an extra column of ``W`` against a row of ones
 appended to ``X``: the GEMM adds it without another pass over the output, and the
@@ -43,7 +43,15 @@ weight-gradient GEMM ``G [X; 1]ᵀ`` returns ``∂L/∂b`` as its last column.
 for the weight gradient ``G Xᵀ``, which is then one GEMM with no second im2col: measured
 on Conv2d(32→64, k3) at 128x32x14x14, forward+backward fell from 2.26x to 1.97x torch's
 time. The forward still fills ``X`` a few output rows at a time, so each chunk is in
-cache between its copy and its GEMM. The transposed convolution (whose weight gradient
+cache between its copy and its GEMM, and a layer writes ``X`` into the memory of its
+previous forward's (``reuse`` in :func:`conv2d_forward`).
+
+**Small layers.** OpenBLAS runs products of at most 100³ multiply-adds on a faster
+single-thread kernel (:mod:`refnet._blas`): a skinny layer's GEMMs over a long run of
+positions (lenet's first layer, 10 × 26 weights against 36864 positions) are cut into
+such pieces, and when each kernel tap's product ``w[:, :, i, j]ᵀ G`` fits, the input
+gradient is formed tap by tap, each product added into its window at once, without
+writing the kh·kw times larger column gradient. The transposed convolution (whose weight gradient
 is rare in training loops) keeps its input and rebuilds the columns chunk by chunk in
 a scratch buffer of a few MiB.
 """
