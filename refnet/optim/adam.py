@@ -13,8 +13,8 @@ from refnet.optim.optimizer import (
     ParamsT,
     _check_betas,
     _check_range,
-    _lerp_,
     _pair,
+    _update_moments_,
 )
 
 
@@ -93,17 +93,11 @@ class Adam(Optimizer):
             state = self._state_of(p, lambda q: self._init_state(q, amsgrad))
             state["step"] += 1
             step = state["step"]
-            if weight_decay != 0 and decoupled:
-                p.data *= 1 - lr * weight_decay
-                g = self._gradient(p, maximize, 0)
-            else:
-                g = self._gradient(p, maximize, weight_decay)
+            g = self._decayed_gradient(p, lr, weight_decay, decoupled, maximize)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
             tmp = self._scratch_like(p, 1)
 
-            _lerp_(exp_avg, g, 1 - beta1, tmp)
-            exp_avg_sq *= beta2
-            exp_avg_sq += np.multiply(np.multiply(g, 1 - beta2, out=tmp), g, out=tmp)
+            _update_moments_(exp_avg, exp_avg_sq, g, beta1, beta2, tmp)
 
             # γ/(1 − β₁ᵗ) · m / (√v / c + ε) with c = √(1 − β₂ᵗ), as the scalar
             # γc/(1 − β₁ᵗ) times m / (√v + εc): one pass over the parameter fewer.

@@ -12,8 +12,8 @@ from refnet.optim.optimizer import (
     ParamsT,
     _check_betas,
     _check_range,
-    _lerp_,
     _pair,
+    _update_moments_,
 )
 
 
@@ -90,11 +90,7 @@ class NAdam(Optimizer):
             state["step"] += 1
             step = state["step"]
             bias_correction2 = 1 - beta2**step
-            if weight_decay != 0 and decoupled:
-                p.data *= 1 - lr * weight_decay
-                g = self._gradient(p, maximize, 0)
-            else:
-                g = self._gradient(p, maximize, weight_decay)
+            g = self._decayed_gradient(p, lr, weight_decay, decoupled, maximize)
 
             mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
             mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
@@ -104,9 +100,7 @@ class NAdam(Optimizer):
 
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
             tmp, denom = self._scratch_like(p, 1), self._scratch_like(p, 2)
-            _lerp_(exp_avg, g, 1 - beta1, tmp)
-            exp_avg_sq *= beta2
-            exp_avg_sq += np.multiply(np.multiply(g, 1 - beta2, out=tmp), g, out=tmp)
+            _update_moments_(exp_avg, exp_avg_sq, g, beta1, beta2, tmp)
             np.sqrt(np.divide(exp_avg_sq, bias_correction2, out=denom), out=denom)
             denom += eps
 

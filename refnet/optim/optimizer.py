@@ -238,6 +238,19 @@ class Optimizer:
             g += grad
         return g
 
+    def _decayed_gradient(
+        self, param: Parameter, lr: float, weight_decay: float, decoupled: bool, maximize: bool
+    ) -> Array:
+        """The gradient after weight decay λ, in either of PyTorch's two forms.
+
+        Decoupled (AdamW's): ``θ ← θ (1 − γλ)`` in place, and the gradient is left alone.
+        Otherwise L2: ``g = ±∇f(θ) + λθ`` (:meth:`_gradient`).
+        """
+        if weight_decay != 0 and decoupled:
+            param.data *= 1 - lr * weight_decay
+            return self._gradient(param, maximize, 0)
+        return self._gradient(param, maximize, weight_decay)
+
     # ------------------------------------------------------------------ state dicts
 
     def state_dict(self) -> StateDict:
@@ -437,3 +450,13 @@ def _lerp_(start: Array, end: Array, weight: float, tmp: Array) -> None:
     else:
         tmp *= 1.0 - weight
         np.subtract(end, tmp, out=start)
+
+
+def _update_moments_(
+    exp_avg: Array, exp_avg_sq: Array, g: Array, beta1: float, beta2: float, tmp: Array
+) -> None:
+    """Adam's moment estimates in place: ``m ← β₁ m + (1 − β₁) g`` (as ``torch.lerp``)
+    and ``v ← β₂ v + (1 − β₂) g²``."""
+    _lerp_(exp_avg, g, 1 - beta1, tmp)
+    exp_avg_sq *= beta2
+    exp_avg_sq += np.multiply(np.multiply(g, 1 - beta2, out=tmp), g, out=tmp)
