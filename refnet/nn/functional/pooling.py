@@ -21,10 +21,10 @@ Every kernel loops over window taps (kh·kw of them), never over positions: tap
 
 **Layout.** Pooling treats (N, C) as independent planes, so the kernels accept any memory
 layout and allocate their outputs in the input's layout: after a refnet convolution
-(memory laid out (C, H, W, N)) every tap view has long contiguous runs. The common 2×2,
-stride-2 max-pool on a row-contiguous float32 input (plain NCHW) has its own path:
-one copy splits the four window positions into four contiguous planes, where the
-comparisons run at full SIMD speed, and the backward writes the gradient of each pair
+(memory laid out (C, H, W, N)) every tap view has contiguous runs of N elements. The
+common 2×2, stride-2 max-pool copies the four window positions into four contiguous
+planes first, where the comparisons run at full SIMD speed; on a row-contiguous float32
+input (plain NCHW) it has its own path, whose backward writes the gradient of each pair
 of horizontal neighbours as one 64-bit word (the gradient's bits shifted into the half of
 the word that won, or shifted out entirely).
 """
@@ -341,26 +341,41 @@ def _max_unpool_planes(grad_output: Array, cache: MaxPoolCache) -> Array:
     return dxo.transpose(np.argsort(order))
 
 
-def _quadrants(x: Array, out: Pair) -> tuple[Array, Array, Array, Array]:
-    """The four taps of every 2×2/2 window: top-left, top-right, bottom-left, bottom-right."""
-    h, w = 2 * out[0], 2 * out[1]
-    return (
-        x[:, :, 0:h:2, 0:w:2],
-        x[:, :, 0:h:2, 1:w:2],
-        x[:, :, 1:h:2, 0:w:2],
-        x[:, :, 1:h:2, 1:w:2],
-    )
+def _window_taps(x: Array, out: Pair) -> Array:
+    """The 2×2/2 windows of ``x`` as a (2, 2, N, C, Ho, Wo) view: ``[i, j]`` is tap (i, j)
+    (top-left, top-right / bottom-left, bottom-right) of every window."""
+    N, C = x.shape[:2]
+    ho, wo = out
+    windows = x[:, :, : 2 * ho, : 2 * wo].reshape(N, C, ho, 2, wo, 2)
+    return windows.transpose(3, 5, 0, 1, 2, 4)
+
+
+def _planes_like(shape: tuple[int, ...], dtype: npt.DTypeLike, order: tuple[int, ...]) -> Array:
+    """An empty (2, 2, *shape) array: four planes, each laid out in the axis ``order``."""
+    return empty_in_order((2, 2, *shape), dtype, (0, 1, *(2 + axis for axis in order)))
 
 
 def _max_pool_pairwise(x: Array, out: Pair, geometry: PoolGeometry) -> tuple[Array, MaxPoolCache]:
-    """2×2/2 max-pool on any layout: pairwise maxima of strided views (ties as in torch)."""
+    """2×2/2 max-pool on any layout: pairwise maxima of the four taps (ties as in torch).
+
+    Block by block of planes, one copy first gathers the four taps of every window (a b /
+    c d) into four contiguous planes laid out like the outputs; then the comparisons run
+    on contiguous memory: right beats left only if strictly greater (in each row), bottom
+    beats top only if strictly greater. On a refnet convolution's (C, H, W, N) layout a
+    tap's strided view has contiguous runs of only N elements (a and b alternate every
+    N), and six comparisons over such views paid NumPy's per-run overhead six times:
+    measured at 128x32x28x28 float32, 3.6 ms against 2.7 ms with the copy.
+    """
     order = memory_order(x)
     shape = (x.shape[0], x.shape[1], *out)
     y = empty_in_order(shape, x.dtype, order)
     right_top, right_bottom, from_bottom = (empty_in_order(shape, bool, order) for _ in range(3))
 
     def block(index: Index) -> None:
-        a, b, c, d = _quadrants(x[index], out)
+        taps = _window_taps(x[index], out)
+        planes = _planes_like(taps.shape[2:], x.dtype, order)
+        np.copyto(planes, taps)
+        (a, b), (c, d) = planes
         top = y[index]
         np.maximum(a, b, out=top)
         np.greater(b, a, out=right_top[index])
@@ -375,6 +390,10 @@ def _max_pool_pairwise(x: Array, out: Pair, geometry: PoolGeometry) -> tuple[Arr
 
 
 def _max_unpool_pairwise(grad_output: Array, cache: MaxPoolCache) -> Array:
+    """Tap (i, j) of each window of ∂L/∂x is ``G`` where it won, else 0: the four products
+    are formed in contiguous planes, then one copy scatters them into their windows
+    (the forward's gather in reverse; writing the products into the strided views
+    directly took 3.1 ms against 2.2 ms at 128x32x28x28 float32, (C, H, W, N) layout)."""
     right_top, right_bottom, from_bottom = cache.routes
     grad_output = in_order(grad_output, cache.order)
     H, W = cache.input_shape[2:]
@@ -384,18 +403,20 @@ def _max_unpool_pairwise(grad_output: Array, cache: MaxPoolCache) -> Array:
     dx = make(cache.input_shape, grad_output.dtype, cache.order)
 
     def block(index: Index) -> None:
-        a, b, c, d = _quadrants(dx[index], out)
         g, rt, rb, fb = (
             grad_output[index],
             right_top[index],
             right_bottom[index],
             from_bottom[index],
         )
+        planes = _planes_like(g.shape, g.dtype, cache.order)
+        (a, b), (c, d) = planes
         ft = ~fb
         np.multiply(g, ft & ~rt, out=a)
         np.multiply(g, ft & rt, out=b)
         np.multiply(g, fb & ~rb, out=c)
         np.multiply(g, fb & rb, out=d)
+        np.copyto(_window_taps(dx[index], out), planes)
 
     _by_planes(block, dx)
     return dx
