@@ -114,6 +114,12 @@ class Linear(Module):
             self.bias.grad += np.ones(g.shape[0], dtype=g.dtype) @ g
         if not self.needs_input_grad:
             return None
+        flat = x.reshape(-1, self.in_features)
+        if flat.flags.f_contiguous and not flat.flags.c_contiguous:
+            # ∂L/∂x in the input's layout, as (Wᵀ Gᵀ)ᵀ: the same product. A Flatten of a
+            # refnet convolution's (C, H, W, N) output is such an input, and the layer
+            # below then reads the gradient without a transposing copy.
+            return (self.weight.data.T @ g.T).T.reshape(x.shape)
         return (g @ self.weight.data).reshape(x.shape)
 
     def extra_repr(self) -> str:
