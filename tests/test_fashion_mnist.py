@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
-import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import pytest
 
 import refnet.data.fashion_mnist as fashion_module
 from refnet.data import DataLoader, DownloadError, FashionMNIST, Subset, read_idx, write_idx
+from tests.real_data import REAL
 
 FILES = {
     "train-images-idx3-ubyte.gz": (30, 28, 28),
@@ -374,23 +374,6 @@ def test_corrupt_present_file_is_downloaded_again(
 
 
 # ---------------------------------------------------------------------- the real subset
-
-
-def _real_subset() -> Path | None:
-    configured = os.environ.get("REFNET_TEST_DATA")
-    repo = Path(__file__).resolve().parents[1]
-    candidates = (
-        [Path(configured)]
-        if configured
-        else [
-            repo.parent / "shared" / "data" / "fashion-mnist-head8k",
-            Path("/work/shared/data/fashion-mnist-head8k"),
-        ]
-    )
-    return next((c for c in candidates if (c / "train-images-idx3-ubyte.gz").is_file()), None)
-
-
-REAL = _real_subset()
 
 
 @pytest.mark.skipif(

@@ -21,6 +21,7 @@ from refnet.examples.fashion_mnist.data import default_val_size, load_splits
 from refnet.examples.fashion_mnist.metrics import METRIC_KEYS, confusion_matrix
 from refnet.examples.fashion_mnist.models import MODELS, build_model, count_parameters, summary
 from refnet.examples.fashion_mnist.training import Trainer
+from tests.real_data import REAL
 
 PNGS = ("curves.png", "confusion_matrix.png", "predictions.png", "grad_norms.png")
 # The cnn exercises every source of randomness (initialisation, shuffling, dropout) and
@@ -383,23 +384,6 @@ def test_confusion_matrix() -> None:
 
 
 # ---------------------------------------------------------------------- real data
-
-
-def _real_subset() -> Path | None:
-    configured = os.environ.get("REFNET_TEST_DATA")
-    repo = Path(__file__).resolve().parents[1]
-    candidates = (
-        [Path(configured)]
-        if configured
-        else [
-            repo.parent / "shared" / "data" / "fashion-mnist-head8k",
-            Path("/work/shared/data/fashion-mnist-head8k"),
-        ]
-    )
-    return next((c for c in candidates if (c / "train-images-idx3-ubyte.gz").is_file()), None)
-
-
-REAL = _real_subset()
 
 
 @pytest.fixture

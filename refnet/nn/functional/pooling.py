@@ -728,13 +728,18 @@ def avg_pool2d(
     return y if batched else y[0]
 
 
-def adaptive_avg_pool2d(x: Array, output_size: int | tuple[int | None, int | None]) -> Array:
-    """PyTorch's ``F.adaptive_avg_pool2d`` (forward only); ``None`` keeps an input size."""
+def _adaptive_size(x: Array, output_size: int | tuple[int | None, int | None]) -> Pair:
+    """An adaptive pool's (Ho, Wo): an int for both, ``None`` keeping the input's size."""
     sizes = (output_size, output_size) if isinstance(output_size, int) else output_size
-    out = (
+    return (
         x.shape[-2] if sizes[0] is None else sizes[0],
         x.shape[-1] if sizes[1] is None else sizes[1],
     )
+
+
+def adaptive_avg_pool2d(x: Array, output_size: int | tuple[int | None, int | None]) -> Array:
+    """PyTorch's ``F.adaptive_avg_pool2d`` (forward only); ``None`` keeps an input size."""
+    out = _adaptive_size(x, output_size)
     xb, batched = _batched(x)
     y, _ = adaptive_avg_pool2d_forward(xb, out)
     return y if batched else y[0]
@@ -742,11 +747,7 @@ def adaptive_avg_pool2d(x: Array, output_size: int | tuple[int | None, int | Non
 
 def adaptive_max_pool2d(x: Array, output_size: int | tuple[int | None, int | None]) -> Array:
     """PyTorch's ``F.adaptive_max_pool2d`` (forward only); ``None`` keeps an input size."""
-    sizes = (output_size, output_size) if isinstance(output_size, int) else output_size
-    out = (
-        x.shape[-2] if sizes[0] is None else sizes[0],
-        x.shape[-1] if sizes[1] is None else sizes[1],
-    )
+    out = _adaptive_size(x, output_size)
     xb, batched = _batched(x)
     y, _ = adaptive_max_pool2d_forward(xb, out)
     return y if batched else y[0]
