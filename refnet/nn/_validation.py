@@ -66,3 +66,49 @@ def same_shape_gradient(module: Module, grad_output: object, shape: tuple[int, .
             f"got {tuple(grad_output.shape)}"
         )
     return grad_output
+
+
+def output_gradient(
+    module: Module,
+    grad: object,
+    shape: tuple[int, ...],
+    dtype: np.dtype[np.generic],
+    name: str = "grad_output",
+) -> Array:
+    """The gradient for one of several outputs: ``None`` (the loss did not use it) is zeros.
+
+    A module with several outputs takes one gradient per output in ``backward``
+    (``lstm.backward(grad_output, (grad_h_n, grad_c_n))``); an output the loss ignores
+    gets ``None``. Anything else must be an array of that output's shape and dtype.
+    """
+    if grad is None:
+        return np.zeros(shape, dtype=dtype)
+    if not isinstance(grad, np.ndarray):
+        raise TypeError(
+            f"{module.describe()}: backward() expects {name} to be a NumPy array or None, "
+            f"got {type(grad).__name__}"
+        )
+    if grad.shape != shape:
+        raise ValueError(
+            f"{module.describe()}: backward() expects {name} of shape {shape} "
+            f"(the shape of that output), got {tuple(grad.shape)}"
+        )
+    if grad.dtype != dtype:
+        raise TypeError(
+            f"{module.describe()}: backward() expects {name} of dtype {dtype} "
+            f"(the output's), got {grad.dtype}"
+        )
+    return grad
+
+
+def gradient_pair(module: Module, grad: object, name: str) -> tuple[object, object]:
+    """Split the gradient of a pair-valued output (``(h_n, c_n)``); ``None`` is two ``None``s."""
+    if grad is None:
+        return None, None
+    if not isinstance(grad, tuple | list) or len(grad) != 2:
+        raise TypeError(
+            f"{module.describe()}: backward() expects {name} as a pair (or None) matching "
+            f"the output's structure, got {type(grad).__name__}"
+            + (f" of length {len(grad)}" if isinstance(grad, tuple | list) else "")
+        )
+    return grad[0], grad[1]
