@@ -10,10 +10,26 @@
 (3, 4)
 """
 
+from refnet import data, nn, optim
 from refnet._parallel import get_num_threads, set_num_threads
+from refnet.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from refnet.random import manual_seed
 from refnet.serialization import load, save
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "get_num_threads", "load", "manual_seed", "save", "set_num_threads"]
+__all__ = [
+    "__version__",
+    "data",
+    "enable_grad",
+    "get_num_threads",
+    "is_grad_enabled",
+    "load",
+    "manual_seed",
+    "nn",
+    "no_grad",
+    "optim",
+    "save",
+    "set_grad_enabled",
+    "set_num_threads",
+]

@@ -29,14 +29,16 @@ True
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from refnet._typing import Array, Seed
+from refnet.grad_mode import no_grad
 from refnet.nn.module import Module
 from refnet.random import as_generator
 
@@ -87,11 +89,15 @@ class TensorReport:
 
 @dataclass
 class GradcheckReport:
-    """The result of a gradient check: one entry per checked tensor."""
+    """The result of a gradient check: one entry per checked tensor.
+
+    ``outputs`` describes the module's outputs and which of them the projected loss used.
+    """
 
     tensors: list[TensorReport]
     rtol: float
     atol: float
+    outputs: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -100,6 +106,8 @@ class GradcheckReport:
 
     def __str__(self) -> str:
         lines = [f"gradient check (rtol={self.rtol:g}, atol={self.atol:g}):"]
+        if len(self.outputs) > 1:
+            lines.append("  outputs: " + "; ".join(self.outputs))
         for t in self.tensors:
             status = "ok" if not t.mismatches else f"{len(t.mismatches)} mismatched element(s)"
             lines.append(
@@ -194,11 +202,17 @@ def _finish(report: GradcheckReport, raise_on_failure: bool) -> GradcheckReport:
     return report
 
 
+Structure = Any  # an array, None, or a (nested) tuple of them: a module's inputs or outputs
+Path = tuple[int, ...]
+
+
 def check_module(
     module: Module,
-    x: Array,
+    x: Array | Sequence[Any],
     *,
-    grad_output: Array | None = None,
+    grad_output: Structure = None,
+    forward_kwargs: dict[str, Any] | None = None,
+    unused: Sequence[Path] = (),
     eps: float = DEFAULT_EPS,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
@@ -206,62 +220,236 @@ def check_module(
     reset: Callable[[], None] | None = None,
     raise_on_failure: bool = True,
 ) -> GradcheckReport:
-    """Check ``module.backward`` for the input and every parameter, in float64.
+    """Check ``module.backward`` for every differentiable input and every parameter.
 
-    ``L = Σ module(x) · G`` with ``G = grad_output`` or, by default, a standard normal
-    array drawn from ``generator``. The module's gradients are zeroed first. ``reset``,
-    if given, is called before every forward: use it to make a random module
-    deterministic (e.g. re-seed a dropout mask).
+    ``x`` is the input, or a tuple of inputs for a module with several
+    (``check_module(mha, (q, k, v), forward_kwargs={"attn_mask": m})``); the module is
+    called as ``module(*inputs, **forward_kwargs)``. Floating-point arrays among the
+    inputs (also inside a tuple input such as ``(h_0, c_0)``) are differentiated; integer
+    and boolean arrays (indices, masks) and ``None`` are not, and have no gradient slot.
 
-    An integer ``x`` (indices, as for ``Embedding``) is not differentiated: only the
-    parameters are checked.
+    The output may be one array or a (nested) tuple of arrays and ``None``. Each array
+    output gets a random upstream gradient drawn from ``generator`` (or the matching part
+    of ``grad_output``), and the loss is their sum,
 
-    Also checks the contract's promises that ``backward`` leaves ``grad_output`` and the
-    input unchanged. Raises :class:`GradcheckError` with a per-tensor report on failure
-    (or returns the report, with ``raise_on_failure=False``).
+        L = Σ_outputs Σ output · G,
+
+    so a missing contribution of any output shows. ``unused`` lists the index paths of
+    outputs the loss does not use (``[(1, 1)]`` for an LSTM's ``c_n``): those get ``None``.
+    ``backward`` is called with one gradient per output (``module.backward(*grads)``, or
+    ``backward(g)`` for one output) and must return one gradient per differentiable input
+    (one array when there is one), each of its input's structure.
+
+    The module's gradients are zeroed first. ``reset``, if given, is called before every
+    forward: use it to make a random module deterministic (re-seed a dropout mask). The
+    numerical forwards run under ``refnet.no_grad()``, so they leave no caches behind.
+
+    Also checks the contract's promises that ``backward`` leaves its gradients and the
+    inputs unchanged. Raises :class:`GradcheckError` with a report that names each input,
+    parameter and output (or returns the report, with ``raise_on_failure=False``).
     """
-    differentiable_input = not _is_integer_array(x)
-    if differentiable_input:
-        _require_float64("the input", x)
+    single = isinstance(x, np.ndarray)
+    inputs = _copy_structure((x,) if single else tuple(x))
+    kwargs = dict(forward_kwargs or {})
+    names = _input_names(module, len(inputs), single)
+    slots = [i for i, value in enumerate(inputs) if _float_leaves(value, ())]
+    leaves = {
+        _leaf_name(names[i], path): array
+        for i in slots
+        for path, array in _float_leaves(inputs[i], ())
+    }
+    for name, array in leaves.items():
+        _require_float64(name, array)
     for name, param in module.named_parameters():
         _require_float64(f"parameter {name!r}", param.data)
-    x = x.copy()
 
-    def forward() -> Array:
+    def forward() -> Structure:
         if reset is not None:
             reset()
-        return np.asarray(module(x))
+        return module(*inputs, **kwargs)
 
-    out = forward()
-    G = (
-        as_generator(generator).standard_normal(out.shape)
-        if grad_output is None
-        else np.array(grad_output, dtype=np.float64)
-    )
-    if G.shape != out.shape:
-        raise ValueError(f"grad_output has shape {G.shape}, the output has {out.shape}")
+    with no_grad():
+        out = forward()
+    G = _upstream(out, grad_output, unused, as_generator(generator))
 
     def loss() -> Array:
-        return forward() * G
+        with no_grad():
+            return _projection(forward(), G)
 
-    numerical = {"input": numerical_gradient(loss, x, eps)} if differentiable_input else {}
+    numerical = {name: numerical_gradient(loss, array, eps) for name, array in leaves.items()}
     for name, param in module.named_parameters():
         numerical[name] = numerical_gradient(loss, param.data, eps)
 
     module.zero_grad()
-    x_before, G_before = x.copy(), G.copy()
+    inputs_before, G_before = _copy_structure(inputs), _copy_structure(G)
     forward()
-    grad_input = module.backward(G)
-    analytic = {"input": np.asarray(grad_input)} if differentiable_input else {}
-    _check_unchanged(x, x_before, "the input")
-    _check_unchanged(G, G_before, "grad_output")
+    returned = module.backward(*G) if isinstance(G, tuple) else module.backward(G)
+    _check_unchanged_structure(inputs, inputs_before, "the input")
+    _check_unchanged_structure(G, G_before, "grad_output")
+    analytic = _returned_gradients(returned, inputs, slots, names)
     for name, param in module.named_parameters():
         analytic[name] = param.grad.copy()
 
     report = GradcheckReport(
-        [compare(k, analytic[k], numerical[k], rtol, atol) for k in numerical], rtol, atol
+        [compare(k, analytic[k], numerical[k], rtol, atol) for k in numerical],
+        rtol,
+        atol,
+        outputs=_describe_outputs(out, G),
     )
     return _finish(report, raise_on_failure)
+
+
+def _copy_structure(value: Structure) -> Structure:
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, tuple | list):
+        return tuple(_copy_structure(v) for v in value)
+    return value
+
+
+def _float_leaves(value: Structure, path: Path) -> list[tuple[Path, Array]]:
+    """The floating-point arrays in ``value`` (an array or nested tuples), with their paths."""
+    if isinstance(value, np.ndarray):
+        return [(path, value)] if np.issubdtype(value.dtype, np.floating) else []
+    if isinstance(value, tuple | list):
+        return [leaf for i, v in enumerate(value) for leaf in _float_leaves(v, (*path, i))]
+    return []
+
+
+def _input_names(module: Module, count: int, single: bool) -> list[str]:
+    """``forward``'s parameter names (``query``, ``key``, ...), or ``input`` for one input."""
+    if single:
+        return ["input"]
+    try:
+        parameters = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    positional = [
+        p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return [positional[i] if i < len(positional) else f"input {i}" for i in range(count)]
+
+
+def _leaf_name(name: str, path: Path) -> str:
+    return name + "".join(f"[{i}]" for i in path)
+
+
+def _upstream(
+    out: Structure, given: Structure, unused: Sequence[Path], rng: np.random.Generator
+) -> Structure:
+    """One upstream gradient per floating output: ``given``'s, or standard normal draws."""
+    skip = {tuple(path) for path in unused}
+
+    def build(value: Structure, supplied: Structure, path: Path) -> Structure:
+        if path in skip or value is None:
+            return None
+        if isinstance(value, tuple | list):
+            parts = supplied if isinstance(supplied, tuple | list) else (None,) * len(value)
+            if len(parts) != len(value):
+                raise ValueError(
+                    f"grad_output{_leaf_name('', path)} has {len(parts)} parts, "
+                    f"the output {len(value)}"
+                )
+            return tuple(
+                build(v, s, (*path, i)) for i, (v, s) in enumerate(zip(value, parts, strict=True))
+            )
+        array = np.asarray(value)
+        if not np.issubdtype(array.dtype, np.floating):
+            return None
+        if supplied is None:
+            return rng.standard_normal(array.shape)
+        grad = np.array(supplied, dtype=np.float64)
+        if grad.shape != array.shape:
+            raise ValueError(
+                f"grad_output{_leaf_name('', path)} has shape {grad.shape}, "
+                f"the output has {array.shape}"
+            )
+        return grad
+
+    return build(out, given, ())
+
+
+def _projection(out: Structure, G: Structure) -> Array:
+    """The terms of ``L = Σ output · G`` over every output that has a gradient."""
+    terms = [np.ravel(np.asarray(o) * g) for o, g in _pairs(out, G)]
+    return np.concatenate(terms) if terms else np.zeros(0)
+
+
+def _pairs(out: Structure, G: Structure) -> Iterator[tuple[Any, Array]]:
+    if G is None:
+        return
+    if isinstance(G, tuple):
+        for o, g in zip(out, G, strict=True):
+            yield from _pairs(o, g)
+    else:
+        yield out, G
+
+
+def _check_unchanged_structure(after: Structure, before: Structure, what: str) -> None:
+    if isinstance(after, np.ndarray):
+        _check_unchanged(after, before, what)
+    elif isinstance(after, tuple):
+        for a, b in zip(after, before, strict=True):
+            _check_unchanged_structure(a, b, what)
+
+
+def _returned_gradients(
+    returned: Structure, inputs: tuple[Any, ...], slots: list[int], names: list[str]
+) -> dict[str, Array]:
+    """Match ``backward``'s return value to the differentiable inputs, by name."""
+    if not slots:  # only indices (Embedding): no input gradient to check
+        return {}
+    per_slot = [returned] if len(slots) == 1 else returned
+    if len(slots) > 1 and (not isinstance(returned, tuple | list) or len(returned) != len(slots)):
+        raise GradcheckError(
+            f"backward returned {_count(returned)} gradient(s) for the {len(slots)} differentiable "
+            f"inputs ({', '.join(names[i] for i in slots)}): one per input, in forward's order"
+        )
+    analytic: dict[str, Array] = {}
+    for i, grad in zip(slots, per_slot, strict=True):
+        for path, array in _float_leaves(inputs[i], ()):
+            name = _leaf_name(names[i], path)
+            part = _part(grad, path)
+            if not isinstance(part, np.ndarray):
+                raise GradcheckError(
+                    f"{name}: backward returned {type(part).__name__} where the gradient of this "
+                    f"input (shape {array.shape}) belongs"
+                )
+            analytic[name] = np.asarray(part)
+    return analytic
+
+
+def _count(value: Structure) -> int:
+    return len(value) if isinstance(value, tuple | list) else 1
+
+
+def _part(value: Structure, path: Path) -> Structure:
+    for i in path:
+        if not isinstance(value, tuple | list) or i >= len(value):
+            return None
+        value = value[i]
+    return value
+
+
+def _describe_outputs(out: Structure, G: Structure) -> list[str]:
+    """One line per output: its name, shape and whether the loss used it."""
+    single = not isinstance(out, tuple)
+    lines = []
+
+    def walk(value: Structure, grad: Structure, path: Path) -> None:
+        if isinstance(value, tuple | list):
+            for i, v in enumerate(value):
+                walk(v, grad[i] if isinstance(grad, tuple) else None, (*path, i))
+            return
+        name = _leaf_name("output", () if single else path)
+        if value is None:
+            lines.append(f"{name}: None")
+        else:
+            used = "random upstream gradient" if grad is not None else "unused (None)"
+            lines.append(f"{name} {tuple(np.shape(value))}: {used}")
+
+    walk(out, G, ())
+    return lines
 
 
 def _is_integer_array(x: object) -> bool:

@@ -556,13 +556,15 @@ def test_blocks_of_channels_on_threads_give_the_single_block_result(
 
 
 def test_each_forward_reuses_the_previous_column_matrix_and_stays_correct() -> None:
-    """The layer writes its im2col matrix into the previous forward's memory; gradients
-    must still be those of the latest input, whatever the batch sizes in between."""
+    """The layer writes its im2col matrix into the previous forward's memory once that
+    forward's backward has run; gradients must still be those of the latest input,
+    whatever the batch sizes in between."""
     rng = np.random.default_rng(21)
     conv = nn.Conv2d(2, 3, 3, padding=1, generator=0).double()
     fresh = nn.Conv2d(2, 3, 3, padding=1, generator=0).double()
     first = conv(rng.standard_normal((4, 2, 5, 5)))
     memory = conv._cache.columns
+    conv.backward(np.ones_like(first))
     for batch in (4, 2, 4, 5):
         x = rng.standard_normal((batch, 2, 5, 5))
         g = rng.standard_normal((batch, 3, 5, 5))
@@ -575,3 +577,23 @@ def test_each_forward_reuses_the_previous_column_matrix_and_stays_correct() -> N
         np.testing.assert_allclose(conv.weight.grad, fresh.weight.grad, rtol=1e-13)
         np.testing.assert_allclose(conv.bias.grad, fresh.bias.grad, rtol=1e-13)
     assert first.shape == (4, 3, 5, 5)
+
+
+def test_a_call_that_waits_for_its_backward_keeps_its_column_matrix() -> None:
+    """Two forwards before their backwards (a shared layer): the second may not reuse the
+    first's memory, and each backward gets its own call's gradient."""
+    rng = np.random.default_rng(22)
+    conv = nn.Conv2d(2, 3, 3, padding=1, generator=0).double()
+    alone = nn.Conv2d(2, 3, 3, padding=1, generator=0).double()
+    x1, x2 = rng.standard_normal((2, 2, 2, 5, 5))
+    g1, g2 = rng.standard_normal((2, 2, 3, 5, 5))
+    conv(x1)
+    memory = conv._cache.columns
+    conv(x2)
+    assert not np.shares_memory(conv._cache.columns, memory)
+    grad2, grad1 = conv.backward(g2), conv.backward(g1)
+    alone(x1)
+    np.testing.assert_allclose(grad1, alone.backward(g1), rtol=1e-13)
+    alone(x2)
+    np.testing.assert_allclose(grad2, alone.backward(g2), rtol=1e-13)
+    np.testing.assert_allclose(conv.weight.grad, alone.weight.grad, rtol=1e-12)

@@ -33,12 +33,16 @@ def _as_dtype(x: np.ndarray, dtype: type[np.floating]) -> np.ndarray:
     return x if np.issubdtype(x.dtype, np.integer) else x.astype(dtype)
 
 
+def _forward(case: ModuleCase, x: np.ndarray | None = None) -> np.ndarray:
+    if case.reset is not None:
+        case.reset()
+    return case.module(case.x if x is None else x)
+
+
 def _forward_backward(
     case: ModuleCase, x: np.ndarray, G: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    if case.reset is not None:
-        case.reset()
-    y = case.module(x)
+    y = _forward(case, x)
     if G is None:
         G = np.random.default_rng(1).standard_normal(y.shape).astype(y.dtype)
     return y, case.module.backward(G)
@@ -91,8 +95,10 @@ def test_gradients_accumulate_and_zero_grad_resets(cls: type[Module], data: st.D
     y, _ = _forward_backward(case, case.x)
     G = np.random.default_rng(3).standard_normal(y.shape)
     module.zero_grad()
+    _forward(case)  # each backward consumes its own forward's cache
     first = module.backward(G)
     once = {name: p.grad.copy() for name, p in module.named_parameters()}
+    _forward(case)
     second = module.backward(G)
     if first is None or second is None:  # integer inputs (indices) have no gradient
         assert first is None and second is None
@@ -131,3 +137,12 @@ def test_backward_before_forward_fails_clearly(cls: type[Module], data: st.DataO
     fresh = copy.deepcopy(case.module)
     with pytest.raises(RuntimeError, match="before forward"):
         fresh.backward(np.ones(1))
+
+
+@by_class
+@given(data=st.data())
+def test_an_extra_backward_fails_clearly(cls: type[Module], data: st.DataObject) -> None:
+    case = _draw(data, cls)
+    y, _ = _forward_backward(case, case.x)
+    with pytest.raises(RuntimeError, match="more times than forward"):
+        case.module.backward(np.ones_like(y))

@@ -25,7 +25,14 @@ from refnet.nn.activation import (
     Softsign,
     Tanh,
 )
-from refnet.nn.container import Residual, Sequential
+from refnet.nn.container import (
+    ModuleDict,
+    ModuleList,
+    ParameterDict,
+    ParameterList,
+    Residual,
+    Sequential,
+)
 from refnet.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from refnet.nn.dropout import Dropout, Dropout2d
 from refnet.nn.flatten import Flatten, Unflatten
@@ -102,10 +109,14 @@ __all__ = [
     "MaxPool2d",
     "Mish",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "MultiMarginLoss",
     "NLLLoss",
     "PReLU",
     "Parameter",
+    "ParameterDict",
+    "ParameterList",
     "PoissonNLLLoss",
     "ReLU",
     "ReLU6",

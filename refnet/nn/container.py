@@ -1,18 +1,24 @@
-"""``Sequential``: layers applied one after another; its backward is the chain rule.
+"""Containers (PyTorch's names, semantics and ``state_dict`` keys).
 
-``Residual``: a skip connection ``x + block(x)``, whose backward adds the two paths.
+* ``Sequential``: layers applied one after another; its backward is the chain rule.
+* ``Residual``: a skip connection ``x + block(x)``, whose backward adds the two paths.
+* ``ModuleList``, ``ModuleDict``, ``ParameterList``, ``ParameterDict``: hold sub-modules
+  or parameters for a user's own ``Module``, which calls them in its ``forward`` and
+  ``backward``; they have no forward of their own.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from refnet.nn._validation import same_shape_gradient
 from refnet.nn.module import Module
+from refnet.nn.parameter import Parameter
 
 
 class Sequential(Module):
@@ -77,6 +83,26 @@ class Sequential(Module):
         self.add_module(str(len(self)), module)
         return self
 
+    def extend(self, modules: Iterable[Module]) -> Sequential:
+        """Append each of ``modules`` in turn and return ``self``."""
+        for module in list(modules):
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        """Put ``module`` before position ``index``; the children are renumbered."""
+        _require_module(self, module)
+        children = list(self._modules.values())
+        children.insert(_insertion_point(self, index, len(children)), module)
+        _renumber(self, children)
+        return self
+
+    def pop(self, index: int | slice) -> Module | Sequential:
+        """Remove the child (or the slice of children) at ``index`` and return it."""
+        taken = self[index]
+        del self[index]
+        return taken
+
     def __len__(self) -> int:
         return len(self._modules)
 
@@ -93,11 +119,41 @@ class Sequential(Module):
         items = list(self._modules.items())
         if isinstance(index, slice):
             return Sequential(OrderedDict(items[index]))
-        if not -len(items) <= index < len(items):
-            raise IndexError(
-                f"index {index} is out of range for a Sequential of length {len(items)}"
+        return items[_position(self, index, len(items))][1]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        _require_module(self, module)
+        keys = list(self._modules)
+        setattr(self, keys[_position(self, index, len(keys))], module)
+
+    def __delitem__(self, index: int | slice) -> None:
+        children = list(self._modules.values())
+        if isinstance(index, slice):
+            del children[index]
+        else:
+            del children[_position(self, index, len(children))]
+        _renumber(self, children)
+
+    def __add__(self, other: Sequential) -> Sequential:
+        """A new ``Sequential`` of this one's children, then ``other``'s (the same objects)."""
+        if not isinstance(other, Sequential):
+            return NotImplemented
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            return NotImplemented
+        return self.extend(other)
+
+    def __mul__(self, times: int) -> Sequential:
+        """The children repeated ``times`` times (the same objects, as in PyTorch)."""
+        if not isinstance(times, int) or isinstance(times, bool) or times < 1:
+            raise ValueError(
+                f"Sequential: can only repeat a positive int number of times, got {times!r}"
             )
-        return items[index][1]
+        return Sequential(*(list(self) * times))
+
+    __rmul__ = __mul__
 
 
 class Residual(Module):
@@ -139,3 +195,401 @@ class Residual(Module):
     def backward(self, grad_output: Any) -> Any:
         g = same_shape_gradient(self, grad_output, self._saved(self._shape))
         return g + self.block.backward(g)
+
+
+# ---------------------------------------------------------------------- holders
+
+
+def _require_module(container: Module, module: object) -> None:
+    if not isinstance(module, Module):
+        raise TypeError(f"{type(container).__name__}: {type(module).__name__} is not a Module")
+
+
+def _position(container: Module, index: int, length: int) -> int:
+    """``index`` as a position in ``range(length)``, negative indices counted from the end."""
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise TypeError(
+            f"{type(container).__name__} indices must be integers or slices, "
+            f"not {type(index).__name__}"
+        )
+    if not -length <= index < length:
+        raise IndexError(
+            f"index {index} is out of range for a {type(container).__name__} of length {length}"
+        )
+    return index % length
+
+
+def _insertion_point(container: Module, index: int, length: int) -> int:
+    """Where ``list.insert`` puts it, but out-of-range positions are errors (PyTorch's)."""
+    if not -length <= index <= length:
+        raise IndexError(f"{type(container).__name__}.insert: index {index} is out of range")
+    return index + length if index < 0 else index
+
+
+def _renumber(container: Module, children: list[Module]) -> None:
+    """Register ``children`` as ``"0"``, ``"1"``, ... in order (after a delete or insert)."""
+    for name in list(container._modules):
+        delattr(container, name)
+    for index, child in enumerate(children):
+        container.add_module(str(index), child)
+
+
+class _Holder(Module):
+    """A container without a computation: its owner calls the children it holds."""
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            f"{type(self).__name__} has no forward(): call the modules it holds from your "
+            "own Module's forward (and their backward, in reverse, from its backward)"
+        )
+
+    def backward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            f"{type(self).__name__} has no backward(): call the backward of the modules it "
+            "holds from your own Module's backward"
+        )
+
+
+class ModuleList(_Holder):
+    """A list of sub-modules, registered as ``"0"``, ``"1"``, ... (PyTorch: ``nn.ModuleList``).
+
+    It holds the layers of a model whose ``forward`` loops over them: a Transformer's
+    blocks, a stack of recurrent layers. Its owner's ``backward`` walks them in reverse:
+
+    >>> import refnet.nn as nn
+    >>> blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+    >>> blocks.append(nn.ReLU())[3]
+    ReLU()
+    >>> sorted(blocks.state_dict())[:2]
+    ['0.bias', '0.weight']
+    """
+
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def append(self, module: Module) -> ModuleList:
+        """Add ``module`` at the end and return ``self``."""
+        _require_module(self, module)
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        """Append each of ``modules`` in turn and return ``self``."""
+        for module in list(modules):
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        """Put ``module`` before position ``index``; the modules are renumbered."""
+        _require_module(self, module)
+        children = list(self._modules.values())
+        children.insert(_insertion_point(self, index, len(children)), module)
+        _renumber(self, children)
+
+    def pop(self, index: int | slice = -1) -> Module | ModuleList:
+        """Remove the module (or slice) at ``index`` and return it."""
+        taken = self[index]
+        del self[index]
+        return taken
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self._modules.values()))
+
+    @overload
+    def __getitem__(self, index: int) -> Module: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> ModuleList: ...
+
+    def __getitem__(self, index: int | slice) -> Module | ModuleList:
+        children = list(self._modules.values())
+        if isinstance(index, slice):
+            return ModuleList(children[index])
+        return children[_position(self, index, len(children))]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        _require_module(self, module)
+        setattr(self, str(_position(self, index, len(self))), module)
+
+    def __delitem__(self, index: int | slice) -> None:
+        children = list(self._modules.values())
+        if isinstance(index, slice):
+            del children[index]
+        else:
+            del children[_position(self, index, len(children))]
+        _renumber(self, children)
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        return ModuleList([*self, *other])
+
+    def __iadd__(self, other: Iterable[Module]) -> ModuleList:
+        return self.extend(other)
+
+    def __repr__(self) -> str:
+        """PyTorch's: runs of equal children are folded into ``(0-2): 3 x Linear(...)``."""
+        runs: list[tuple[int, int, str]] = []
+        for index, child in enumerate(self._modules.values()):
+            text = repr(child)
+            if runs and runs[-1][2] == text:
+                runs[-1] = (runs[-1][0], index, text)
+            else:
+                runs.append((index, index, text))
+        if not runs:
+            return "ModuleList()"
+        lines = [
+            f"({first}): {_indent_text(text)}"
+            if first == last
+            else f"({first}-{last}): {last - first + 1} x {_indent_text(text)}"
+            for first, last, text in runs
+        ]
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
+
+
+class ModuleDict(_Holder):
+    """Sub-modules by name, in insertion order (PyTorch: ``nn.ModuleDict``).
+
+    ``state_dict`` keys start with each module's name (``encoder.weight``).
+    """
+
+    def __init__(
+        self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None
+    ) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        if key not in self._modules:
+            raise KeyError(key)
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        _require_module(self, module)
+        self.add_module(_checked_key(self, key), module)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._modules:
+            raise KeyError(key)
+        delattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._modules))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def keys(self) -> list[str]:
+        """The names, in insertion order."""
+        return list(self._modules)
+
+    def values(self) -> list[Module]:
+        """The modules, in insertion order."""
+        return list(self._modules.values())
+
+    def items(self) -> list[tuple[str, Module]]:
+        """``(name, module)`` pairs, in insertion order."""
+        return list(self._modules.items())
+
+    def pop(self, key: str) -> Module:
+        """Remove the module called ``key`` and return it."""
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self) -> None:
+        """Remove every module."""
+        for key in list(self._modules):
+            delattr(self, key)
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        """Add or replace modules from a mapping or from ``(name, module)`` pairs."""
+        pairs = modules.items() if isinstance(modules, Mapping | ModuleDict) else modules
+        for key, module in list(pairs):
+            self[key] = module
+
+
+def _checked_key(container: Module, key: object) -> str:
+    if not isinstance(key, str):
+        raise TypeError(
+            f"{type(container).__name__} keys must be strings, got {type(key).__name__}"
+        )
+    if not key or "." in key:
+        raise KeyError(
+            f"{type(container).__name__}: a key must be a non-empty name without '.', got {key!r}"
+        )
+    return key
+
+
+def _as_parameter(container: Module, value: Parameter | npt.ArrayLike) -> Parameter:
+    """A ``Parameter`` stays itself (so it can be shared); an array becomes one."""
+    if isinstance(value, Parameter):
+        return value
+    if isinstance(value, Module):
+        raise TypeError(f"{type(container).__name__} holds parameters, not modules")
+    return Parameter(value)
+
+
+def _parameter_repr(name: str, param: Parameter) -> str:
+    return (
+        f"({name}): Parameter containing: [{param.dtype} of size {'x'.join(map(str, param.shape))}]"
+    )
+
+
+class ParameterList(_Holder):
+    """A list of parameters, registered as ``"0"``, ``"1"``, ... (PyTorch: ``nn.ParameterList``).
+
+    Arrays are wrapped in a ``Parameter``; a ``Parameter`` is kept as it is, so one can be
+    shared with another module.
+    """
+
+    def __init__(self, values: Iterable[Parameter | npt.ArrayLike] | None = None) -> None:
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def append(self, value: Parameter | npt.ArrayLike) -> ParameterList:
+        """Add a parameter at the end and return ``self``."""
+        self.register_parameter(str(len(self)), _as_parameter(self, value))
+        return self
+
+    def extend(self, values: Iterable[Parameter | npt.ArrayLike]) -> ParameterList:
+        """Append each value in turn and return ``self``."""
+        for value in list(values):
+            self.append(value)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter([p for p in self._parameters.values() if p is not None])
+
+    @overload
+    def __getitem__(self, index: int) -> Parameter: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> ParameterList: ...
+
+    def __getitem__(self, index: int | slice) -> Parameter | ParameterList:
+        values = list(self)
+        if isinstance(index, slice):
+            return ParameterList(values[index])
+        return values[_position(self, index, len(values))]
+
+    def __setitem__(self, index: int, value: Parameter | npt.ArrayLike) -> None:
+        name = str(_position(self, index, len(self)))
+        self.register_parameter(name, _as_parameter(self, value))
+
+    def __iadd__(self, values: Iterable[Parameter | npt.ArrayLike]) -> ParameterList:
+        return self.extend(values)
+
+    def extra_repr(self) -> str:
+        return "\n".join(
+            _parameter_repr(name, p) for name, p in self._parameters.items() if p is not None
+        )
+
+    def __repr__(self) -> str:
+        return _holder_repr(self)
+
+
+class ParameterDict(_Holder):
+    """Parameters by name, in insertion order (PyTorch: ``nn.ParameterDict``)."""
+
+    def __init__(
+        self,
+        parameters: Mapping[str, Parameter | npt.ArrayLike]
+        | Iterable[tuple[str, Parameter | npt.ArrayLike]]
+        | None = None,
+    ) -> None:
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key: str) -> Parameter:
+        param = self._parameters.get(key)
+        if param is None:
+            raise KeyError(key)
+        return param
+
+    def __setitem__(self, key: str, value: Parameter | npt.ArrayLike) -> None:
+        self.register_parameter(_checked_key(self, key), _as_parameter(self, value))
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._parameters:
+            raise KeyError(key)
+        delattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._parameters))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._parameters
+
+    def keys(self) -> list[str]:
+        """The names, in insertion order."""
+        return list(self._parameters)
+
+    def values(self) -> list[Parameter]:
+        """The parameters, in insertion order."""
+        return [self[key] for key in self._parameters]
+
+    def items(self) -> list[tuple[str, Parameter]]:
+        """``(name, parameter)`` pairs, in insertion order."""
+        return [(key, self[key]) for key in self._parameters]
+
+    def get(self, key: str, default: Parameter | None = None) -> Parameter | None:
+        """The parameter called ``key``, or ``default``."""
+        return self._parameters.get(key) or default
+
+    def pop(self, key: str) -> Parameter:
+        """Remove the parameter called ``key`` and return it."""
+        param = self[key]
+        del self[key]
+        return param
+
+    def clear(self) -> None:
+        """Remove every parameter."""
+        for key in list(self._parameters):
+            delattr(self, key)
+
+    def update(
+        self,
+        parameters: Mapping[str, Parameter | npt.ArrayLike]
+        | Iterable[tuple[str, Parameter | npt.ArrayLike]],
+    ) -> None:
+        """Add or replace parameters from a mapping or from ``(name, value)`` pairs."""
+        pairs = (
+            parameters.items() if isinstance(parameters, Mapping | ParameterDict) else parameters
+        )
+        for key, value in list(pairs):
+            self[key] = value
+
+    def extra_repr(self) -> str:
+        return "\n".join(
+            _parameter_repr(name, p) for name, p in self._parameters.items() if p is not None
+        )
+
+    def __repr__(self) -> str:
+        return _holder_repr(self)
+
+
+def _holder_repr(holder: Module) -> str:
+    body = holder.extra_repr()
+    if not body:
+        return f"{type(holder).__name__}()"
+    return f"{type(holder).__name__}(\n  " + body.replace("\n", "\n  ") + "\n)"
+
+
+def _indent_text(text: str) -> str:
+    return text.replace("\n", "\n  ")

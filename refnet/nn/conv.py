@@ -301,9 +301,9 @@ class _Conv(_ConvNd):
         x4 = self._as_batched_2d(x)
         self._check_size(x4)
         bias = None if self.bias is None else self.bias.data
-        # The previous forward's column matrix is not needed any more: its memory is
-        # reused (a fresh one each step costs cache misses). No cache until this succeeds.
-        previous, self._cache = self._cache, None
+        # Once its backward has run, the previous forward's column matrix is not needed
+        # any more: its memory is reused (a fresh one each step costs cache misses).
+        previous = None if self._awaits_backward() else self._cache
         y, self._cache = F.conv2d_forward(
             x4, self._weight_2d(), bias, self._geometry, reuse=previous
         )

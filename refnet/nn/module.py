@@ -6,6 +6,8 @@ A module is a function with a hand-written derivative:
 * ``backward(grad_output)`` receives ∂L/∂output and returns ∂L/∂input, and **adds**
   ∂L/∂p into ``p.grad`` for each of its parameters.
 
+The base class keeps every forward's cache until its backward consumes it (the call
+records below), so one module may be called several times before the backward passes.
 Everything else here is bookkeeping that PyTorch users know by name: parameters and
 buffers found by attribute assignment, ``parameters()``, ``state_dict()``, ``train()`` /
 ``eval()``, ``to(dtype)`` and a nested ``repr``.
@@ -13,6 +15,7 @@ buffers found by attribute assignment, ``parameters()``, ``state_dict()``, ``tra
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
@@ -20,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from refnet._typing import Array
+from refnet.grad_mode import is_grad_enabled
 from refnet.nn.parameter import Parameter
 
 T = TypeVar("T")
@@ -41,10 +45,46 @@ class Module:
     under the names PyTorch uses, so ``state_dict`` keys (``0.weight``, ``3.bias``,
     ``1.running_mean``) are PyTorch's.
 
-    The calling convention is PyTorch's: ``module(x)`` runs ``forward(x)``. The chain rule
-    is explicit: ``module.backward(grad_output)`` returns the gradient with respect to the
-    input of the latest ``forward``. It never modifies ``grad_output`` or the cached input
-    in place, and raises ``RuntimeError`` if no ``forward`` came first.
+    **Forward and backward.** The calling convention is PyTorch's: ``module(x)`` runs
+    ``forward(x)``, which caches on ``self`` what the derivative needs. The chain rule is
+    explicit: ``module.backward(grad_output)`` returns the gradient with respect to the
+    input and **adds** each parameter's gradient into ``p.grad``. It never modifies
+    ``grad_output`` or the cached input in place.
+
+    **Several inputs and outputs.** ``forward`` keeps PyTorch's signature
+    (``lstm(x, hx) -> (output, (h_n, c_n))``, ``mha(q, k, v) -> (out, weights)``), and
+    ``backward`` mirrors it:
+
+    * it takes one gradient per output of ``forward``, positionally and in the output's
+      structure: ``lstm.backward(grad_output, (grad_h_n, grad_c_n))``; ``None`` stands for
+      an output the loss does not use (zeros, whose work the module may skip);
+    * it returns one gradient per differentiable array input, in ``forward``'s order: a
+      tuple ``(grad_query, grad_key, grad_value)`` when there are several, one array when
+      there is one. An optional input the caller left out (``hx=None``) has no slot, and
+      masks, indices and lengths have none;
+    * when one array feeds several inputs (self-attention ``mha(x, x, x)``), every slot is
+      still returned and the caller adds them: the chain rule sums over the paths.
+
+    **One module, several calls.** Each forward's cache is kept in a *call record* until
+    a backward consumes it, and backward calls take the records in reverse order (last
+    call first), as the chain rule walks the calls back. So a layer applied twice
+    (``Sequential(lin, Tanh(), lin)``), a pooling layer shared by two places, and a cell
+    stepped in a Python loop (``for t in range(T): h = cell(x[t], h)``) backpropagate
+    correctly. A backward with no forward left to match fails with ``RuntimeError``
+    (before any forward, and once every call has had its backward: like PyTorch, which
+    refuses to backpropagate through a graph twice).
+
+    **Memory.** A forward nobody backpropagates must not hold memory for ever, so:
+
+    * under ``refnet.no_grad()`` a forward keeps no cache at all (evaluation, inference);
+    * in ``eval()`` mode a module keeps only its latest call, as if each forward replaced
+      the one before: an evaluation loop stays flat even without ``no_grad()``. A backward
+      that would need a replaced call fails clearly; to backpropagate a module called
+      several times, keep it in training mode.
+
+    The records are the attributes a ``forward`` assigns on ``self`` (``self._x = x``),
+    found by comparing the instance's attributes before and after the call; a subclass
+    writes an ordinary ``forward`` and ``backward`` and gets this for free.
     """
 
     training: bool
@@ -59,6 +99,15 @@ class Module:
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", {})
+        _reset_call_records(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap each subclass's own ``forward`` and ``backward`` in the call records."""
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = _recorded_forward(cls.__dict__["forward"])  # type: ignore[method-assign]
+        if "backward" in cls.__dict__:
+            cls.backward = _recorded_backward(cls.__dict__["backward"])  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ computation
 
@@ -78,6 +127,14 @@ class Module:
         if value is None:
             raise RuntimeError(f"{self.describe()}: backward() called before forward()")
         return value
+
+    def _awaits_backward(self) -> bool:
+        """Whether an earlier forward's cache still waits for its backward.
+
+        A forward that would reuse the previous call's memory (``Conv2d``'s column
+        matrix) may do so only when this is ``False``.
+        """
+        return bool(self.__dict__["_calls"])
 
     # ------------------------------------------------------------------ registration
 
@@ -332,6 +389,140 @@ class Module:
         extra = self.extra_repr()
         body = ([extra] if extra else []) + lines
         return f"{type(self).__name__}(\n  " + "\n  ".join(body) + "\n)"
+
+
+# ---------------------------------------------------------------------- call records
+#
+# A record holds the values a forward assigned on the module (its cache). Forward pushes
+# one, backward restores and pops the latest; the attributes below are the records'
+# own bookkeeping and never part of one.
+
+_BOOKKEEPING = frozenset(
+    {"training", "_calls", "_cache_names", "_in_forward", "_in_backward", "_no_record"}
+)
+_MISSING = object()
+_BEFORE_ANY_FORWARD = "backward() called before forward()"
+_ALL_CONSUMED = (
+    "backward() called more times than forward(): each forward's cache serves one "
+    "backward (call forward again)"
+)
+_NO_GRAD = "backward() after a forward under refnet.no_grad(), which keeps no cache for a backward"
+_REPLACED = (
+    "backward() for a call that a later forward replaced: in eval() mode a module keeps "
+    "only its latest call; keep it in train() mode to backpropagate several calls"
+)
+
+
+def _reset_call_records(module: Module) -> None:
+    """No forward waits for a backward (a new module, or after ``load_state_dict``)."""
+    state = module.__dict__
+    state["_calls"] = []
+    state["_cache_names"] = set()
+    state["_in_forward"] = False
+    state["_in_backward"] = False
+    state["_no_record"] = _BEFORE_ANY_FORWARD
+
+
+def _recorded_forward(forward: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(forward)
+    def recorded(self: Module, *args: Any, **kwargs: Any) -> Any:
+        state = self.__dict__
+        if state["_in_forward"]:  # super().forward(...) inside a subclass's forward
+            return forward(self, *args, **kwargs)
+        before = state.copy()
+        state["_in_forward"] = True
+        try:
+            out = forward(self, *args, **kwargs)
+        except BaseException:
+            _undo(self, before, _assigned(self, before))
+            raise
+        finally:
+            state["_in_forward"] = False
+        _record(self, before)
+        return out
+
+    return recorded
+
+
+def _recorded_backward(backward: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(backward)
+    def recorded(self: Module, *args: Any, **kwargs: Any) -> Any:
+        state = self.__dict__
+        if state["_in_backward"]:  # super().backward(...) inside a subclass's backward
+            return backward(self, *args, **kwargs)
+        calls: list[tuple[dict[str, Any], tuple[str, ...]]] = state["_calls"]
+        if not calls:
+            raise RuntimeError(f"{self.describe()}: {state['_no_record']}")
+        values, absent = calls[-1]
+        mode = self.training
+        state.update(values)
+        for name in absent:
+            state.pop(name, None)
+        state["_in_backward"] = True
+        try:
+            result = backward(self, *args, **kwargs)
+        finally:
+            state["_in_backward"] = False
+            state["training"] = mode
+        calls.pop()  # only now: a backward that failed (a wrong gradient) can be retried
+        return result
+
+    return recorded
+
+
+def _assigned(module: Module, before: dict[str, Any]) -> list[str]:
+    """The attributes the forward (re)bound: its cache. Parameters, buffers and children
+    are state, not cache, and never part of a record."""
+    state = module.__dict__
+    return [
+        name
+        for name, value in state.items()
+        if before.get(name, _MISSING) is not value
+        and name not in _BOOKKEEPING
+        and name not in module._parameters
+        and name not in module._buffers
+        and name not in module._modules
+    ]
+
+
+def _undo(module: Module, before: dict[str, Any], names: list[str]) -> None:
+    state = module.__dict__
+    for name in names:
+        value = before.get(name, _MISSING)
+        if value is _MISSING:
+            state.pop(name, None)
+        else:
+            state[name] = value
+
+
+def _record(module: Module, before: dict[str, Any]) -> None:
+    """Push the forward's cache as a record (or, under ``no_grad``, drop it)."""
+    state = module.__dict__
+    names = _assigned(module, before)
+    calls: list[tuple[dict[str, Any], tuple[str, ...]]] = state["_calls"]
+    if not is_grad_enabled():
+        _undo(module, before, names)
+        if not calls:
+            state["_no_record"] = _NO_GRAD
+        return
+    cache_names: set[str] = state["_cache_names"]
+    new = [name for name in names if name not in cache_names]
+    if new:
+        # Earlier calls did not assign these: for them, the value before this call holds.
+        cache_names.update(new)
+        for values, _ in calls:
+            for name in new:
+                if name in before:
+                    values[name] = before[name]
+    if not calls:
+        state["_no_record"] = _ALL_CONSUMED  # what an extra backward will be told
+    elif not module.training:
+        calls.clear()
+        state["_no_record"] = _REPLACED
+    values = {name: state[name] for name in cache_names if name in state}
+    absent = () if len(values) == len(cache_names) else tuple(cache_names - values.keys())
+    values["training"] = module.training
+    calls.append((values, absent))
 
 
 def _join(prefix: str, name: str) -> str:
