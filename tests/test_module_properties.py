@@ -10,6 +10,7 @@ clearly.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +20,15 @@ from hypothesis import strategies as st
 from refnet.gradcheck import check_module
 from refnet.nn import Module
 from tests.cases import MODULE_CASES, ModuleCase
+from tests.structure import (
+    Structure,
+    call_backward,
+    input_gradients,
+    is_float,
+    leaves,
+    map_structure,
+    upstream,
+)
 
 CLASSES = sorted(MODULE_CASES, key=lambda cls: cls.__name__)
 by_class = pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__name__)
@@ -28,31 +38,33 @@ def _draw(data: st.DataObject, cls: type[Module]) -> ModuleCase:
     return data.draw(MODULE_CASES[cls], label=cls.__name__)
 
 
-def _as_dtype(x: np.ndarray, dtype: type[np.floating]) -> np.ndarray:
+def _as_dtype(x: Structure, dtype: type[np.floating]) -> Structure:
     """Floating inputs take the dtype under test; integer inputs (indices) stay as they are."""
-    return x if np.issubdtype(x.dtype, np.integer) else x.astype(dtype)
+    return map_structure(lambda a: a.astype(dtype) if is_float(a) else a, x)
 
 
-def _forward(case: ModuleCase, x: np.ndarray | None = None) -> np.ndarray:
-    if case.reset is not None:
-        case.reset()
-    return case.module(case.x if x is None else x)
+def _forward(case: ModuleCase, inputs: tuple[Any, ...] | None = None) -> Structure:
+    return case.call(inputs)
 
 
 def _forward_backward(
-    case: ModuleCase, x: np.ndarray, G: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    y = _forward(case, x)
-    if G is None:
-        G = np.random.default_rng(1).standard_normal(y.shape).astype(y.dtype)
-    return y, case.module.backward(G)
+    case: ModuleCase, inputs: tuple[Any, ...] | None = None, seed: int = 1
+) -> tuple[Structure, Structure]:
+    y = _forward(case, inputs)
+    return y, call_backward(case.module, upstream(y, seed, case.unused))
 
 
 @by_class
 @given(data=st.data())
 def test_gradient_check(cls: type[Module], data: st.DataObject) -> None:
     case = _draw(data, cls)
-    check_module(case.module, case.x, reset=case.reset)
+    check_module(
+        case.module,
+        case.x,
+        reset=case.reset,
+        forward_kwargs=case.forward_kwargs,
+        unused=case.unused,
+    )
 
 
 @by_class
@@ -63,10 +75,12 @@ def test_dtype_is_preserved(
 ) -> None:
     case = _draw(data, cls)
     case.module.to(dtype)
-    x = _as_dtype(case.x, dtype)
-    y, grad_x = _forward_backward(case, x)
-    assert y.dtype == dtype
-    if np.issubdtype(x.dtype, np.floating):
+    inputs = _as_dtype(case.inputs, dtype)
+    y, returned = _forward_backward(case, inputs)
+    for path, out in leaves(y):
+        if is_float(out):
+            assert out.dtype == dtype, f"output {path}"
+    for x, grad_x in input_gradients(returned, inputs):
         assert grad_x.dtype == dtype and grad_x.shape == x.shape
     for name, param in case.module.named_parameters():
         assert param.data.dtype == dtype, name
@@ -77,13 +91,15 @@ def test_dtype_is_preserved(
 @given(data=st.data())
 def test_backward_leaves_its_inputs_alone(cls: type[Module], data: st.DataObject) -> None:
     case = _draw(data, cls)
-    x_before = case.x.copy()
-    y = case.module(case.x) if case.reset is None else (case.reset(), case.module(case.x))[1]
-    G = np.random.default_rng(2).standard_normal(y.shape)
-    G_before = G.copy()
-    case.module.backward(G)
-    np.testing.assert_array_equal(G, G_before, err_msg="backward modified grad_output")
-    np.testing.assert_array_equal(case.x, x_before, err_msg="forward/backward modified the input")
+    x_before = map_structure(np.copy, case.inputs)
+    y = _forward(case)
+    G = upstream(y, 2, case.unused)
+    G_before = map_structure(np.copy, G)
+    call_backward(case.module, G)
+    for (_, g), (_, g_before) in zip(leaves(G), leaves(G_before), strict=True):
+        np.testing.assert_array_equal(g, g_before, err_msg="backward modified grad_output")
+    for (_, x), (_, x_old) in zip(leaves(case.inputs), leaves(x_before), strict=True):
+        np.testing.assert_array_equal(x, x_old, err_msg="forward/backward modified the input")
 
 
 @by_class
@@ -92,19 +108,18 @@ def test_gradients_accumulate_and_zero_grad_resets(cls: type[Module], data: st.D
     case = _draw(data, cls)
     module = case.module
     module.zero_grad()
-    y, _ = _forward_backward(case, case.x)
-    G = np.random.default_rng(3).standard_normal(y.shape)
+    y, _ = _forward_backward(case)
+    G = upstream(y, 3, case.unused)
     module.zero_grad()
     _forward(case)  # each backward consumes its own forward's cache
-    first = module.backward(G)
+    first = input_gradients(call_backward(module, G), case.inputs)
     once = {name: p.grad.copy() for name, p in module.named_parameters()}
     _forward(case)
-    second = module.backward(G)
-    if first is None or second is None:  # integer inputs (indices) have no gradient
-        assert first is None and second is None
-    else:
+    second = input_gradients(call_backward(module, G), case.inputs)
+    assert len(first) == len(second)  # integer inputs (indices) have no gradient
+    for (_, a), (_, b) in zip(first, second, strict=True):
         np.testing.assert_allclose(
-            second, first, rtol=1e-12, atol=1e-300, err_msg="input gradient changed on repeat"
+            b, a, rtol=1e-12, atol=1e-300, err_msg="input gradient changed on repeat"
         )
     for name, p in module.named_parameters():
         np.testing.assert_allclose(p.grad, 2 * once[name], rtol=1e-12, atol=1e-300, err_msg=name)
@@ -127,7 +142,10 @@ def test_state_dict_round_trips(cls: type[Module], data: st.DataObject) -> None:
     for key, value in original.state_dict().items():
         np.testing.assert_array_equal(clone.state_dict()[key], value, err_msg=key)
     clone.eval(), original.eval()
-    np.testing.assert_array_equal(clone(case.x), original(case.x))
+    theirs = clone(*case.inputs, **case.forward_kwargs)
+    ours = original(*case.inputs, **case.forward_kwargs)
+    for (_, a), (_, b) in zip(leaves(theirs), leaves(ours), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @by_class
@@ -143,6 +161,6 @@ def test_backward_before_forward_fails_clearly(cls: type[Module], data: st.DataO
 @given(data=st.data())
 def test_an_extra_backward_fails_clearly(cls: type[Module], data: st.DataObject) -> None:
     case = _draw(data, cls)
-    y, _ = _forward_backward(case, case.x)
+    y, _ = _forward_backward(case)
     with pytest.raises(RuntimeError, match="more times than forward"):
-        case.module.backward(np.ones_like(y))
+        call_backward(case.module, upstream(y, 4, case.unused))

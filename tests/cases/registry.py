@@ -22,7 +22,11 @@ from refnet.nn import Module
 
 @dataclass
 class ModuleCase:
-    """A float64 module and an input for it.
+    """A float64 module and an input for it (or a tuple of inputs, for several).
+
+    A module with several inputs gets ``x`` as a tuple, passed positionally, and
+    ``forward_kwargs`` (masks, flags); its outputs may be a (nested) tuple, and ``unused``
+    lists the index paths of the outputs the tests give no gradient (``None``).
 
     ``reset`` is called before every forward (re-seed a random module); ``torch_rtol64``
     loosens the float64 agreement tolerance for kernels whose summation order differs a
@@ -35,13 +39,26 @@ class ModuleCase:
     """
 
     module: Module
-    x: Array
+    x: Any
     reset: Callable[[], None] | None = None
     torch_rtol64: float = 1e-10
     torch_rtol32: float = 1e-5
     torch_atol32: float = 1e-5
     notes: dict[str, Any] = field(default_factory=dict)
     to_torch: Callable[[Module], Any] | None = None
+    forward_kwargs: dict[str, Any] = field(default_factory=dict)
+    unused: tuple[tuple[int, ...], ...] = ()
+
+    @property
+    def inputs(self) -> tuple[Any, ...]:
+        """The positional inputs, as a tuple."""
+        return tuple(self.x) if isinstance(self.x, tuple) else (self.x,)
+
+    def call(self, inputs: tuple[Any, ...] | None = None) -> Any:
+        """Reset the module if it is random, then run it on ``inputs`` (default: the case's)."""
+        if self.reset is not None:
+            self.reset()
+        return self.module(*(self.inputs if inputs is None else inputs), **self.forward_kwargs)
 
 
 @dataclass
