@@ -51,7 +51,8 @@ def test_backward_multiplies_by_the_forward_mask() -> None:
     layer = nn.Dropout(0.3, generator=1)
     y = layer(x)
     g = rng.standard_normal(y.shape)
-    np.testing.assert_allclose(layer.backward(g), g * (y / x), rtol=1e-15)
+    mask = layer(np.ones_like(x))  # a second call, with its own mask, backpropagated first
+    np.testing.assert_allclose(layer.backward(g), g * mask, rtol=1e-15)
     np.testing.assert_allclose(layer.backward(g), g * (y / x), rtol=1e-15)  # cache survives
 
 

@@ -308,8 +308,9 @@ def test_backward_scales_by_its_argument() -> None:
     rng = np.random.default_rng(6)
     x, y = rng.normal(size=(4, 3)), rng.integers(0, 3, 4)
     criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
-    criterion(x, y)
+    criterion(x, y), criterion(x, y)  # each backward consumes one forward's cache
     np.testing.assert_allclose(criterion.backward(2.5), 2.5 * criterion.backward(), rtol=1e-15)
+    criterion(x, y), criterion(x, y)
     np.testing.assert_allclose(criterion.backward(np.array(2.5)), criterion.backward(2.5))
 
 

@@ -118,7 +118,44 @@ def to_torch(module: rnn.Module) -> torch.nn.Module:
         result = result.to(_TORCH_DTYPES[np.dtype(dtype)])
     state = {key: to_tensor(value) for key, value in module.state_dict().items()}
     result.load_state_dict(state, strict=True)
+    _tie_torch(result, _shared_names(module))
     return result.train(module.training)
+
+
+def _shared_names(module: rnn.Module) -> list[list[str]]:
+    """Groups of names that reach one refnet ``Parameter`` (tied weights), in order."""
+    by_id: dict[int, list[str]] = {}
+    for module_name, owner in module.named_modules():
+        for name, param in owner._parameters.items():
+            if param is not None:
+                key = f"{module_name}.{name}" if module_name else name
+                by_id.setdefault(id(param), []).append(key)
+    return [names for names in by_id.values() if len(names) > 1]
+
+
+def _split(name: str) -> tuple[str, str]:
+    owner, _, leaf = name.rpartition(".")
+    return owner, leaf
+
+
+def _tie_torch(result: torch.nn.Module, groups: list[list[str]]) -> None:
+    """Make every name of a group refer to the first name's torch parameter."""
+    for first, *others in groups:
+        shared = result.get_parameter(first)
+        for name in others:
+            owner, leaf = _split(name)
+            setattr(result.get_submodule(owner), leaf, shared)
+
+
+def _tie_refnet(result: rnn.Module, groups: list[list[str]]) -> None:
+    """The same on the refnet side: one ``Parameter`` under every name of a group."""
+    modules = dict(result.named_modules())
+    for first, *others in groups:
+        owner, leaf = _split(first)
+        shared = modules[owner]._parameters[leaf]
+        for name in others:
+            owner, leaf = _split(name)
+            setattr(modules[owner], leaf, shared)
 
 
 def _generic_to_torch(module: rnn.Module) -> torch.nn.Module:
@@ -145,7 +182,15 @@ def from_torch(module: torch.nn.Module) -> rnn.Module:
     if tensors:
         result.to(to_array(tensors[0]).dtype)
     result.load_state_dict({key: to_array(value) for key, value in module.state_dict().items()})
+    _tie_refnet(result, _torch_shared_names(module))
     return result.train(module.training)
+
+
+def _torch_shared_names(module: torch.nn.Module) -> list[list[str]]:
+    by_id: dict[int, list[str]] = {}
+    for name, param in module.named_parameters(remove_duplicate=False):
+        by_id.setdefault(id(param), []).append(name)
+    return [names for names in by_id.values() if len(names) > 1]
 
 
 def _generic_from_torch(module: torch.nn.Module) -> rnn.Module:
@@ -161,6 +206,50 @@ def _sequential_from_torch(module: torch.nn.Module) -> rnn.Module:
     return rnn.Sequential(
         OrderedDict((name, from_torch(child)) for name, child in module.named_children())
     )
+
+
+@register_to_torch(rnn.ModuleList)
+def _module_list_to_torch(module: rnn.Module) -> torch.nn.Module:
+    return torch.nn.ModuleList(to_torch(child) for child in module.children())
+
+
+@register_from_torch(torch.nn.ModuleList)
+def _module_list_from_torch(module: torch.nn.Module) -> rnn.Module:
+    return rnn.ModuleList(from_torch(child) for child in module.children())
+
+
+@register_to_torch(rnn.ModuleDict)
+def _module_dict_to_torch(module: rnn.Module) -> torch.nn.Module:
+    return torch.nn.ModuleDict({name: to_torch(child) for name, child in module.named_children()})
+
+
+@register_from_torch(torch.nn.ModuleDict)
+def _module_dict_from_torch(module: torch.nn.Module) -> rnn.Module:
+    return rnn.ModuleDict({name: from_torch(child) for name, child in module.named_children()})
+
+
+@register_to_torch(rnn.ParameterList)
+def _parameter_list_to_torch(module: rnn.Module) -> torch.nn.Module:
+    return torch.nn.ParameterList(
+        torch.nn.Parameter(to_tensor(p.data)) for p in module.parameters(recurse=False)
+    )
+
+
+@register_from_torch(torch.nn.ParameterList)
+def _parameter_list_from_torch(module: torch.nn.Module) -> rnn.Module:
+    return rnn.ParameterList(to_array(p) for p in module.parameters(recurse=False))
+
+
+@register_to_torch(rnn.ParameterDict)
+def _parameter_dict_to_torch(module: rnn.Module) -> torch.nn.Module:
+    return torch.nn.ParameterDict(
+        {name: torch.nn.Parameter(to_tensor(p.data)) for name, p in module.named_parameters()}
+    )
+
+
+@register_from_torch(torch.nn.ParameterDict)
+def _parameter_dict_from_torch(module: torch.nn.Module) -> rnn.Module:
+    return rnn.ParameterDict({name: to_array(p) for name, p in module.named_parameters()})
 
 
 class Residual(torch.nn.Module):

@@ -234,7 +234,7 @@ def _renumber(container: Module, children: list[Module]) -> None:
         container.add_module(str(index), child)
 
 
-class _Holder(Module):
+class _Holder(Module, records=False):
     """A container without a computation: its owner calls the children it holds."""
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:

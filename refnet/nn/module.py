@@ -101,9 +101,15 @@ class Module:
         object.__setattr__(self, "_modules", {})
         _reset_call_records(self)
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Wrap each subclass's own ``forward`` and ``backward`` in the call records."""
+    def __init_subclass__(cls, records: bool = True, **kwargs: Any) -> None:
+        """Wrap each subclass's own ``forward`` and ``backward`` in the call records.
+
+        ``class Holder(Module, records=False)`` opts out, for a class whose forward and
+        backward only raise (the containers that hold modules for their owner).
+        """
         super().__init_subclass__(**kwargs)
+        if not records:
+            return
         if "forward" in cls.__dict__:
             cls.forward = _recorded_forward(cls.__dict__["forward"])  # type: ignore[method-assign]
         if "backward" in cls.__dict__:
@@ -145,10 +151,12 @@ class Module:
                 "called super().__init__()"
             )
         if isinstance(value, Parameter):
-            self._unregister(name)
+            if name not in self._parameters:  # a replacement keeps its place in the order
+                self._unregister(name)
             self._parameters[name] = value
         elif isinstance(value, Module):
-            self._unregister(name)
+            if name not in self._modules:
+                self._unregister(name)
             self._modules[name] = value
         elif name in self._parameters:
             if value is not None:
@@ -177,7 +185,8 @@ class Module:
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` (or ``None``, for an absent optional parameter) as ``name``."""
-        self._unregister(name)
+        if name not in self._parameters:
+            self._unregister(name)
         self._parameters[name] = param
         object.__setattr__(self, name, param)
 
@@ -213,13 +222,17 @@ class Module:
         for _, module in self.named_modules():
             yield module
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """This module and all below it, depth first, each once."""
+    def named_modules(
+        self, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """This module and all below it, depth first; a module reached twice is listed once
+        unless ``remove_duplicate=False`` (then under each of its names, as ``state_dict``
+        needs)."""
         seen: set[int] = set()
         stack = [(prefix, self)]
         while stack:
             name, module = stack.pop()
-            if id(module) in seen:
+            if remove_duplicate and id(module) in seen:
                 continue
             seen.add(id(module))
             yield name, module
@@ -314,10 +327,12 @@ class Module:
         """Copies of all parameters and persistent buffers, under PyTorch's key names.
 
         Unlike PyTorch, the arrays are copies: a state dict kept as "the best model so
-        far" does not change when training continues.
+        far" does not change when training continues. A parameter or module reached under
+        two names (tied weights, a shared layer) is saved under both, as in PyTorch, and
+        ``load_state_dict`` writes into the one array under each, so the tie survives.
         """
         state: dict[str, Array] = {}
-        for module_name, module in self.named_modules(prefix):
+        for module_name, module in self.named_modules(prefix, remove_duplicate=False):
             for name, param in module._parameters.items():
                 if param is not None:
                     state[_join(module_name, name)] = param.data.copy()
@@ -329,7 +344,7 @@ class Module:
     def _state_targets(self) -> dict[str, Array]:
         """The live arrays that ``load_state_dict`` writes into, by key."""
         targets: dict[str, Array] = {}
-        for module_name, module in self.named_modules():
+        for module_name, module in self.named_modules(remove_duplicate=False):
             for name, param in module._parameters.items():
                 if param is not None:
                     targets[_join(module_name, name)] = param.data
