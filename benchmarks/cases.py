@@ -7,8 +7,9 @@ outputs and gradients on the same inputs. Both sides work in float32 on the same
 
 What each side does per call:
 
-* ``fwd``: the forward pass. torch runs under ``torch.no_grad()`` (no autograd graph);
-  refnet's forward keeps its small cache for a backward, which is part of its cost.
+* ``fwd``: the forward pass. torch runs under ``torch.no_grad()`` (no autograd graph),
+  refnet under ``refnet.no_grad()`` (its forward computes what a backward would need,
+  which is part of its cost, and then keeps none of it).
 * ``fwd+bwd``: forward, then backward with a fixed upstream gradient; the input's
   gradient is computed on both sides (torch's input has ``requires_grad``), parameter
   gradients too (refnet adds into ``p.grad``; torch's are reset to ``None`` first, its
@@ -31,6 +32,7 @@ import numpy as np
 import refnet.nn as nn
 import refnet.optim as optim
 from benchmarks.timing import Fn
+from refnet.grad_mode import no_grad, set_grad_enabled
 from refnet.examples.fashion_mnist.models import RECIPES, build_model
 
 # Largest error allowed, relative to the largest magnitude of the torch value: float32
@@ -103,13 +105,17 @@ def random_input(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
 
 def layer_contest(module: nn.Module, x: np.ndarray, backward: bool, torch: Any) -> Contest:
     """``module`` on a fixed input ``x``; with ``backward``, then ∂L/∂x and ∂L/∂θ."""
-    y = module(x)
+    with no_grad():
+        y = module(x)
     g = random_input(y.shape, seed=1)
 
     def ours() -> None:
-        module(x)
         if backward:
+            module(x)
             module.backward(g)
+        else:
+            with no_grad():
+                module(x)
 
     if torch is None:
         return Contest(ours)
@@ -133,7 +139,8 @@ def layer_contest(module: nn.Module, x: np.ndarray, backward: bool, torch: Any) 
         errors: dict[str, float] = {}
         module.zero_grad()
         ty = theirs(tx)
-        compare(errors, "output", module(x), numpy_of(ty))
+        with set_grad_enabled(backward):
+            compare(errors, "output", module(x), numpy_of(ty))
         if backward:
             tx.grad = None
             theirs.zero_grad(set_to_none=True)
@@ -153,9 +160,12 @@ def loss_contest(make: Callable[[], nn.Module], backward: bool, torch: Any) -> C
     labels = np.random.default_rng(2).integers(0, 10, 128)
 
     def ours() -> None:
-        criterion(x, labels)
         if backward:
+            criterion(x, labels)
             criterion.backward()
+        else:
+            with no_grad():
+                criterion(x, labels)
 
     if torch is None:
         return Contest(ours)
@@ -174,7 +184,8 @@ def loss_contest(make: Callable[[], nn.Module], backward: bool, torch: Any) -> C
     def check() -> dict[str, float]:
         errors: dict[str, float] = {}
         loss = their_criterion(tx, tlabels)
-        compare(errors, "loss", criterion(x, labels), float(loss.detach()))
+        with set_grad_enabled(backward):
+            compare(errors, "loss", criterion(x, labels), float(loss.detach()))
         if backward:
             tx.grad = None
             loss.backward()

@@ -139,10 +139,13 @@ def summary(model: nn.Sequential, input_shape: tuple[int, ...] = INPUT_SHAPE) ->
     x = np.zeros((1, *input_shape), dtype=np.float32)
     rows = [("#", "layer", "output shape", "params")]
     rows.append(("", "input", _shape(x.shape), ""))
-    for index, layer in enumerate(model):
-        x = layer(x)
-        params = count_parameters(layer)
-        rows.append((str(index), repr(layer), _shape(x.shape), f"{params:,}" if params else "-"))
+    with no_grad():
+        for index, layer in enumerate(model):
+            x = layer(x)
+            params = count_parameters(layer)
+            rows.append(
+                (str(index), repr(layer), _shape(x.shape), f"{params:,}" if params else "-")
+            )
     model.train(was_training)
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [

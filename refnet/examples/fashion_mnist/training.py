@@ -37,6 +37,7 @@ from refnet._typing import IntArray
 from refnet.data import DataLoader, Dataset
 from refnet.examples.fashion_mnist.data import DataSplits
 from refnet.examples.fashion_mnist.models import build_model
+from refnet.grad_mode import no_grad
 from refnet.nn.parameter import Parameter
 from refnet.nn.utils import clip_grad_norm_
 from refnet.optim.lr_scheduler import LRScheduler
@@ -240,14 +241,19 @@ def evaluate(
     dataset: Dataset,
     batch_size: int = EVAL_BATCH_SIZE,
 ) -> Evaluation:
-    """Mean loss, accuracy and predicted classes on ``dataset``, in ``model.eval()`` mode."""
+    """Mean loss, accuracy and predicted classes on ``dataset``, in ``model.eval()`` mode.
+
+    Under ``refnet.no_grad()``: nothing is backpropagated, so no layer (and not the
+    criterion, which ``model.eval()`` does not reach) keeps a cache for a backward.
+    """
     model.eval()
     total_loss, predictions, labels_seen = 0.0, [], []
-    for inputs, labels in DataLoader(dataset, batch_size=batch_size):
-        outputs = model(inputs)
-        total_loss += criterion(outputs, labels) * len(labels)
-        predictions.append(outputs.argmax(axis=1))
-        labels_seen.append(labels)
+    with no_grad():
+        for inputs, labels in DataLoader(dataset, batch_size=batch_size):
+            outputs = model(inputs)
+            total_loss += criterion(outputs, labels) * len(labels)
+            predictions.append(outputs.argmax(axis=1))
+            labels_seen.append(labels)
     predicted, truth = np.concatenate(predictions), np.concatenate(labels_seen)
     accuracy = float(np.count_nonzero(predicted == truth)) / len(truth)
     return Evaluation(total_loss / len(truth), accuracy, predicted.astype(np.int64))
