@@ -32,8 +32,8 @@ import numpy as np
 import refnet.nn as nn
 import refnet.optim as optim
 from benchmarks.timing import Fn
-from refnet.grad_mode import no_grad, set_grad_enabled
 from refnet.examples.fashion_mnist.models import RECIPES, build_model
+from refnet.grad_mode import no_grad, set_grad_enabled
 
 # Largest error allowed, relative to the largest magnitude of the torch value: float32
 # rounding of sums over up to ~10^5 terms stays far below; a wrong kernel is off by O(1).

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 import refnet.nn as nn
+from refnet.grad_mode import no_grad
 
 __all__ = ["MODELS", "RECIPES", "Recipe", "build_model", "count_parameters", "summary"]
 
