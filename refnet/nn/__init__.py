@@ -65,6 +65,7 @@ from refnet.nn.pooling import (
     MaxPool1d,
     MaxPool2d,
 )
+from refnet.nn.rnn import GRUCell, LSTMCell, RNNCell
 from refnet.nn.sparse import Embedding
 
 __all__ = [
@@ -88,6 +89,7 @@ __all__ = [
     "Dropout2d",
     "Embedding",
     "Flatten",
+    "GRUCell",
     "GroupNorm",
     "Hardsigmoid",
     "Hardswish",
@@ -98,6 +100,7 @@ __all__ = [
     "IncompatibleKeys",
     "KLDivLoss",
     "L1Loss",
+    "LSTMCell",
     "LayerNorm",
     "LeakyReLU",
     "Linear",
@@ -118,6 +121,7 @@ __all__ = [
     "ParameterDict",
     "ParameterList",
     "PoissonNLLLoss",
+    "RNNCell",
     "ReLU",
     "ReLU6",
     "Residual",
