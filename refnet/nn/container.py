@@ -58,6 +58,7 @@ class Sequential(Module):
             x = module(x)
         return x
 
+    # --8<-- [start:sequential-backward]
     def backward(self, grad_output: Any) -> Any:
         grad = grad_output
         modules = list(self._modules.values())
@@ -66,6 +67,8 @@ class Sequential(Module):
             if grad is None and index > 0:
                 return self._stop_below(modules[:index])
         return grad
+
+    # --8<-- [end:sequential-backward]
 
     def _stop_below(self, below: list[Module]) -> None:
         """A child returned no input gradient (``needs_input_grad = False``): the chain
