@@ -252,6 +252,33 @@ def _parameter_dict_from_torch(module: torch.nn.Module) -> rnn.Module:
     return rnn.ParameterDict({name: to_array(p) for name, p in module.named_parameters()})
 
 
+_RECURRENT_OPTIONS = ("num_layers", "bias", "batch_first", "dropout", "bidirectional")
+
+
+def _recurrent_options(module: Any) -> dict[str, Any]:
+    """``torch.nn.RNN``/``LSTM``/``GRU`` take ``*args``: their options, named."""
+    options = {name: getattr(module, name) for name in _RECURRENT_OPTIONS}
+    if isinstance(module, rnn.RNN | torch.nn.RNN):
+        options["nonlinearity"] = module.nonlinearity
+    if isinstance(module, rnn.LSTM | torch.nn.LSTM):
+        options["proj_size"] = module.proj_size
+    return options
+
+
+for _ours, _theirs in ((rnn.RNN, torch.nn.RNN), (rnn.LSTM, torch.nn.LSTM), (rnn.GRU, torch.nn.GRU)):
+
+    def _recurrent_to_torch(module: rnn.Module, cls: Any = _theirs) -> torch.nn.Module:
+        size = (module.input_size, module.hidden_size)  # type: ignore[attr-defined]
+        return cls(*size, **_recurrent_options(module))  # type: ignore[no-any-return]
+
+    def _recurrent_from_torch(module: torch.nn.Module, cls: Any = _ours) -> rnn.Module:
+        size = (module.input_size, module.hidden_size)
+        return cls(*size, **_recurrent_options(module))  # type: ignore[no-any-return]
+
+    register_to_torch(_ours)(_recurrent_to_torch)
+    register_from_torch(_theirs)(_recurrent_from_torch)
+
+
 class Residual(torch.nn.Module):
     """``x + block(x)``: the torch counterpart of :class:`refnet.nn.Residual`.
 

@@ -65,12 +65,15 @@ from refnet.nn.pooling import (
     MaxPool1d,
     MaxPool2d,
 )
-from refnet.nn.rnn import GRUCell, LSTMCell, RNNCell
+from refnet.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from refnet.nn.sparse import Embedding
 
 __all__ = [
     "ELU",
     "GELU",
+    "GRU",
+    "LSTM",
+    "RNN",
     "SELU",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",

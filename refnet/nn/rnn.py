@@ -17,7 +17,8 @@ import numpy.typing as npt
 import refnet.nn.functional.rnn as R
 from refnet._typing import Array, Seed
 from refnet.nn import init
-from refnet.nn._validation import float_input, matching_dtype, output_gradient
+from refnet.nn._validation import float_input, gradient_pair, matching_dtype, output_gradient
+from refnet.nn.functional.dropout import dropout_noise
 from refnet.nn.module import Module
 from refnet.nn.parameter import Parameter
 from refnet.random import as_generator
@@ -250,3 +251,401 @@ def _batched_grad(grad: object, batched: bool) -> object:
     if batched or not isinstance(grad, np.ndarray) or grad.ndim != 1:
         return grad
     return grad[None]
+
+
+# ---------------------------------------------------------------------- whole sequences
+
+
+class _RNNBase(Module):
+    """Shared by ``RNN``, ``LSTM`` and ``GRU``: layers, directions, layouts, dropout.
+
+    Parameters per layer ``k`` and direction (``_reverse`` for the second):
+    ``weight_ih_l{k}`` (G·H, I_k), ``weight_hh_l{k}`` (G·H, H_out), ``bias_ih_l{k}``,
+    ``bias_hh_l{k}`` (G·H,) and, for an LSTM with ``proj_size``, ``weight_hr_l{k}``
+    (H_out, H); I_0 = input_size, I_k = D·H_out after that. Every one is drawn from
+    U(-1/√H, 1/√H), as PyTorch does.
+    """
+
+    _gates = 1
+    _kind = "rnn_tanh"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        dtype: npt.DTypeLike = np.float32,
+        generator: Seed = None,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
+            raise ValueError(
+                f"{name}: input_size, hidden_size and num_layers must be positive, "
+                f"got ({input_size}, {hidden_size}, {num_layers})"
+            )
+        if not 0 <= dropout <= 1:
+            raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
+        if not 0 <= proj_size < hidden_size:
+            raise ValueError(f"{name}: proj_size must be in [0, hidden_size), got {proj_size}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.proj_size = bidirectional, proj_size
+        self.generator = as_generator(generator)
+        out = proj_size or hidden_size
+        rows = self._gates * hidden_size
+        for layer in range(num_layers):
+            width = input_size if layer == 0 else self._directions * out
+            for suffix in self._suffixes(layer):
+                setattr(self, f"weight_ih{suffix}", Parameter(np.empty((rows, width), dtype)))
+                setattr(self, f"weight_hh{suffix}", Parameter(np.empty((rows, out), dtype)))
+                if bias:
+                    setattr(self, f"bias_ih{suffix}", Parameter(np.empty(rows, dtype)))
+                    setattr(self, f"bias_hh{suffix}", Parameter(np.empty(rows, dtype)))
+                if proj_size:
+                    setattr(
+                        self, f"weight_hr{suffix}", Parameter(np.empty((out, hidden_size), dtype))
+                    )
+        self.reset_parameters(self.generator)
+        self._cache: Any = None
+
+    @property
+    def _dtype(self) -> np.dtype[Any]:
+        first = self._parameters["weight_ih_l0"]
+        assert first is not None
+        return first.dtype
+
+    @property
+    def _directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def _suffixes(self, layer: int) -> list[str]:
+        return [f"_l{layer}", f"_l{layer}_reverse"][: self._directions]
+
+    def reset_parameters(self, generator: Seed = None) -> None:
+        """Every weight and bias from U(-1/√H, 1/√H), in registration order."""
+        rng = as_generator(generator)
+        bound = 1 / math.sqrt(self.hidden_size)
+        for param in self.parameters():
+            init.uniform_(param, -bound, bound, generator=rng)
+
+    def _weights(self, suffix: str) -> tuple[Array, Array, Array | None, Array | None]:
+        data = {name: p.data for name, p in self._parameters.items() if p is not None}
+        return (
+            data[f"weight_ih{suffix}"],
+            data[f"weight_hh{suffix}"],
+            data.get(f"bias_ih{suffix}"),
+            data.get(f"bias_hh{suffix}"),
+        )
+
+    def _projection(self, suffix: str) -> Array | None:
+        param = self._parameters.get(f"weight_hr{suffix}")
+        return None if param is None else param.data
+
+    # -------------------------------------------------------------- shapes
+
+    def _time_major(self, input: object) -> tuple[Array, bool]:
+        """The input as (L, N, I), and whether it was batched."""
+        x = float_input(self, input)
+        layout = "(N, L, {})" if self.batch_first else "(L, N, {})"
+        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{self.describe()}: expected input of shape "
+                f"{layout.format(self.input_size)} or (L, {self.input_size}), got {tuple(x.shape)}"
+            )
+        matching_dtype(self, x, self._dtype)
+        if x.ndim == 2:
+            return x[:, None], False
+        return (x.transpose(1, 0, 2) if self.batch_first else x), True
+
+    def _initial(
+        self, state: object, N: int, width: int, batched: bool, name: str, dtype: np.dtype[Any]
+    ) -> Array:
+        """A state of shape (layers·D, N, width), or (layers·D, width) unbatched; None: zeros."""
+        shape = (self.num_layers * self._directions, N, width)
+        if state is None:
+            return np.zeros(shape, dtype=dtype)
+        state = float_input(self, state, name)
+        expected = shape if batched else (shape[0], shape[2])
+        if state.shape != expected:
+            raise ValueError(
+                f"{self.describe()}: expected {name} of shape {expected}, got {tuple(state.shape)}"
+            )
+        matching_dtype(self, state, dtype, name)
+        return state if batched else state[:, None]
+
+    def _outside(self, output: Array, batched: bool) -> Array:
+        if not batched:
+            return output[:, 0]
+        return output.transpose(1, 0, 2) if self.batch_first else output
+
+    def _inside(self, grad: Array, batched: bool) -> Array:
+        if not batched:
+            return grad[:, None]
+        return grad.transpose(1, 0, 2) if self.batch_first else grad
+
+    # -------------------------------------------------------------- computation
+
+    def _run(
+        self, x: Array, h0: Array, c0: Array | None
+    ) -> tuple[Array, Array, Array | None, list[Any]]:
+        """Every layer and direction; returns (output, h_n, c_n, per-layer caches)."""
+        h_n, c_n = np.empty_like(h0), None if c0 is None else np.empty_like(c0)
+        caches: list[Any] = []
+        for layer in range(self.num_layers):
+            outputs, layer_caches = [], []
+            for d, suffix in enumerate(self._suffixes(layer)):
+                k = layer * self._directions + d
+                out, h_last, c_last, cache = R.sequence_forward(
+                    self._kind,
+                    x,
+                    h0[k],
+                    None if c0 is None else c0[k],
+                    self._weights(suffix),
+                    self._projection(suffix),
+                    reverse=d == 1,
+                )
+                outputs.append(out)
+                layer_caches.append(cache)
+                h_n[k] = h_last
+                if c_n is not None and c_last is not None:
+                    c_n[k] = c_last
+            x = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
+            mask = None
+            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
+                mask = dropout_noise(x.shape, self.dropout, x.dtype, self.generator)
+                x = x * mask
+            caches.append((layer_caches, mask))
+        return x, h_n, c_n, caches
+
+    def _run_backward(
+        self, grad_out: Array, grad_h_n: Array, grad_c_n: Array | None, caches: list[Any]
+    ) -> tuple[Array, Array, Array | None]:
+        grad_h0 = np.empty_like(grad_h_n)
+        grad_c0 = None if grad_c_n is None else np.empty_like(grad_c_n)
+        grad = grad_out
+        for layer in range(self.num_layers - 1, -1, -1):
+            layer_caches, mask = caches[layer]
+            if mask is not None:
+                grad = grad * mask
+            width = grad.shape[2] // self._directions
+            grad_x = None
+            for d, suffix in enumerate(self._suffixes(layer)):
+                k = layer * self._directions + d
+                gx, gh, gc, grads = R.sequence_backward(
+                    grad[:, :, d * width : (d + 1) * width],
+                    grad_h_n[k],
+                    None if grad_c_n is None else grad_c_n[k],
+                    layer_caches[d],
+                    self._weights(suffix),
+                    self._projection(suffix),
+                )
+                self._add_layer_grads(suffix, grads)
+                grad_h0[k] = gh
+                if grad_c0 is not None and gc is not None:
+                    grad_c0[k] = gc
+                grad_x = gx if grad_x is None else grad_x + gx
+            assert grad_x is not None
+            grad = grad_x
+        return grad, grad_h0, grad_c0
+
+    def _add_layer_grads(self, suffix: str, grads: tuple[Array | None, ...]) -> None:
+        names = ["weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"]
+        for name, grad in zip(names, grads, strict=False):
+            param = self._parameters.get(f"{name}{suffix}")
+            if param is not None and grad is not None:
+                param.grad += grad
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        defaults = {
+            "num_layers": 1,
+            "bias": True,
+            "batch_first": False,
+            "dropout": 0.0,
+            "bidirectional": False,
+            "proj_size": 0,
+        }
+        for name, default in defaults.items():
+            value = getattr(self, name)
+            if value != default:
+                text += f", {name}={value}"
+        return text
+
+
+class _OneState(_RNNBase):
+    """RNN and GRU: the state is one array, ``h``."""
+
+    def forward(self, input: Array, hx: Array | None = None) -> tuple[Array, Array]:
+        x, batched = self._time_major(input)
+        h0 = self._initial(hx, x.shape[1], self.hidden_size, batched, "hx", x.dtype)
+        out, h_n, _, caches = self._run(x, h0, None)
+        y, h = self._outside(out, batched), _state_outside(h_n, batched)
+        self._cache = (caches, batched, hx is not None, y.shape, h.shape)
+        return y, h
+
+    def backward(
+        self, grad_output: Array | None, grad_h_n: Array | None = None
+    ) -> Array | tuple[Array, Array]:
+        caches, batched, hx_given, y_shape, h_shape = self._saved(self._cache)
+        dtype = self._dtype
+        g_out = self._inside(output_gradient(self, grad_output, y_shape, dtype), batched)
+        g_h = _state_inside(output_gradient(self, grad_h_n, h_shape, dtype, "grad_h_n"), batched)
+        grad, grad_h0, _ = self._run_backward(g_out, g_h, None, caches)
+        grad_input = self._outside(grad, batched)
+        return (grad_input, _state_outside(grad_h0, batched)) if hx_given else grad_input
+
+
+class RNN(_OneState):
+    """A multi-layer Elman RNN (PyTorch: ``nn.RNN``): per layer and direction,
+
+        h_t = act(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh),   act = tanh or ReLU.
+
+    ``forward(input, hx=None)`` returns ``(output, h_n)``: input (L, N, I), (N, L, I) with
+    ``batch_first``, or unbatched (L, I); ``hx`` and ``h_n`` (layers·D, N, H). Inside,
+    the layer works time-major: the input projections of all steps are one product, the
+    recurrence one small product per step (:func:`refnet.nn.functional.rnn.sequence_forward`).
+
+    ``backward(grad_output, grad_h_n=None)`` backpropagates through time, last step
+    first: step t's state gradient is the loss's ``grad_output[t]`` plus what flows back
+    from step t + 1 through W_hh. Returns ``grad_input``, or ``(grad_input, grad_hx)``
+    when ``hx`` was passed. Dropout (``dropout > 0``) acts on each layer's output but the
+    last, in training mode, with masks from ``generator``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype: npt.DTypeLike = np.float32,
+        generator: Seed = None,
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: unknown nonlinearity {nonlinearity!r} ('tanh' or 'relu')")
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            0,
+            dtype,
+            generator,
+        )
+        self.nonlinearity = nonlinearity
+        self._kind = f"rnn_{nonlinearity}"
+
+    def extra_repr(self) -> str:
+        act = "" if self.nonlinearity == "tanh" else ", nonlinearity='relu'"
+        return super().extra_repr() + act
+
+
+def _state_outside(state: Array, batched: bool) -> Array:
+    return state if batched else state[:, 0]
+
+
+def _state_inside(state: Array, batched: bool) -> Array:
+    return state if batched else state[:, None]
+
+
+class LSTM(_RNNBase):
+    """A multi-layer LSTM (PyTorch: ``nn.LSTM``), gates i, f, g, o as in :class:`LSTMCell`,
+    with an optional projection ``h_t = W_hr (o_t ⊙ tanh c_t)`` (``proj_size > 0``).
+
+    ``forward(input, hx=None)`` with ``hx = (h_0, c_0)`` returns
+    ``(output, (h_n, c_n))``; ``h`` has ``proj_size`` (or ``hidden_size``) features, ``c``
+    ``hidden_size``. ``backward(grad_output, grad_hx=None)`` with
+    ``grad_hx = (grad_h_n, grad_c_n)`` (either may be ``None``) backpropagates through
+    time and returns ``grad_input``, or ``(grad_input, (grad_h_0, grad_c_0))`` when ``hx``
+    was passed. The cell state carries the gradient back additively (times f at each
+    step), which is why an LSTM learns over long spans where an Elman RNN's gradient
+    vanishes.
+    """
+
+    _gates = 4
+    _kind = "lstm"
+
+    def forward(
+        self, input: Array, hx: tuple[Array, Array] | None = None
+    ) -> tuple[Array, tuple[Array, Array]]:
+        x, batched = self._time_major(input)
+        if hx is not None and (not isinstance(hx, tuple | list) or len(hx) != 2):
+            raise TypeError(f"{self.describe()}: hx must be a pair (h_0, c_0) or None")
+        h_0, c_0 = (None, None) if hx is None else hx
+        out_size = self.proj_size or self.hidden_size
+        h0 = self._initial(h_0, x.shape[1], out_size, batched, "hx[0]", x.dtype)
+        c0 = self._initial(c_0, x.shape[1], self.hidden_size, batched, "hx[1]", x.dtype)
+        out, h_n, c_n, caches = self._run(x, h0, c0)
+        assert c_n is not None
+        y = self._outside(out, batched)
+        h, c = _state_outside(h_n, batched), _state_outside(c_n, batched)
+        self._cache = (caches, batched, hx is not None, y.shape, h.shape, c.shape)
+        return y, (h, c)
+
+    def backward(
+        self,
+        grad_output: Array | None,
+        grad_hx: tuple[Array | None, Array | None] | None = None,
+    ) -> Array | tuple[Array, tuple[Array, Array]]:
+        caches, batched, hx_given, y_shape, h_shape, c_shape = self._saved(self._cache)
+        dtype = self._dtype
+        grad_h_n, grad_c_n = gradient_pair(self, grad_hx, "grad_hx")
+        g_out = self._inside(output_gradient(self, grad_output, y_shape, dtype), batched)
+        g_h = _state_inside(output_gradient(self, grad_h_n, h_shape, dtype, "grad_h_n"), batched)
+        g_c = _state_inside(output_gradient(self, grad_c_n, c_shape, dtype, "grad_c_n"), batched)
+        grad, grad_h0, grad_c0 = self._run_backward(g_out, g_h, g_c, caches)
+        assert grad_c0 is not None
+        grad_input = self._outside(grad, batched)
+        if not hx_given:
+            return grad_input
+        return grad_input, (_state_outside(grad_h0, batched), _state_outside(grad_c0, batched))
+
+
+class GRU(_OneState):
+    """A multi-layer GRU (PyTorch: ``nn.GRU``), gates r, z, n as in :class:`GRUCell`.
+
+    ``forward(input, hx=None)`` returns ``(output, h_n)``; ``backward(grad_output,
+    grad_h_n=None)`` returns ``grad_input``, or ``(grad_input, grad_hx)`` when ``hx``
+    was passed. Shapes and options as :class:`RNN`'s.
+    """
+
+    _gates = 3
+    _kind = "gru"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype: npt.DTypeLike = np.float32,
+        generator: Seed = None,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            0,
+            dtype,
+            generator,
+        )
