@@ -269,11 +269,11 @@ for _ours, _theirs in ((rnn.RNN, torch.nn.RNN), (rnn.LSTM, torch.nn.LSTM), (rnn.
 
     def _recurrent_to_torch(module: rnn.Module, cls: Any = _theirs) -> torch.nn.Module:
         size = (module.input_size, module.hidden_size)  # type: ignore[attr-defined]
-        return cls(*size, **_recurrent_options(module))  # type: ignore[no-any-return]
+        return cls(*size, **_recurrent_options(module))
 
     def _recurrent_from_torch(module: torch.nn.Module, cls: Any = _ours) -> rnn.Module:
         size = (module.input_size, module.hidden_size)
-        return cls(*size, **_recurrent_options(module))  # type: ignore[no-any-return]
+        return cls(*size, **_recurrent_options(module))
 
     register_to_torch(_ours)(_recurrent_to_torch)
     register_from_torch(_theirs)(_recurrent_from_torch)
