@@ -153,6 +153,48 @@ def layer_contest(module: nn.Module, x: np.ndarray, backward: bool, torch: Any) 
     return Contest(ours, torchs, check)
 
 
+def sequence_contest(module: nn.Module, x: np.ndarray, torch: Any) -> Contest:
+    """A recurrent layer over a time-major ``x``: forward, then backward from the output
+    (the final state unused: ``None`` on refnet's side, not in torch's graph)."""
+    with no_grad():
+        y, _ = module(x)
+    g = random_input(y.shape, seed=1)
+
+    def ours() -> None:
+        module(x)
+        module.backward(g, None)
+
+    if torch is None:
+        return Contest(ours)
+
+    from refnet.interop.torch import to_torch
+
+    theirs = to_torch(module)
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    tg = torch.from_numpy(g.copy())
+
+    def torchs() -> None:
+        tx.grad = None
+        theirs.zero_grad(set_to_none=True)
+        theirs(tx)[0].backward(tg)
+
+    def check() -> dict[str, float]:
+        errors: dict[str, float] = {}
+        module.zero_grad()
+        tx.grad = None
+        theirs.zero_grad(set_to_none=True)
+        ty = theirs(tx)[0]
+        ty.backward(tg)
+        compare(errors, "output", module(x)[0], numpy_of(ty))
+        compare(errors, "input gradient", module.backward(g, None), numpy_of(tx.grad))
+        their_params = dict(theirs.named_parameters())
+        for name, p in module.named_parameters():
+            compare(errors, f"{name} gradient", p.grad, numpy_of(their_params[name].grad))
+        return errors
+
+    return Contest(ours, torchs, check)
+
+
 def loss_contest(make: Callable[[], nn.Module], backward: bool, torch: Any) -> Contest:
     """Cross-entropy of 128x10 logits against integer labels."""
     criterion = make()
@@ -313,6 +355,19 @@ def _layer(
     ]
 
 
+def _sequence(
+    name: str, title: str, make: Callable[[], nn.Module], target: float | None = None
+) -> Case:
+    """Forward+backward of a recurrent layer over 64 steps of a batch of 32."""
+    return Case(
+        f"{name}-fwdbwd",
+        "layer",
+        f"{title}, forward+backward",
+        lambda torch: sequence_contest(make(), random_input((64, 32, 128)), torch),
+        target,
+    )
+
+
 def _loss(name: str, title: str) -> list[Case]:
     """Cross-entropy forward, and forward+backward."""
 
@@ -358,6 +413,18 @@ def all_cases() -> list[Case]:
         *_loss("cross-entropy", "CrossEntropyLoss, 128x10"),
         *_layer(
             "log-softmax", "LogSoftmax(dim=1), 128x10", lambda: nn.LogSoftmax(dim=1), (128, 10)
+        ),
+        _sequence(
+            "lstm",
+            "LSTM(128, 256, num_layers=2), length 64 x batch 32",
+            lambda: nn.LSTM(128, 256, num_layers=2, generator=0),
+            1.5,
+        ),
+        _sequence(
+            "gru",
+            "GRU(128, 256, num_layers=2), length 64 x batch 32",
+            lambda: nn.GRU(128, 256, num_layers=2, generator=0),
+            1.5,
         ),
         Case(
             "step-mlp",
