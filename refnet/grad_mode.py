@@ -36,26 +36,6 @@ def is_grad_enabled() -> bool:
     return _MODE.enabled
 
 
-class set_grad_enabled(ContextDecorator):  # noqa: N801 (PyTorch's name)
-    """Turn caching for backward on or off: as a call, and as a context that restores it."""
-
-    def __init__(self, mode: bool) -> None:
-        self._previous = _MODE.enabled
-        self._mode = bool(mode)
-        _MODE.enabled = self._mode
-
-    def __enter__(self) -> None:
-        _MODE.enabled = self._mode
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        _MODE.enabled = self._previous
-
-
 class _Switch(ContextDecorator):
     """A context (and decorator) that sets the mode inside and restores it after."""
 
@@ -75,6 +55,20 @@ class _Switch(ContextDecorator):
         traceback: TracebackType | None,
     ) -> None:
         _MODE.enabled = self._previous.pop()
+
+
+class set_grad_enabled(_Switch):  # noqa: N801 (PyTorch's name)
+    """Turn caching for backward on or off: at once when called, and as a context that
+    restores the previous mode on exit."""
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__()
+        self._mode = bool(mode)
+        self._previous.append(_MODE.enabled)
+        _MODE.enabled = self._mode
+
+    def __enter__(self) -> None:
+        _MODE.enabled = self._mode  # the previous mode was saved when called
 
 
 class no_grad(_Switch):  # noqa: N801 (PyTorch's name)

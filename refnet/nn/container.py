@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, overload
+from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +19,8 @@ import numpy.typing as npt
 from refnet.nn._validation import same_shape_gradient
 from refnet.nn.module import Module
 from refnet.nn.parameter import Parameter
+
+V = TypeVar("V")
 
 
 class Sequential(Module):
@@ -353,11 +355,80 @@ class ModuleList(_Holder):
         return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
 
-class ModuleDict(_Holder):
+class _ByName(_Holder, Generic[V], records=False):
+    """Dict-like access by name to one of a module's registries (children or parameters)."""
+
+    _registry: str  # "_modules" or "_parameters"
+
+    def _store(self) -> dict[str, V | None]:
+        store: dict[str, V | None] = self.__dict__[self._registry]
+        return store
+
+    def __getitem__(self, key: str) -> V:
+        value = self._store().get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._store():
+            raise KeyError(key)
+        delattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self._store())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._store()))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._store()
+
+    def keys(self) -> list[str]:
+        """The names, in insertion order."""
+        return list(self._store())
+
+    def values(self) -> list[V]:
+        """The entries, in insertion order."""
+        return [self[key] for key in self._store()]
+
+    def items(self) -> list[tuple[str, V]]:
+        """``(name, entry)`` pairs, in insertion order."""
+        return [(key, self[key]) for key in self._store()]
+
+    def get(self, key: str, default: V | None = None) -> V | None:
+        """The entry called ``key``, or ``default``."""
+        value = self._store().get(key)
+        return default if value is None else value
+
+    def pop(self, key: str) -> V:
+        """Remove the entry called ``key`` and return it."""
+        value = self[key]
+        del self[key]
+        return value
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        for key in list(self._store()):
+            delattr(self, key)
+
+    def update(self, entries: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
+        """Add or replace entries from a mapping or from ``(name, value)`` pairs."""
+        pairs = entries.items() if isinstance(entries, Mapping | _ByName) else entries
+        for key, value in list(pairs):
+            self[key] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        raise NotImplementedError
+
+
+class ModuleDict(_ByName[Module]):
     """Sub-modules by name, in insertion order (PyTorch: ``nn.ModuleDict``).
 
     ``state_dict`` keys start with each module's name (``encoder.weight``).
     """
+
+    _registry = "_modules"
 
     def __init__(
         self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None
@@ -366,57 +437,9 @@ class ModuleDict(_Holder):
         if modules is not None:
             self.update(modules)
 
-    def __getitem__(self, key: str) -> Module:
-        if key not in self._modules:
-            raise KeyError(key)
-        return self._modules[key]
-
     def __setitem__(self, key: str, module: Module) -> None:
         _require_module(self, module)
         self.add_module(_checked_key(self, key), module)
-
-    def __delitem__(self, key: str) -> None:
-        if key not in self._modules:
-            raise KeyError(key)
-        delattr(self, key)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._modules))
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._modules
-
-    def keys(self) -> list[str]:
-        """The names, in insertion order."""
-        return list(self._modules)
-
-    def values(self) -> list[Module]:
-        """The modules, in insertion order."""
-        return list(self._modules.values())
-
-    def items(self) -> list[tuple[str, Module]]:
-        """``(name, module)`` pairs, in insertion order."""
-        return list(self._modules.items())
-
-    def pop(self, key: str) -> Module:
-        """Remove the module called ``key`` and return it."""
-        module = self[key]
-        del self[key]
-        return module
-
-    def clear(self) -> None:
-        """Remove every module."""
-        for key in list(self._modules):
-            delattr(self, key)
-
-    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
-        """Add or replace modules from a mapping or from ``(name, module)`` pairs."""
-        pairs = modules.items() if isinstance(modules, Mapping | ModuleDict) else modules
-        for key, module in list(pairs):
-            self[key] = module
 
 
 def _checked_key(container: Module, key: object) -> str:
@@ -503,8 +526,10 @@ class ParameterList(_Holder):
         return _holder_repr(self)
 
 
-class ParameterDict(_Holder):
+class ParameterDict(_ByName[Parameter]):
     """Parameters by name, in insertion order (PyTorch: ``nn.ParameterDict``)."""
+
+    _registry = "_parameters"
 
     def __init__(
         self,
@@ -516,67 +541,8 @@ class ParameterDict(_Holder):
         if parameters is not None:
             self.update(parameters)
 
-    def __getitem__(self, key: str) -> Parameter:
-        param = self._parameters.get(key)
-        if param is None:
-            raise KeyError(key)
-        return param
-
     def __setitem__(self, key: str, value: Parameter | npt.ArrayLike) -> None:
         self.register_parameter(_checked_key(self, key), _as_parameter(self, value))
-
-    def __delitem__(self, key: str) -> None:
-        if key not in self._parameters:
-            raise KeyError(key)
-        delattr(self, key)
-
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._parameters))
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._parameters
-
-    def keys(self) -> list[str]:
-        """The names, in insertion order."""
-        return list(self._parameters)
-
-    def values(self) -> list[Parameter]:
-        """The parameters, in insertion order."""
-        return [self[key] for key in self._parameters]
-
-    def items(self) -> list[tuple[str, Parameter]]:
-        """``(name, parameter)`` pairs, in insertion order."""
-        return [(key, self[key]) for key in self._parameters]
-
-    def get(self, key: str, default: Parameter | None = None) -> Parameter | None:
-        """The parameter called ``key``, or ``default``."""
-        return self._parameters.get(key) or default
-
-    def pop(self, key: str) -> Parameter:
-        """Remove the parameter called ``key`` and return it."""
-        param = self[key]
-        del self[key]
-        return param
-
-    def clear(self) -> None:
-        """Remove every parameter."""
-        for key in list(self._parameters):
-            delattr(self, key)
-
-    def update(
-        self,
-        parameters: Mapping[str, Parameter | npt.ArrayLike]
-        | Iterable[tuple[str, Parameter | npt.ArrayLike]],
-    ) -> None:
-        """Add or replace parameters from a mapping or from ``(name, value)`` pairs."""
-        pairs = (
-            parameters.items() if isinstance(parameters, Mapping | ParameterDict) else parameters
-        )
-        for key, value in list(pairs):
-            self[key] = value
 
     def extra_repr(self) -> str:
         return "\n".join(
