@@ -15,6 +15,13 @@ from refnet.nn.functional.activation import (
     softmax,
     softplus,
 )
+from refnet.nn.functional.attention import (
+    AttentionCache,
+    scaled_dot_product_attention,
+    scaled_dot_product_attention_backward,
+    scaled_dot_product_attention_forward,
+    scaled_dot_product_attention_reference,
+)
 from refnet.nn.functional.conv import (
     ConvGeometry,
     conv1d,
@@ -68,6 +75,7 @@ from refnet.nn.functional.pooling import (
 from refnet.nn.functional.sparse import embedding, embedding_backward, embedding_renorm_
 
 __all__ = [
+    "AttentionCache",
     "BatchStats",
     "ConvGeometry",
     "PoolGeometry",
@@ -116,6 +124,10 @@ __all__ = [
     "p_norm",
     "p_norm_backward",
     "pairwise_distance",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_backward",
+    "scaled_dot_product_attention_forward",
+    "scaled_dot_product_attention_reference",
     "sigmoid",
     "softmax",
     "softmax_parts",

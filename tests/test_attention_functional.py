@@ -1,0 +1,240 @@
+"""Scaled dot-product attention (refnet.nn.functional.attention).
+
+Three oracles: the plain row-by-row reference beside the kernel (forward), float64
+central differences of Q, K and V (also through the returned weights' gradient), and
+torch's ``F.scaled_dot_product_attention`` (outputs and gradients at rtol 1e-9).
+Hypothesis draws the leading shape, lengths, feature sizes, the mask kind, causal and
+the scale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import refnet.nn.functional as F
+from refnet._typing import Array
+from refnet.gradcheck import compare, numerical_gradient
+from refnet.nn.functional import attention as A
+
+MASKS = ["none", "bool", "float", "causal", "bool_full_rows"]
+
+
+@st.composite
+def problems(draw: st.DrawFn) -> dict[str, Any]:
+    lead = draw(st.sampled_from([(), (2,), (2, 3), (1, 2)]))
+    L, S = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    E, Ev = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    kind = draw(st.sampled_from(MASKS))
+    scale = draw(st.sampled_from([None, 0.3, 1.7]))
+    mask: Array | None = None
+    if kind == "bool":
+        mask = rng.random((L, S)) < 0.7
+        mask[:, 0] = True  # every row keeps a key
+    elif kind == "bool_full_rows":
+        mask = rng.random((*lead, L, S)) < 0.6
+        mask[..., 0, :] = False  # the first query sees nothing
+    elif kind == "float":
+        mask = rng.normal(size=(L, S))
+    return {
+        "query": rng.normal(size=(*lead, L, E)),
+        "key": rng.normal(size=(*lead, S, E)),
+        "value": rng.normal(size=(*lead, S, Ev)),
+        "attn_mask": mask,
+        "is_causal": kind == "causal",
+        "scale": scale,
+        "G": rng.normal(size=(*lead, L, Ev)),
+        "GW": rng.normal(size=(*lead, L, S)),
+    }
+
+
+def _forward(p: dict[str, Any]) -> tuple[Array, A.AttentionCache]:
+    return A.scaled_dot_product_attention_forward(
+        p["query"],
+        p["key"],
+        p["value"],
+        p["attn_mask"],
+        is_causal=p["is_causal"],
+        scale=p["scale"],
+    )
+
+
+@given(problems())
+def test_matches_reference(p: dict[str, Any]) -> None:
+    out, _ = _forward(p)
+    ref = A.scaled_dot_product_attention_reference(
+        p["query"], p["key"], p["value"], p["attn_mask"], p["is_causal"], p["scale"]
+    )
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+
+
+@given(problems(), st.booleans())
+def test_numerical_gradients(p: dict[str, Any], with_weights: bool) -> None:
+    """L = Σ O·G (+ Σ P·GW): the weights' gradient enters through grad_weights."""
+
+    def loss() -> Array:
+        out, cache = _forward(p)
+        terms = [np.ravel(out * p["G"])]
+        if with_weights:
+            terms.append(np.ravel(cache.dropped * p["GW"]))
+        return np.concatenate(terms)
+
+    _out, cache = _forward(p)
+    grads = A.scaled_dot_product_attention_backward(
+        p["G"], p["query"], p["key"], p["value"], cache, p["GW"] if with_weights else None
+    )
+    for name, analytic in zip(("query", "key", "value"), grads, strict=True):
+        _check(name, analytic, numerical_gradient(loss, p[name]))
+
+
+def _check(name: str, analytic: Array, numerical: Array) -> None:
+    report = compare(name, analytic, numerical, rtol=1e-6, atol=1e-9)
+    assert not report.mismatches, report
+
+
+def test_broadcast_leading_dimensions_gradients() -> None:
+    rng = np.random.default_rng(0)
+    q, k, v = (
+        rng.normal(size=(2, 3, 4, 2)),
+        rng.normal(size=(1, 3, 5, 2)),
+        rng.normal(size=(3, 5, 2)),
+    )
+    G = rng.normal(size=(2, 3, 4, 2))
+    _out, cache = A.scaled_dot_product_attention_forward(q, k, v)
+    grads = A.scaled_dot_product_attention_backward(G, q, k, v, cache)
+    for x, g in zip((q, k, v), grads, strict=True):
+        num = numerical_gradient(
+            lambda: np.ravel(A.scaled_dot_product_attention_forward(q, k, v)[0] * G), x
+        )
+        _check("x", g, num)
+
+
+def test_dropout_is_seeded_and_gradients_hold() -> None:
+    rng = np.random.default_rng(1)
+    q, k, v = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 6, 3)), rng.normal(size=(2, 6, 2))
+    a = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5, generator=7)
+    b = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5, generator=7)
+    c = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5, generator=8)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    G = rng.normal(size=(2, 4, 2))
+
+    def loss() -> Array:
+        out, _ = A.scaled_dot_product_attention_forward(q, k, v, dropout_p=0.5, generator=7)
+        return np.ravel(out * G)
+
+    _, cache = A.scaled_dot_product_attention_forward(q, k, v, dropout_p=0.5, generator=7)
+    assert cache.noise is not None and (cache.noise == 0).any()
+    grads = A.scaled_dot_product_attention_backward(G, q, k, v, cache)
+    for x, g in zip((q, k, v), grads, strict=True):
+        _check("x", g, numerical_gradient(loss, x))
+
+
+def test_large_scores_stay_finite() -> None:
+    rng = np.random.default_rng(2)
+    q = rng.normal(size=(2, 3, 4)) * 1e2
+    k = rng.normal(size=(2, 5, 4)) * 1e2  # scores of order 1e4
+    v = rng.normal(size=(2, 5, 3))
+    for dtype in (np.float32, np.float64):
+        out, cache = A.scaled_dot_product_attention_forward(
+            q.astype(dtype), k.astype(dtype), v.astype(dtype)
+        )
+        grads = A.scaled_dot_product_attention_backward(
+            np.ones_like(out), q.astype(dtype), k.astype(dtype), v.astype(dtype), cache
+        )
+        assert out.dtype == dtype and np.isfinite(out).all()
+        assert all(np.isfinite(g).all() and g.dtype == dtype for g in grads)
+
+
+def test_causal_mask_is_cached_and_top_left() -> None:
+    assert A.causal_blocked(3, 5) is A.causal_blocked(3, 5)
+    assert not A.causal_blocked(3, 5).flags.writeable
+    np.testing.assert_array_equal(
+        A.causal_blocked(2, 3), [[False, True, True], [False, False, True]]
+    )
+
+
+def test_fully_masked_rows_modes() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(2, 3))
+    scores[0] = -np.inf
+    zero = A.masked_softmax(scores.copy(), "zero")
+    nan = A.masked_softmax(scores.copy(), "nan")
+    np.testing.assert_array_equal(zero[0], 0.0)
+    assert np.isnan(nan[0]).all()
+    np.testing.assert_allclose(zero[1].sum(), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"key": np.zeros((2, 4, 2))}, ValueError, "same E"),
+        ({"value": np.zeros((2, 6, 3))}, ValueError, "same length S"),
+        ({"attn_mask": np.zeros((3, 4), dtype=np.float32)}, TypeError, "dtype"),
+        ({"attn_mask": np.ones((2, 4), dtype=bool)}, ValueError, "broadcast"),
+        ({"attn_mask": np.ones((3, 5), dtype=bool), "is_causal": True}, ValueError, "not both"),
+        ({"query": np.zeros(3)}, ValueError, "length, features"),
+    ],
+)
+def test_clear_errors(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
+    args: dict[str, Any] = {
+        "query": np.zeros((2, 3, 4)),
+        "key": np.zeros((2, 5, 4)),
+        "value": np.zeros((2, 5, 3)),
+    }
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        F.scaled_dot_product_attention(**args)
+
+
+# ---------------------------------------------------------------------- torch agreement
+
+
+@given(problems())
+def test_matches_torch(p: dict[str, Any]) -> None:
+    torch = pytest.importorskip("torch")
+    tq, tk, tv = (torch.tensor(p[n], requires_grad=True) for n in ("query", "key", "value"))
+    mask = None if p["attn_mask"] is None else torch.tensor(p["attn_mask"])
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        tq, tk, tv, attn_mask=mask, is_causal=p["is_causal"], scale=p["scale"]
+    )
+    expected.backward(torch.tensor(p["G"]))
+    out, cache = _forward(p)
+    grads = A.scaled_dot_product_attention_backward(p["G"], p["query"], p["key"], p["value"], cache)
+    _close(out, expected.detach().numpy())
+    for g, t in zip(grads, (tq, tk, tv), strict=True):
+        assert t.grad is not None
+        _close(g, t.grad.numpy())
+
+
+def _close(actual: Array, expected: Array) -> None:
+    assert actual.shape == expected.shape
+    np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected))
+    scale = float(np.nanmax(np.abs(expected), initial=0.0))
+    np.testing.assert_allclose(actual, expected, rtol=1e-9, atol=1e-9 * scale)
+
+
+def test_fully_masked_rows_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    q, k, v = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 4)), rng.normal(size=(2, 5, 2))
+    for mask in (np.ones((3, 5), dtype=bool), np.zeros((3, 5))):
+        if mask.dtype == np.bool_:
+            mask[1] = False
+        else:
+            mask[1] = -np.inf
+        expected = torch.nn.functional.scaled_dot_product_attention(
+            torch.tensor(q), torch.tensor(k), torch.tensor(v), attn_mask=torch.tensor(mask)
+        ).numpy()
+        _close(F.scaled_dot_product_attention(q, k, v, attn_mask=mask), expected)
+    large = q * 1e2, k * 1e2
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        torch.tensor(large[0]), torch.tensor(large[1]), torch.tensor(v)
+    ).numpy()
+    _close(F.scaled_dot_product_attention(large[0], large[1], v), expected)
