@@ -23,6 +23,7 @@ FIGURES = {
     "optimizer_trajectories.py": "optimizer_trajectories.png",
     "learning_rates.py": "learning_rates.png",
     "lr_schedulers.py": "lr_schedulers.png",
+    "rnn_gradients.py": "rnn_gradients.png",
 }
 
 
