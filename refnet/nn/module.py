@@ -76,15 +76,17 @@ class Module:
 
     **Memory.** A forward nobody backpropagates must not hold memory for ever, so:
 
-    * under ``refnet.no_grad()`` a forward keeps no cache at all (evaluation, inference);
+    * under ``refnet.no_grad()`` a forward keeps no cache for a backward (evaluation,
+      inference): its values stay on the module as one call's worth, none is queued;
     * in ``eval()`` mode a module keeps only its latest call, as if each forward replaced
       the one before: an evaluation loop stays flat even without ``no_grad()``. A backward
       that would need a replaced call fails clearly; to backpropagate a module called
       several times, keep it in training mode.
 
-    The records are the attributes a ``forward`` assigns on ``self`` (``self._x = x``),
-    found by comparing the instance's attributes before and after the call; a subclass
-    writes an ordinary ``forward`` and ``backward`` and gets this for free.
+    The records are the attributes a ``forward`` assigns on ``self`` (``self._x = x``;
+    ``__setattr__`` notes their names while a forward runs), so a subclass writes an
+    ordinary ``forward`` and ``backward`` and gets this for free. A forward must not
+    change a cached array in place that an earlier call may still need.
     """
 
     training: bool
@@ -171,6 +173,8 @@ class Module:
             if value is not None and not isinstance(value, np.ndarray):
                 raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r}")
             self._buffers[name] = value
+        elif self.__dict__.get("_in_forward") and name not in self.__dict__["_cache_names"]:
+            _first_assignment(self, name)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
@@ -409,13 +413,10 @@ class Module:
 # ---------------------------------------------------------------------- call records
 #
 # A record holds the values a forward assigned on the module (its cache). Forward pushes
-# one, backward restores and pops the latest; the attributes below are the records'
-# own bookkeeping and never part of one.
+# one, backward restores and pops the latest. The records' own bookkeeping (``_calls``,
+# ``_cache_names``, ``_in_forward``, ``_in_backward``, ``_no_record``) is written into
+# the instance's ``__dict__`` directly, so ``__setattr__`` never counts it as cache.
 
-_BOOKKEEPING = frozenset(
-    {"training", "_calls", "_cache_names", "_in_forward", "_in_backward", "_no_record"}
-)
-_MISSING = object()
 _BEFORE_ANY_FORWARD = "backward() called before forward()"
 _ALL_CONSUMED = (
     "backward() called more times than forward(): each forward's cache serves one "
@@ -444,16 +445,12 @@ def _recorded_forward(forward: Callable[..., Any]) -> Callable[..., Any]:
         state = self.__dict__
         if state["_in_forward"]:  # super().forward(...) inside a subclass's forward
             return forward(self, *args, **kwargs)
-        before = state.copy()
-        state["_in_forward"] = True
+        state["_in_forward"] = True  # Module.__setattr__ now notes each name assigned
         try:
             out = forward(self, *args, **kwargs)
-        except BaseException:
-            _undo(self, before, _assigned(self, before))
-            raise
         finally:
             state["_in_forward"] = False
-        _record(self, before)
+        _record(self)
         return out
 
     return recorded
@@ -465,7 +462,7 @@ def _recorded_backward(backward: Callable[..., Any]) -> Callable[..., Any]:
         state = self.__dict__
         if state["_in_backward"]:  # super().backward(...) inside a subclass's backward
             return backward(self, *args, **kwargs)
-        calls: list[tuple[dict[str, Any], tuple[str, ...]]] = state["_calls"]
+        calls: list[tuple[dict[str, Any], list[str]]] = state["_calls"]
         if not calls:
             raise RuntimeError(f"{self.describe()}: {state['_no_record']}")
         values, absent = calls[-1]
@@ -485,57 +482,42 @@ def _recorded_backward(backward: Callable[..., Any]) -> Callable[..., Any]:
     return recorded
 
 
-def _assigned(module: Module, before: dict[str, Any]) -> list[str]:
-    """The attributes the forward (re)bound: its cache. Parameters, buffers and children
-    are state, not cache, and never part of a record."""
-    state = module.__dict__
-    return [
-        name
-        for name, value in state.items()
-        if before.get(name, _MISSING) is not value
-        and name not in _BOOKKEEPING
-        and name not in module._parameters
-        and name not in module._buffers
-        and name not in module._modules
-    ]
+def _first_assignment(module: Module, name: str) -> None:
+    """A forward assigns ``name`` for the first time: it is part of the cache from now on.
 
-
-def _undo(module: Module, before: dict[str, Any], names: list[str]) -> None:
+    Calls that wait for their backward did not assign it; for them its value is the one
+    it has now, just before this assignment.
+    """
     state = module.__dict__
-    for name in names:
-        value = before.get(name, _MISSING)
-        if value is _MISSING:
-            state.pop(name, None)
+    state["_cache_names"].add(name)
+    for values, absent in state["_calls"]:
+        if name in state:
+            values[name] = state[name]
         else:
-            state[name] = value
+            absent.append(name)
 
 
-def _record(module: Module, before: dict[str, Any]) -> None:
-    """Push the forward's cache as a record (or, under ``no_grad``, drop it)."""
+def _record(module: Module) -> None:
+    """Push the forward's cache as a record (under ``no_grad``, none).
+
+    A forward that fails pushes nothing, and neither does one under ``no_grad``: its
+    values stay on the module (one call's worth, as memory goes) but no backward can
+    use them, and a waiting call's backward restores its own record first.
+    """
     state = module.__dict__
-    names = _assigned(module, before)
-    calls: list[tuple[dict[str, Any], tuple[str, ...]]] = state["_calls"]
+    calls: list[tuple[dict[str, Any], list[str]]] = state["_calls"]
     if not is_grad_enabled():
-        _undo(module, before, names)
         if not calls:
             state["_no_record"] = _NO_GRAD
         return
-    cache_names: set[str] = state["_cache_names"]
-    new = [name for name in names if name not in cache_names]
-    if new:
-        # Earlier calls did not assign these: for them, the value before this call holds.
-        cache_names.update(new)
-        for values, _ in calls:
-            for name in new:
-                if name in before:
-                    values[name] = before[name]
     if not calls:
         state["_no_record"] = _ALL_CONSUMED  # what an extra backward will be told
     elif not module.training:
         calls.clear()
         state["_no_record"] = _REPLACED
+    cache_names: set[str] = state["_cache_names"]
     values = {name: state[name] for name in cache_names if name in state}
-    absent = () if len(values) == len(cache_names) else tuple(cache_names - values.keys())
+    absent = [] if len(values) == len(cache_names) else list(cache_names - values.keys())
     values["training"] = module.training
     calls.append((values, absent))
 
