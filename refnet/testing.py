@@ -32,7 +32,7 @@ from hypothesis.extra import numpy as hnp
 
 from refnet._typing import Array
 
-__all__ = ["arrays", "distinct_arrays", "generators", "seeds", "shapes"]
+__all__ = ["arrays", "distinct_arrays", "generators", "related_arrays", "seeds", "shapes"]
 
 
 def seeds() -> st.SearchStrategy[int]:
@@ -102,3 +102,38 @@ def distinct_arrays(
         return np.random.default_rng(seed).permutation(values).reshape(shape).astype(dtype)
 
     return seeds().map(build)
+
+
+def related_arrays(
+    *layouts: str,
+    sizes: dict[str, st.SearchStrategy[int]] | None = None,
+    **options: object,
+) -> st.SearchStrategy[tuple[Array, ...]]:
+    """Several arrays whose shapes share dimensions, for modules with several inputs.
+
+    Each layout names its dimensions, and a name stands for one size across all of
+    them: ``related_arrays("N L E", "N S E", "N S E")`` draws a query, keys and values
+    with one batch N and embedding E, and key length S. ``sizes`` gives a strategy per
+    name (default ``integers(1, 4)``); a number in a layout is a fixed size. ``options``
+    go to :func:`arrays` (``low``, ``high``, ``kinks``, ...).
+
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=3, deadline=None)
+    ... @given(related_arrays("N L E", "N S E", sizes={"E": st.just(4)}))
+    ... def test_shapes(qk):
+    ...     q, k = qk
+    ...     assert q.shape[0] == k.shape[0] and q.shape[2] == k.shape[2] == 4
+    >>> test_shapes()
+    """
+    names = sorted({token for layout in layouts for token in layout.split() if not token.isdigit()})
+    chosen = sizes or {}
+
+    @st.composite
+    def build(draw: st.DrawFn) -> tuple[Array, ...]:
+        size = {name: draw(chosen.get(name, st.integers(1, 4)), label=name) for name in names}
+        shapes_ = [
+            tuple(int(t) if t.isdigit() else size[t] for t in layout.split()) for layout in layouts
+        ]
+        return tuple(draw(arrays(shape, **options)) for shape in shapes_)  # type: ignore[arg-type]
+
+    return build()

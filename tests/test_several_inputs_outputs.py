@@ -17,7 +17,7 @@ import refnet.nn as nn
 from refnet._typing import Array
 from refnet.gradcheck import GradcheckError, check_module
 from refnet.nn._validation import gradient_pair, output_gradient
-from refnet.testing import arrays
+from refnet.testing import related_arrays
 
 
 class Gate(nn.Module):
@@ -88,14 +88,12 @@ class Step(nn.Module):
         return da, (da, dc)
 
 
-def _pair(draw: st.DrawFn) -> tuple[Array, Array]:
-    n, b = draw(st.integers(1, 4)), draw(st.integers(1, 3))
-    return draw(arrays((b, n))), draw(arrays((b, n)))
+PAIRS = related_arrays("N D", "N D", sizes={"N": st.integers(1, 3)})
 
 
-@given(data=st.data())
-def test_two_inputs_are_checked_each(data: st.DataObject) -> None:
-    x, y = _pair(data.draw)
+@given(pair=PAIRS)
+def test_two_inputs_are_checked_each(pair: tuple[Array, Array]) -> None:
+    x, y = pair
     report = check_module(Gate(x.shape[1]), (x, y))
     assert [t.name for t in report.tensors] == ["x", "y", "weight"]
 
@@ -109,9 +107,9 @@ def test_a_wrong_gradient_for_the_second_input_is_caught_and_named() -> None:
     assert "  x (3, 4)" in report and report.split("  x ")[1].split("\n")[0].endswith("ok")
 
 
-@given(data=st.data())
-def test_two_outputs_each_get_an_upstream_gradient(data: st.DataObject) -> None:
-    x, _ = _pair(data.draw)
+@given(pair=PAIRS)
+def test_two_outputs_each_get_an_upstream_gradient(pair: tuple[Array, Array]) -> None:
+    x, _ = pair
     report = check_module(Split(x.shape[1]), x)
     assert report.outputs == [
         f"output[0] {x.shape}: random upstream gradient",
