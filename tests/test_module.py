@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 import numpy as np
@@ -248,3 +249,28 @@ def test_parameter_requires_float_data_and_has_a_zero_gradient() -> None:
     assert p.numel() == 3 and p.shape == (3,)
     with pytest.raises(TypeError, match="floating"):
         Parameter(np.arange(3))
+
+
+def test_load_state_dict_refuses_lossy_casts_and_changes_nothing() -> None:
+    """Every value is validated and cast before anything is written (issue: a bad value
+    met after earlier keys used to leave those keys overwritten)."""
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    before = model.state_dict()
+    for key, bad, why in [
+        ("1.weight", np.full(2, 1 + 2j), "imaginary part"),
+        ("1.bias", np.full(2, 1e300), "overflow to inf"),
+        ("1.num_batches_tracked", np.array(2.7), "not whole numbers"),
+        ("1.running_mean", np.array(["a", "b"]), "cannot load values of dtype"),
+    ]:
+        state = dict(before)
+        state["0.weight"] = np.ones((2, 2))  # a good value before the bad one
+        state[key] = bad
+        with pytest.raises(ValueError, match=rf"{re.escape(key)}: .*{why}"):
+            model.load_state_dict(state)
+        for name, value in model.state_dict().items():
+            np.testing.assert_array_equal(value, before[name], err_msg=name)
+    state = dict(before)
+    state["1.num_batches_tracked"] = np.array(3.0)  # whole numbers cast fine
+    state["0.weight"] = np.full((2, 2), 0.5, dtype=np.float64)
+    model.load_state_dict(state)
+    assert int(model[1].num_batches_tracked) == 3 and model[0].weight.data.dtype == np.float32

@@ -363,9 +363,12 @@ class Module:
         """Copy arrays from ``state_dict`` into this module's parameters and buffers.
 
         Values are copied in place (cast to each parameter's dtype), so optimizers that
-        hold the parameters keep working. Everything is validated before anything is
-        written: on any error the module is unchanged. With ``strict=True`` missing or
-        unexpected keys are errors; shapes must always match.
+        hold the parameters keep working. Everything is validated and cast before
+        anything is written: on any error the module is unchanged. With ``strict=True``
+        missing or unexpected keys are errors; shapes must always match, and a cast that
+        would lose information is refused with the key named: complex into real,
+        non-numeric values, finite values that overflow the dtype (1e300 into float32),
+        fractions or out-of-range values into an integer buffer.
         """
         targets = self._state_targets()
         values = {key: np.asarray(value) for key, value in state_dict.items()}
@@ -377,6 +380,14 @@ class Module:
             for key, target in targets.items()
             if key in values and values[key].shape != target.shape
         ]
+        cast: dict[str, Array] = {}
+        for key, target in targets.items():
+            if key in values and values[key].shape == target.shape:
+                converted, problem = _lossless_cast(key, values[key], target.dtype)
+                if problem:
+                    problems.append(problem)
+                else:
+                    cast[key] = converted
         if strict and missing:
             problems.insert(0, f"missing key(s): {', '.join(missing)}")
         if strict and unexpected:
@@ -386,9 +397,8 @@ class Module:
                 f"error(s) in loading state_dict for {type(self).__name__}:\n  "
                 + "\n  ".join(problems)
             )
-        for key, target in targets.items():
-            if key in values:
-                target[...] = values[key]
+        for key, converted in cast.items():
+            targets[key][...] = converted
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ repr
@@ -520,6 +530,24 @@ def _record(module: Module) -> None:
     absent = [] if len(values) == len(cache_names) else list(cache_names - values.keys())
     values["training"] = module.training
     calls.append((values, absent))
+
+
+def _lossless_cast(key: str, value: Array, dtype: np.dtype[Any]) -> tuple[Array, str]:
+    """``value`` as ``dtype``, or a message saying why that cast would lose information."""
+    kind = value.dtype.kind
+    if kind not in "biufc":
+        return value, f"{key}: cannot load values of dtype {value.dtype} into {dtype}"
+    with np.errstate(all="ignore"):
+        converted = value.astype(dtype)
+        if kind == "c" and dtype.kind != "c":
+            why = "it drops the imaginary part"
+        elif dtype.kind in "iub" and not np.array_equal(converted, value):
+            why = "not whole numbers in range"
+        elif dtype.kind == "f" and np.any(np.isinf(converted) & np.isfinite(value)):
+            why = "they overflow to inf"
+        else:
+            return converted, ""
+    return value, f"{key}: refusing to cast {value.dtype} values to {dtype} ({why})"
 
 
 def _join(prefix: str, name: str) -> str:
