@@ -774,3 +774,22 @@ def test_no_warnings_in_a_normal_run() -> None:
             optimizer = cls(ps)
             fill_grads(ps, 0)
             optimizer.step()
+
+
+def test_load_state_dict_refuses_another_optimizers_state_and_bad_scalars() -> None:
+    """Issue 17, item 5: SGD's state into Adam raised a bare KeyError at step(); a
+    non-numeric step a NumPy conversion error. Both are refused at load, naming why."""
+    p = Parameter(np.ones(3))
+    sgd = optim.SGD([p], lr=0.1, momentum=0.9)
+    adam = optim.Adam([p], lr=0.1)
+    with pytest.raises(
+        ValueError, match=r"lacks the option\(s\) amsgrad, betas.*another optimizer"
+    ):
+        adam.load_state_dict(sgd.state_dict())
+    p.grad[...] = 1.0
+    adam.step()
+    state = adam.state_dict()
+    state["state"][0]["step"] = "x"
+    with pytest.raises(ValueError, match="'step' of parameter 0 must be a number, got 'x'"):
+        adam.load_state_dict(state)
+    assert adam.state[p]["step"] == 1.0  # unchanged

@@ -316,6 +316,12 @@ class Optimizer:
             new = copy.deepcopy({k: v for k, v in saved.items() if k != "params"})
             if "betas" in new:
                 new["betas"] = tuple(float(b) for b in new["betas"])
+            missing = sorted(set(self.defaults) - set(new))
+            if missing:
+                raise ValueError(
+                    f"{name}: loaded param group {i} lacks the option(s) {', '.join(missing)} "
+                    f"(is it the state of another optimizer than {name}?)"
+                )
             new["params"] = group["params"]
             if "param_names" in group and "param_names" not in new:
                 new["param_names"] = group["param_names"]
@@ -327,7 +333,13 @@ class Optimizer:
 
     def _loaded_value(self, param: Parameter, index: int, key: str, value: Any) -> Any:
         if key in self._scalar_state:
-            return float(value)
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{type(self).__name__}: loaded state {key!r} of parameter {index} must be "
+                    f"a number, got {value!r}"
+                ) from None
         array = np.array(np.asarray(value), dtype=param.data.dtype)  # a copy; tensors too
         if array.shape != param.data.shape:
             raise ValueError(
