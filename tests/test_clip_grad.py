@@ -150,3 +150,12 @@ def test_clip_grad_norm_matches_torch(
     clip_grad_value_(params, 0.1)
     for p, t in zip(params, tensors, strict=True):
         np.testing.assert_array_equal(p.grad, t.grad.numpy())
+
+
+@pytest.mark.parametrize("max_norm", [0.0, -1.0, float("nan")])
+def test_a_max_norm_that_is_not_positive_is_refused(max_norm: float) -> None:
+    p = Parameter(np.ones(3))
+    p.grad[...] = 1.0
+    with pytest.raises(ValueError, match="max_norm must be positive"):
+        clip_grad_norm_([p], max_norm)
+    np.testing.assert_array_equal(p.grad, np.ones(3))

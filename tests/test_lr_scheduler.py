@@ -532,3 +532,23 @@ def test_a_torch_scheduler_state_dict_loads_into_refnet() -> None:
         theirs.step()
         ours.step()
     assert ours.get_last_lr() == theirs.get_last_lr()
+
+
+def test_arguments_that_make_the_rate_negative_or_nan_are_refused() -> None:
+    """Issue 17, item 7: these were accepted without a word."""
+
+    def fresh() -> optim.SGD:
+        return optim.SGD([Parameter(np.ones(2))], lr=0.1)
+
+    with pytest.raises(ValueError, match="StepLR: gamma must be finite and >= 0, got -1"):
+        lr_scheduler.StepLR(fresh(), step_size=1, gamma=-1)
+    with pytest.raises(ValueError, match="ExponentialLR: gamma must be finite and >= 0, got nan"):
+        lr_scheduler.ExponentialLR(fresh(), gamma=float("nan"))
+    with pytest.raises(ValueError, match="OneCycleLR: max_lr must be finite and positive"):
+        lr_scheduler.OneCycleLR(fresh(), max_lr=-1, total_steps=10)
+    optimizer = fresh()
+    factors = iter([1.0, float("nan")])
+    schedule = lr_scheduler.LambdaLR(optimizer, lambda epoch: next(factors))
+    with pytest.raises(ValueError, match="learning rate nan"):
+        schedule.step()
+    assert optimizer.param_groups[0]["lr"] == 0.1 and schedule.last_epoch == 0

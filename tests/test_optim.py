@@ -793,3 +793,12 @@ def test_load_state_dict_refuses_another_optimizers_state_and_bad_scalars() -> N
     with pytest.raises(ValueError, match="'step' of parameter 0 must be a number, got 'x'"):
         adam.load_state_dict(state)
     assert adam.state[p]["step"] == 1.0  # unchanged
+
+
+def test_infinite_rates_and_sets_of_parameters_are_refused() -> None:
+    p = Parameter(np.ones(2))
+    for name in ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "Lion"]:
+        with pytest.raises(ValueError, match=r"inf .*finite"):
+            getattr(optim, name)([p], lr=float("inf"))
+    with pytest.raises(TypeError, match="not a set"):
+        optim.SGD({p}, lr=0.1)

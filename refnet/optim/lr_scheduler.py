@@ -95,11 +95,42 @@ def _real(value: object, name: str, who: str) -> float:
     return float(value)
 
 
+def _factor(value: object, name: str, who: str) -> float:
+    """A multiplicative factor of the learning rate: finite and >= 0."""
+    factor = _real(value, name, who)
+    if not (math.isfinite(factor) and factor >= 0):
+        raise ValueError(f"{who}: {name} must be finite and >= 0, got {factor}")
+    return factor
+
+
+def _positive_rates(values: list[Any], name: str, who: str) -> list[Any]:
+    for value in values:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, Real)
+            or not 0 < float(value) < math.inf
+        ):
+            raise ValueError(f"{who}: {name} must be finite and positive, got {value!r}")
+    return values
+
+
 def _function_state(fn: Any) -> dict[str, Any] | None:
     """What PyTorch saves of a user function: nothing for a function, ``__dict__`` otherwise."""
     if fn is None or isinstance(fn, FunctionType):
         return None
     return dict(fn.__dict__)
+
+
+def _check_rates(scheduler: object, values: Sequence[float]) -> None:
+    """Refuse a schedule that would set an infinite or NaN learning rate (a ``lr_lambda``
+    returning NaN). Arguments that make rates negative are refused where they are given;
+    a schedule's own round-off below zero (one-cycle's last linear step) is PyTorch's."""
+    for i, lr in enumerate(values):
+        if not math.isfinite(lr):
+            raise ValueError(
+                f"{type(scheduler).__name__}: the schedule gives param group {i} the learning "
+                f"rate {lr} (a rate must be finite: check lr_lambda and the factors)"
+            )
 
 
 class LRScheduler:
@@ -155,12 +186,18 @@ class LRScheduler:
         self._update_lr()
 
     def _update_lr(self, epoch: int | None = None) -> None:
+        previous = self.last_epoch
         if epoch is None:
             self.last_epoch += 1
             values = self.get_lr()
         else:
             self.last_epoch = epoch
             values = self._closed_form_lr()
+        try:
+            _check_rates(self, values)
+        except ValueError:
+            self.last_epoch = previous
+            raise
         for group, lr in zip(self.optimizer.param_groups, values, strict=True):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
@@ -255,7 +292,7 @@ class StepLR(LRScheduler):
         self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
         self.step_size = _positive_int(step_size, "step_size", "StepLR")
-        self.gamma = _real(gamma, "gamma", "StepLR")
+        self.gamma = _factor(gamma, "gamma", "StepLR")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -288,7 +325,7 @@ class MultiStepLR(LRScheduler):
             if isinstance(m, bool) or not isinstance(m, int):
                 raise TypeError(f"MultiStepLR: milestones must be integers, got {m!r}")
         self.milestones: Counter[int] = Counter(milestones)
-        self.gamma = _real(gamma, "gamma", "MultiStepLR")
+        self.gamma = _factor(gamma, "gamma", "MultiStepLR")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -398,7 +435,7 @@ class ExponentialLR(LRScheduler):
     """Multiply the lr by ``gamma`` every epoch (PyTorch: ``ExponentialLR``)."""
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
-        self.gamma = _real(gamma, "gamma", "ExponentialLR")
+        self.gamma = _factor(gamma, "gamma", "ExponentialLR")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -519,7 +556,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 self.T_i = self.T_0
                 self.T_cur = epoch
         self.last_epoch = math.floor(epoch)
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
+        values = self.get_lr()
+        _check_rates(self, values)
+        for group, lr in zip(self.optimizer.param_groups, values, strict=True):
             group["lr"] = lr
         self._last_lr = self._group_lrs()
 
@@ -768,7 +807,7 @@ class CyclicLR(LRScheduler):
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups, strict=True):
                 group["lr"] = lr
-        self.max_lrs = _per_group("max_lr", optimizer, max_lr, who)
+        self.max_lrs = _positive_rates(_per_group("max_lr", optimizer, max_lr, who), "max_lr", who)
         up = float(_positive_int(step_size_up, "step_size_up", who))
         down = (
             up
@@ -928,7 +967,7 @@ class OneCycleLR(LRScheduler):
                 _phase(self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
             ]
 
-        max_lrs = _per_group("max_lr", optimizer, max_lr, who)
+        max_lrs = _positive_rates(_per_group("max_lr", optimizer, max_lr, who), "max_lr", who)
         if last_epoch == -1:
             for lr, group in zip(max_lrs, optimizer.param_groups, strict=True):
                 group["initial_lr"] = lr / div_factor

@@ -27,6 +27,7 @@ views and keeping them valid through ``.to()``, ``load_state_dict`` and new grou
 from __future__ import annotations
 
 import copy
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from numbers import Real
@@ -84,6 +85,11 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self._scratch: dict[tuple[np.dtype[Any], int], Array] = {}
 
+        if isinstance(params, set | frozenset):
+            raise TypeError(
+                f"{type(self).__name__}: params must be an ordered collection (a list), not a "
+                "set: a set's order changes between runs, and with it the state dict's indices"
+            )
         if isinstance(params, (Parameter, np.ndarray, dict)):
             raise TypeError(
                 f"{type(self).__name__}: params should be an iterable of Parameters or of "
@@ -424,8 +430,8 @@ def _check_range(
         ok, bound = 0.0 <= value <= at_most, f"0 <= {key} <= {at_most}"
     else:
         ok, bound = value >= 0.0, f"{key} >= 0"
-    if not ok:
-        raise ValueError(f"{where}invalid {what}: {value} (expected {bound})")
+    if not ok or math.isinf(value):
+        raise ValueError(f"{where}invalid {what}: {value} (expected {bound}, finite)")
 
 
 def _pair(betas: Any) -> Any:

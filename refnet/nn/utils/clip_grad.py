@@ -86,6 +86,8 @@ def clip_grads_with_norm_(parameters: ParametersT, max_norm: float, total_norm: 
     and leaves the clipped norm just below ``max_norm``.
     """
     params = [p for p in _parameters(parameters, "clip_grads_with_norm_") if p.requires_grad]
+    if not float(max_norm) > 0:
+        raise ValueError(f"clip_grad_norm_: max_norm must be positive, got {max_norm}")
     coef = min(float(max_norm) / (float(total_norm) + 1e-6), 1.0)
     for p in params:
         p.grad *= coef
