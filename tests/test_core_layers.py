@@ -131,3 +131,18 @@ def test_prelu_checks_channels() -> None:
         ValueError, match=r"PReLU\(num_parameters=3\): expected input of shape \(N, 3, \*\)"
     ):
         nn.PReLU(3)(np.ones((2, 4), dtype=np.float32))
+
+
+def test_hardening_regressions_of_issue_17() -> None:
+    """A 0-d input to PReLU stays 0-d; an empty spatial input to ConvTranspose2d is an
+    error (it gave a 2x2 output of the bias); an integer gradient is refused by name."""
+    prelu = nn.PReLU().double()
+    y = prelu(np.array(-1.5))
+    assert y.shape == () and float(y) == -0.375
+    assert prelu.backward(np.array(1.0)).shape == ()
+    with pytest.raises(ValueError, match=r"ConvTranspose2d\(.*non-empty spatial input"):
+        nn.ConvTranspose2d(2, 3, 2)(np.zeros((1, 2, 0, 3), dtype=np.float32))
+    relu = nn.ReLU()
+    relu(np.ones(3, dtype=np.float32))
+    with pytest.raises(TypeError, match=r"ReLU\(\): backward\(\) expects a floating-point"):
+        relu.backward(np.ones(3, dtype=np.int64))

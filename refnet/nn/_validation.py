@@ -65,6 +65,11 @@ def same_shape_gradient(module: Module, grad_output: object, shape: tuple[int, .
             f"{module.describe()}: backward() expects a gradient of the output's shape {shape}, "
             f"got {tuple(grad_output.shape)}"
         )
+    if not np.issubdtype(grad_output.dtype, np.floating):
+        raise TypeError(
+            f"{module.describe()}: backward() expects a floating-point gradient, got dtype "
+            f"{grad_output.dtype} (convert with g.astype(np.float32))"
+        )
     return grad_output
 
 

@@ -360,7 +360,7 @@ class PReLU(Module):
     def _slope_shape(self, x: Array) -> tuple[int, ...]:
         """Shape that broadcasts the slopes along dimension 1."""
         if self.num_parameters == 1:
-            return (1,)
+            return (1,) if x.ndim else ()  # a 0-d input stays 0-d, as in PyTorch
         if x.ndim < 2 or x.shape[1] != self.num_parameters:
             raise shape_error(self, f"(N, {self.num_parameters}, *)", x)
         return (self.num_parameters,) + (1,) * (x.ndim - 2)

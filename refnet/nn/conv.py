@@ -441,6 +441,11 @@ class ConvTranspose2d(_ConvNd):
 
     def forward(self, x: Array, output_size: Sequence[int] | None = None) -> Array:
         x4 = self._as_batched_2d(x)
+        if 0 in x4.shape[2:]:
+            raise ValueError(
+                f"{self.describe()}: expected a non-empty spatial input (PyTorch supports only "
+                f"a zero batch or zero channels), got {tuple(np.shape(x))}"
+            )
         output_padding = self._output_padding(x4, output_size)
         out = F.conv_transpose_output_size(x4.shape[2], x4.shape[3], self._geometry, output_padding)
         if out[0] < 1 or out[1] < 1:
