@@ -146,3 +146,13 @@ def test_hardening_regressions_of_issue_17() -> None:
     relu(np.ones(3, dtype=np.float32))
     with pytest.raises(TypeError, match=r"ReLU\(\): backward\(\) expects a floating-point"):
         relu.backward(np.ones(3, dtype=np.int64))
+
+
+def test_flatten_takes_an_empty_batch_and_checks_its_gradient() -> None:
+    flatten, unflatten = nn.Flatten(), nn.Unflatten(1, (2, 3))
+    assert flatten(np.zeros((0, 2, 3))).shape == (0, 6)
+    assert flatten.backward(np.zeros((0, 6))).shape == (0, 2, 3)
+    for layer, x in ((flatten, np.zeros((4, 2, 3))), (unflatten, np.zeros((4, 6)))):
+        layer(x)
+        with pytest.raises(ValueError, match=r"expects a gradient of the output's size \(24"):
+            layer.backward(np.zeros((4, 5)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,10 +34,12 @@ class Flatten(Module):
         if not -ndim <= self.start_dim < ndim or not -ndim <= self.end_dim < ndim or start > end:
             raise shape_error(self, f"with dims {self.start_dim}..{self.end_dim}", x)
         self._input_shape = x.shape
-        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1 :])
+        # The flattened size spelled out, not -1: NumPy cannot infer it for an empty batch.
+        flat = math.prod(x.shape[start : end + 1])
+        return x.reshape(x.shape[:start] + (flat,) + x.shape[end + 1 :])
 
     def backward(self, grad_output: Array) -> Array:
-        return np.reshape(grad_output, self._saved(self._input_shape))
+        return _reshaped_back(self, grad_output, self._saved(self._input_shape))
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -67,7 +70,23 @@ class Unflatten(Module):
         return y
 
     def backward(self, grad_output: Array) -> Array:
-        return np.reshape(grad_output, self._saved(self._input_shape))
+        return _reshaped_back(self, grad_output, self._saved(self._input_shape))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+def _reshaped_back(module: Module, grad_output: object, input_shape: tuple[int, ...]) -> Array:
+    """The output's gradient in the input's shape, after checking it has as many elements."""
+    if not isinstance(grad_output, np.ndarray):
+        raise TypeError(
+            f"{module.describe()}: backward() expects a NumPy array, "
+            f"got {type(grad_output).__name__}"
+        )
+    if grad_output.size != math.prod(input_shape):
+        raise ValueError(
+            f"{module.describe()}: backward() expects a gradient of the output's size "
+            f"({math.prod(input_shape)} elements, input shape {input_shape}), "
+            f"got shape {tuple(grad_output.shape)}"
+        )
+    return grad_output.reshape(input_shape)
