@@ -96,7 +96,15 @@ def load(path: str | os.PathLike[str]) -> Any:
             return _decode_archive(archive)
     except _FormatError as error:
         raise ValueError(f"refnet.load({file}): not a valid refnet file: {error}") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, RecursionError) as error:
+    except (
+        ValueError,
+        OSError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+        RecursionError,
+        MemoryError,  # a member header claiming an absurd size (8 TB)
+    ) as error:
         # np.load refuses pickled content (object arrays, pickle files) with a ValueError; a
         # truncated or corrupt archive raises BadZipFile, EOFError, zlib.error, OSError or
         # a ValueError from the .npy header parser.
@@ -107,6 +115,9 @@ def load(path: str | os.PathLike[str]) -> Any:
 
 
 def _decode_archive(archive: np.lib.npyio.NpzFile) -> Any:
+    stray = [name for name in archive.zip.namelist() if not name.endswith(".npy")]
+    if stray:  # NpzFile would hand such a member back as raw bytes
+        raise _FormatError(f"members that are not .npy arrays: {sorted(stray)}")
     members = set(archive.files)
     if STRUCTURE_KEY not in members:
         raise _FormatError(f"an .npz archive without the {STRUCTURE_KEY!r} member")

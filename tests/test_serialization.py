@@ -403,3 +403,29 @@ def test_save_replaces_existing_file(tmp_path: Path) -> None:
 
 def test_module_is_exported() -> None:
     assert refnet.save is serialization.save and refnet.load is serialization.load
+
+
+def test_a_member_that_is_not_an_array_is_refused(tmp_path: Path) -> None:
+    """Issue 17, item 8: NpzFile returns a non-.npy member as raw bytes."""
+    path = tmp_path / "extra.npz"
+    refnet.save({"w": np.ones(3)}, path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("notes.txt", b"hello")
+    with pytest.raises(ValueError, match=r"not .npy arrays: \['notes.txt'\]"):
+        refnet.load(path)
+
+
+def test_a_member_header_claiming_terabytes_is_a_clear_error(tmp_path: Path) -> None:
+    """Issue 17, item 6: a header claiming 8 TB raised a raw MemoryError."""
+    path = tmp_path / "huge.npz"
+    refnet.save({"w": np.ones(4)}, path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    name = next(n for n in members if n != "__refnet__.npy")
+    header = members[name]
+    members[name] = header.replace(b"(4,)", b"(1000000000000,)", 1)
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+    with pytest.raises(ValueError, match=str(path)):
+        refnet.load(path)
