@@ -115,7 +115,8 @@ def load(path: str | os.PathLike[str]) -> Any:
 
 
 def _decode_archive(archive: np.lib.npyio.NpzFile) -> Any:
-    stray = [name for name in archive.zip.namelist() if not name.endswith(".npy")]
+    names = [] if archive.zip is None else archive.zip.namelist()
+    stray = [name for name in names if not name.endswith(".npy")]
     if stray:  # NpzFile would hand such a member back as raw bytes
         raise _FormatError(f"members that are not .npy arrays: {sorted(stray)}")
     members = set(archive.files)

@@ -409,3 +409,74 @@ def test_lenet_learns_on_the_real_subset(real_subset: Path, tmp_path: Path) -> N
     assert last["train_loss"] < first["train_loss"] and last["val_loss"] < first["val_loss"]
     assert first["train_loss"] < 2.3  # below chance level, ln 10 ≈ 2.303, on average
     assert last["val_acc"] >= 0.70
+
+
+# ---------------------------------------------------------------------- errors (issue 17)
+
+
+def test_bad_values_and_damaged_checkpoints_get_one_line_and_exit_2(
+    finished_run: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_cli(*TINY, "--data-dir", data_dir, "--seed", "-5")
+    assert exited.value.code == 2 and "must be a non-negative integer" in capsys.readouterr().err
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    content = (finished_run / "latest.npz").read_bytes()
+    resume = ["--resume", "--out-dir", damaged, "--data-dir", data_dir, "--no-plots"]
+    for broken in (content[: len(content) // 2], b"not a checkpoint"):
+        (damaged / "latest.npz").write_bytes(broken)
+        assert run_cli(*resume) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --resume: refnet.load(") and "--overwrite" in err
+        assert "Traceback" not in err
+    checkpoint = refnet.load(finished_run / "latest.npz")
+    del checkpoint["config"]
+    refnet.save(checkpoint, damaged / "latest.npz")
+    assert run_cli(*resume) == 2
+    assert "has no config" in capsys.readouterr().err
+
+
+def test_an_unwritable_output_is_found_before_training(
+    data_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a_file = tmp_path / "taken"
+    a_file.write_text("")
+    assert run_cli(*TINY, "--data-dir", data_dir, "--out-dir", a_file / "run", "--no-plots") == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
+    real_write = Path.write_bytes
+
+    def read_only(self: Path, data: bytes) -> int:
+        if self.name.startswith(".write-test"):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    trained = []
+    monkeypatch.setattr(cli, "train", lambda *a, **k: trained.append(1))
+    out = tmp_path / "ro"
+    assert run_cli(*TINY, "--data-dir", data_dir, "--out-dir", out, "--no-plots") == 3
+    assert "cannot write the run's files" in capsys.readouterr().err and not trained
+
+
+def test_a_full_disk_is_one_line_and_exit_3(
+    data_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno
+
+    from refnet.examples.fashion_mnist import checkpoints
+
+    def full(obj: object, path: Path, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(checkpoints.refnet, "save", full)
+    out = tmp_path / "full"
+    assert run_cli(*TINY, "--data-dir", data_dir, "--out-dir", out, "--no-plots") == 3
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "latest.npz" in err and "Traceback" not in err

@@ -69,9 +69,16 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"--resume: no checkpoint at {file}; start the run without --resume "
             "(or point --out-dir at the run's directory)"
         )
-    checkpoint = refnet.load(file)
+    try:
+        checkpoint = refnet.load(file)
+    except ValueError as error:  # corrupt or truncated: refnet.load names the file and why
+        raise ResumeError(f"--resume: {error}; start again with --overwrite") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise ResumeError(f"{file} is not a checkpoint of the FashionMNIST example")
+    if not isinstance(checkpoint.get("config"), dict):
+        raise ResumeError(
+            f"{file} has no config (an incomplete checkpoint): start again with --overwrite"
+        )
     if checkpoint.get("version") != VERSION:
         raise ResumeError(
             f"{file} is a version {checkpoint.get('version')} checkpoint; this is version "

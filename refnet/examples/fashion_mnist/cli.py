@@ -3,13 +3,16 @@
 Every recipe flag (``--epochs``, ``--lr``, ...) defaults to the model's recipe
 (:data:`~refnet.examples.fashion_mnist.models.RECIPES`) and, with ``--resume``, to the
 checkpoint's value. Exit status: 0 on success, 1 if training diverged, 2 for a usage or
-data problem (missing files, a checkpoint of another configuration), 130 on Ctrl-C.
+data problem (missing files, a bad flag value, a checkpoint that is corrupt, incomplete or
+of another configuration, an output directory that is a file), 3 when the run's files
+cannot be written (a read-only directory, a full disk), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,6 +55,13 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    return value
 
 
 def _non_negative_float(text: str) -> float:
@@ -108,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--clip-grad-norm", type=_positive(float), help="default: no clipping")
     recipe.add_argument(
         "--seed",
-        type=int,
+        type=_non_negative_int,
         help=f"seeds the initial weights, the shuffling and dropout (default: {DEFAULT_SEED})",
     )
 
@@ -178,6 +188,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FloatingPointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # the run's files: a read-only directory, a full disk
+        where = f" ({error.filename})" if error.filename else ""
+        print(
+            f"error: cannot write the run's files{where}: {error.strerror or error}",
+            file=sys.stderr,
+        )
+        return 3
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Fail before training, not after an epoch, if the run's files cannot be written."""
+    existing = out_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent  # the directory is made only once the data has loaded
+    if not existing.is_dir():
+        raise UsageError(f"--out-dir {out_dir}: {existing} is a file, not a directory")
+    probe = existing / f".write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -198,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
         if args.overwrite:  # a Ctrl-C before the first epoch ends must not resume the old run
             for name in (LATEST, BEST):
                 (out_dir / name).unlink(missing_ok=True)
+    check_out_dir(out_dir)
     if not args.no_plots:
         from refnet.examples.fashion_mnist.plots import require_matplotlib
 
@@ -220,7 +252,13 @@ def run(args: argparse.Namespace) -> int:
 
     trainer = Trainer(config, splits)
     if checkpoint is not None:
-        trainer.load_state_dict(checkpoint)
+        try:
+            trainer.load_state_dict(checkpoint)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ResumeError(
+                f"--resume: {out_dir / LATEST} is incomplete or damaged ({error}); "
+                "start again with --overwrite"
+            ) from None
     out_dir.mkdir(parents=True, exist_ok=True)
     print_header(config, splits, trainer, out_dir, resumed=checkpoint is not None)
 
