@@ -479,4 +479,51 @@ def test_a_full_disk_is_one_line_and_exit_3(
     out = tmp_path / "full"
     assert run_cli(*TINY, "--data-dir", data_dir, "--out-dir", out, "--no-plots") == 3
     err = capsys.readouterr().err
-    assert "No space left on device" in err and "latest.npz" in err and "Traceback" not in err
+    assert "No space left on device" in err and "best.npz" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("stop_in", ["best.npz", "latest.npz", "metrics"])
+def test_an_interrupted_write_after_the_last_epoch_leaves_files_that_agree(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    stop_in: str,
+) -> None:
+    """Issue 17, item 1: a Ctrl-C while best.npz was written after the last epoch left it
+    stale for good (latest.npz was already written, so --resume trained nothing), and the
+    message said 'during epoch 3' of a 2-epoch run. best.npz is now written first."""
+    args = [*TINY, "--data-dir", data_dir, "--epochs", "2"]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert run_cli(*args, "--out-dir", straight) == 0
+    save, metrics = cli.save_checkpoint, cli.write_run_metrics
+
+    def interrupted_save(path: Path, trainer: Trainer) -> None:
+        if trainer.epoch == 2 and path.name == stop_in:
+            raise KeyboardInterrupt
+        save(path, trainer)
+
+    def interrupted_metrics(trainer: Trainer, out_dir: Path) -> list[Path]:
+        if trainer.epoch == 2 and stop_in == "metrics":
+            raise KeyboardInterrupt
+        return metrics(trainer, out_dir)
+
+    monkeypatch.setattr(cli, "save_checkpoint", interrupted_save)
+    monkeypatch.setattr(cli, "write_run_metrics", interrupted_metrics)
+    capsys.readouterr()
+    assert run_cli(*args, "--out-dir", stopped) == 130
+    on_disk = refnet.load(stopped / "latest.npz")["epoch"]
+    message = capsys.readouterr().err
+    assert f"holds epoch {on_disk}" in message and "epoch 3" not in message
+    assert ("checkpoints" if stop_in != "metrics" else "metrics") in message
+    monkeypatch.setattr(cli, "save_checkpoint", save)
+    monkeypatch.setattr(cli, "write_run_metrics", metrics)
+    assert run_cli("--resume", "--out-dir", stopped, "--data-dir", data_dir, "--no-plots") == 0
+    for name in ("latest.npz", "best.npz"):
+        a, b = refnet.load(stopped / name), refnet.load(straight / name)
+        for checkpoint in (a, b):
+            for entry in checkpoint["history"]:
+                for key in ("seconds", "train_seconds", "images_per_s"):
+                    del entry[key]
+        assert_same_state(a, b, name)
+    assert history(stopped) == history(straight)

@@ -262,12 +262,13 @@ def run(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     print_header(config, splits, trainer, out_dir, resumed=checkpoint is not None)
 
+    progress = Progress(saved_epoch=trainer.epoch)
     try:
-        train(trainer, out_dir, args.progress)
+        train(trainer, out_dir, args.progress, progress)
     except KeyboardInterrupt:
         print(
-            f"\ninterrupted during epoch {trainer.epoch + 1}: the checkpoint {out_dir / LATEST} "
-            f"holds epoch {trainer.epoch}; continue with --resume --out-dir {out_dir}",
+            f"\ninterrupted {progress.doing}: the checkpoint {out_dir / LATEST} holds epoch "
+            f"{progress.saved_epoch}; continue with --resume --out-dir {out_dir}",
             file=sys.stderr,
         )
         return 130
@@ -312,23 +313,43 @@ def print_header(
     print(flush=True)
 
 
-def train(trainer: Trainer, out_dir: Path, progress: bool | None) -> None:
-    """The epochs still to run: train, evaluate, print, checkpoint, write the metrics."""
+@dataclasses.dataclass
+class Progress:
+    """What is on disk and what the run is doing, for an interruption's message."""
+
+    saved_epoch: int
+    doing: str = "before the first epoch"
+
+
+def train(
+    trainer: Trainer, out_dir: Path, show_bar: bool | None, progress: Progress | None = None
+) -> None:
+    """The epochs still to run: train, evaluate, print, checkpoint, write the metrics.
+
+    ``best.npz`` is written before ``latest.npz``: ``latest.npz`` is the commit point. An
+    interruption before it is written leaves the epoch to be run again by ``--resume``
+    (bit-identically, rewriting ``best.npz``), so the two can never disagree for good.
+    """
+    progress = progress or Progress(saved_epoch=trainer.epoch)
     epochs = trainer.config.epochs
     if trainer.epoch >= epochs:
         print(f"the run has already completed {trainer.epoch} epochs; nothing to train")
     while trainer.epoch < epochs:
         best_before = trainer.best
+        progress.doing = f"during epoch {trainer.epoch + 1} of {epochs}"
         with ProgressBar(
             total=len(trainer.loader.dataset),
             description=f"epoch {trainer.epoch + 1}/{epochs}",
-            enabled=progress,
+            enabled=show_bar,
         ) as bar:
             entry = trainer.train_epoch(progress=bar.update)
         print(format_epoch(entry, epochs), flush=True)
-        save_checkpoint(out_dir / LATEST, trainer)
+        progress.doing = f"while writing the checkpoints of epoch {trainer.epoch}"
         if best_before is None or entry["val_acc"] > best_before["val_acc"]:
             save_checkpoint(out_dir / BEST, trainer)
+        save_checkpoint(out_dir / LATEST, trainer)
+        progress.saved_epoch = trainer.epoch
+        progress.doing = f"while writing the metrics of epoch {trainer.epoch}"
         write_run_metrics(trainer, out_dir)
 
 
