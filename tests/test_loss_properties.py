@@ -79,7 +79,7 @@ def test_value_type_and_dtype(
     if case.criterion.reduction == "none":
         assert isinstance(value, np.ndarray) and value.dtype == dtype
     else:
-        assert type(value) is float
+        assert type(value) is np.float64 and isinstance(value, float)  # .item() works
     assert len(grads) == len(case.inputs)
     for grad, x in zip(grads, case.inputs, strict=True):
         assert isinstance(grad, np.ndarray)

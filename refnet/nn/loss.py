@@ -213,14 +213,16 @@ class _Loss(Module):
         self._loss_shape, self._reduced_as = losses.shape, reduction
         if reduction == "none":
             return np.asarray(losses)  # arithmetic on 0-d arrays gives NumPy scalars
-        total = float(np.sum(losses))
+        # np.float64: a Python float (arithmetic, formatting, json) that also has
+        # ``.item()``, so a PyTorch training loop's ``loss.item()`` works unchanged.
+        total = np.float64(np.sum(losses))
         if reduction == "sum":
             self._divisor = 1.0
             return total
         if reduction == "batchmean":
             divisor = losses.shape[0] if losses.ndim else 1
         self._divisor = float(losses.size if divisor is None else divisor)
-        return total / self._divisor if self._divisor else math.nan
+        return total / self._divisor if self._divisor else np.float64(math.nan)
 
     def _scale(self, grad_output: object, dtype: np.dtype[np.generic]) -> Scale:
         """``∂L/∂ℓ`` for the latest forward (see the class docstring).

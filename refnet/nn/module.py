@@ -299,12 +299,24 @@ class Module:
         for param in self.parameters():
             param.zero_grad()
 
-    def to(self: M, dtype: npt.DTypeLike) -> M:
+    def to(self: M, *args: Any, dtype: npt.DTypeLike | None = None) -> M:
         """Convert parameters, their gradients and floating buffers to ``dtype``, in place.
+
+        As PyTorch's ``module.to(...)``: ``to(np.float64)``, ``to(dtype=np.float64)``,
+        and a device, ``to("cpu")`` or ``to("cpu", np.float64)``: refnet computes on the
+        CPU, so ``"cpu"`` changes nothing and any other device is refused.
 
         Build the optimizer after converting, as in PyTorch: the optimizer keeps the
         parameters, and converting replaces their arrays.
         """
+        for arg in args:
+            if _is_device(arg):
+                continue
+            if dtype is not None:
+                raise TypeError(f"to() got two dtypes: {dtype!r} and {arg!r}")
+            dtype = arg
+        if dtype is None:
+            return self
         target = np.dtype(dtype)
         if not np.issubdtype(target, np.floating):
             raise TypeError(f"to() expects a floating dtype, got {target}")
@@ -548,6 +560,21 @@ def _lossless_cast(key: str, value: Array, dtype: np.dtype[Any]) -> tuple[Array,
         else:
             return converted, ""
     return value, f"{key}: refusing to cast {value.dtype} values to {dtype} ({why})"
+
+
+_DEVICES = ("cuda", "mps", "xpu", "meta", "hip", "xla", "vulkan", "hpu", "mtia", "ipu")
+
+
+def _is_device(value: object) -> bool:
+    """``True`` for ``"cpu"`` (or ``"cpu:0"``); a ValueError for another device's name."""
+    if not isinstance(value, str):
+        return False
+    kind = value.split(":")[0].lower()
+    if kind == "cpu":
+        return True
+    if kind in _DEVICES:
+        raise ValueError(f"to({value!r}): refnet computes with NumPy on the CPU; use 'cpu'")
+    return False
 
 
 def _join(prefix: str, name: str) -> str:

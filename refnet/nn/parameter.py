@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -76,3 +78,84 @@ class Parameter:
     def __repr__(self) -> str:
         frozen = "" if self.requires_grad else ", requires_grad=False"
         return f"Parameter(shape={self.shape}, dtype={self.dtype}{frozen})"
+
+    # ------------------------------------------------------------------ array-like
+    #
+    # Where PyTorch code treats a parameter as a tensor (``np.asarray(p)``, ``p[0]``,
+    # ``p.item()``, ``p * 2``, ``p -= lr * g``), a Parameter acts as its ``data``:
+    # reads and arithmetic give arrays, in-place operators and item assignment change
+    # ``data`` in place (so layers and optimizers keep seeing it). Equality stays
+    # identity: parameters are dictionary keys (an optimizer's state).
+
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> Array:
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in Parameter.__slots__ or name.startswith("__"):
+            # Not set yet (during __init__ or a copy), or a protocol hook such as
+            # __deepcopy__: the array's would turn a copied Parameter into an array.
+            raise AttributeError(name)
+        return getattr(self.data, name)  # .T, .sum(), .item(), .tolist(), .reshape(), ...
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.data[index]
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self.data[index] = value
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __neg__(self) -> Array:
+        return -self.data
+
+    def __add__(self, other: Any) -> Array:
+        return self.data + np.asarray(other)
+
+    def __radd__(self, other: Any) -> Array:
+        return np.asarray(other) + self.data
+
+    def __sub__(self, other: Any) -> Array:
+        return self.data - np.asarray(other)
+
+    def __rsub__(self, other: Any) -> Array:
+        return np.asarray(other) - self.data
+
+    def __mul__(self, other: Any) -> Array:
+        return self.data * np.asarray(other)
+
+    def __rmul__(self, other: Any) -> Array:
+        return np.asarray(other) * self.data
+
+    def __truediv__(self, other: Any) -> Array:
+        return self.data / np.asarray(other)
+
+    def __rtruediv__(self, other: Any) -> Array:
+        return np.asarray(other) / self.data
+
+    def __pow__(self, other: Any) -> Array:
+        return self.data ** np.asarray(other)
+
+    def __matmul__(self, other: Any) -> Array:
+        return self.data @ np.asarray(other)
+
+    def __rmatmul__(self, other: Any) -> Array:
+        return np.asarray(other) @ self.data
+
+    def __iadd__(self, other: Any) -> Parameter:
+        self.data += np.asarray(other)
+        return self
+
+    def __isub__(self, other: Any) -> Parameter:
+        self.data -= np.asarray(other)
+        return self
+
+    def __imul__(self, other: Any) -> Parameter:
+        self.data *= np.asarray(other)
+        return self
+
+    def __itruediv__(self, other: Any) -> Parameter:
+        self.data /= np.asarray(other)
+        return self
