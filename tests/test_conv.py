@@ -597,3 +597,13 @@ def test_a_call_that_waits_for_its_backward_keeps_its_column_matrix() -> None:
     alone(x2)
     np.testing.assert_allclose(grad2, alone.backward(g2), rtol=1e-13)
     np.testing.assert_allclose(conv.weight.grad, alone.weight.grad, rtol=1e-12)
+
+
+@pytest.mark.parametrize("field", ["stride", "padding", "dilation", "kernel_size", "groups"])
+def test_geometry_fixed_at_construction_is_refused_later(field: str) -> None:
+    """Issue 19: changing stride after construction changed the repr but not the output."""
+    conv = nn.Conv2d(2, 4, 3, generator=0)
+    before = repr(conv)
+    with pytest.raises(AttributeError, match=rf"Conv2d\(.*\): {field} is fixed at construction"):
+        setattr(conv, field, 2)
+    assert repr(conv) == before

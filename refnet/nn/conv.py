@@ -146,6 +146,30 @@ class _ConvNd(Module):
         self._batched = True
         self.needs_input_grad = True
 
+    _FIXED = frozenset(
+        {
+            "in_channels",
+            "out_channels",
+            "kernel_size",
+            "stride",
+            "padding",
+            "dilation",
+            "groups",
+            "padding_mode",
+            "output_padding",
+        }
+    )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The geometry is computed once, at construction, and the weight's shape follows
+        # from it: a later change would show in the repr but not in the output.
+        if name in self._FIXED and "_geometry" in self.__dict__:
+            raise AttributeError(
+                f"{self.describe()}: {name} is fixed at construction; build a new layer "
+                "(and copy the weights with load_state_dict if the shapes allow)"
+            )
+        super().__setattr__(name, value)
+
     def reset_parameters(self, generator: Seed = None) -> None:
         """PyTorch's default: ``kaiming_uniform_(w, a=√5)`` = U(±1/√fan_in), and the bias
         U(±1/√fan_in), with ``fan_in = weight.shape[1] · kh · kw`` (for a transposed
