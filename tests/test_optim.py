@@ -802,3 +802,37 @@ def test_infinite_rates_and_sets_of_parameters_are_refused() -> None:
             getattr(optim, name)([p], lr=float("inf"))
     with pytest.raises(TypeError, match="not a set"):
         optim.SGD({p}, lr=0.1)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"lr": 0.01, "betas": (0.95, 0.98), "weight_decay": 0.1}, {"lr": 0.003, "maximize": True}],
+)
+def test_lion_follows_the_papers_rule_over_a_long_closed_loop_trajectory(
+    options: dict[str, Any],
+) -> None:
+    """Issue 20, item 4: Lion has no torch twin. 300 steps on a quadratic whose gradient
+    depends on the current weights (so an error anywhere compounds), against the paper's
+    Algorithm 2 written out here independently, element by element."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((6, 6))
+    A = A @ A.T + np.eye(6)
+    b = rng.standard_normal(6)
+    lr = options.get("lr", 1e-4)
+    beta1, beta2 = options.get("betas", (0.9, 0.99))
+    decay, sign = options.get("weight_decay", 0.0), -1.0 if options.get("maximize") else 1.0
+
+    theta_ref, momentum = np.ones(6), np.zeros(6)
+    p = Parameter(np.ones(6))
+    optimizer = optim.Lion([p], **options)
+    for step in range(300):
+        grad = A @ theta_ref - b
+        for i in range(6):  # the paper's update, one coordinate at a time
+            g = sign * grad[i]
+            c = beta1 * momentum[i] + (1 - beta1) * g
+            update = 1.0 if c > 0 else -1.0 if c < 0 else 0.0
+            theta_ref[i] = theta_ref[i] - lr * (update + decay * theta_ref[i])
+            momentum[i] = beta2 * momentum[i] + (1 - beta2) * g
+        p.grad[...] = A @ p.data - b
+        optimizer.step()
+        np.testing.assert_allclose(p.data, theta_ref, rtol=1e-12, atol=1e-14, err_msg=f"{step}")
