@@ -274,3 +274,30 @@ def test_load_state_dict_refuses_lossy_casts_and_changes_nothing() -> None:
     state["0.weight"] = np.full((2, 2), 0.5, dtype=np.float64)
     model.load_state_dict(state)
     assert int(model[1].num_batches_tracked) == 3 and model[0].weight.data.dtype == np.float32
+
+
+def test_state_dict_rules_for_buffers_strictness_and_shapes() -> None:
+    """Issue 20, item 5: rules the suite did not pin down."""
+
+    class WithBuffers(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = Parameter(np.zeros((2, 3)))
+            self.register_buffer("kept", np.ones(2))
+            self.register_buffer("scratch", np.ones(2), persistent=False)
+
+    module = WithBuffers()
+    assert sorted(module.state_dict()) == ["kept", "weight"]  # non-persistent: not saved
+    assert [name for name, _ in module.named_buffers()] == ["kept", "scratch"]
+    state = module.state_dict()
+    state["scratch"] = np.zeros(2)  # a non-persistent buffer is not a loadable key
+    with pytest.raises(ValueError, match=r"unexpected key\(s\): scratch"):
+        module.load_state_dict(state)
+    assert module.load_state_dict(state, strict=False).unexpected_keys == ["scratch"]
+    np.testing.assert_array_equal(module.scratch, np.ones(2))
+    same_size = dict(module.state_dict(), weight=np.ones((3, 2)))  # 6 elements, wrong shape
+    with pytest.raises(ValueError, match=r"size mismatch for weight.*\(3, 2\).*\(2, 3\)"):
+        module.load_state_dict(same_size)
+    with pytest.raises(ValueError, match="size mismatch"):
+        module.load_state_dict(same_size, strict=False)  # shapes are never optional
+    np.testing.assert_array_equal(module.weight.data, np.zeros((2, 3)))
