@@ -156,3 +156,20 @@ def test_flatten_takes_an_empty_batch_and_checks_its_gradient() -> None:
         layer(x)
         with pytest.raises(ValueError, match=r"expects a gradient of the output's size \(24"):
             layer.backward(np.zeros((4, 5)))
+
+
+def test_linear_backward_for_f_ordered_input_equals_the_plain_path() -> None:
+    """Issue 20, item 3: the F-ordered route (a Flatten of a conv's (C, H, W, N) output)
+    was reached only by the slow real-data test."""
+    rng = np.random.default_rng(0)
+    x_c = rng.standard_normal((7, 5))
+    x_f = np.asfortranarray(x_c)
+    g = rng.standard_normal((7, 3))
+    plain, fast = nn.Linear(5, 3, generator=1).double(), nn.Linear(5, 3, generator=1).double()
+    plain(x_c)
+    fast(x_f)
+    grad_c, grad_f = plain.backward(g), fast.backward(g)
+    assert grad_f.flags.f_contiguous and not grad_f.flags.c_contiguous  # the input's layout
+    np.testing.assert_allclose(grad_f, grad_c, rtol=1e-13)
+    np.testing.assert_allclose(fast.weight.grad, plain.weight.grad, rtol=1e-13)
+    np.testing.assert_allclose(fast.bias.grad, plain.bias.grad, rtol=1e-13)

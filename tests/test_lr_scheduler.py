@@ -154,6 +154,9 @@ CASES: list[tuple[str, str, Builder]] = [
 
 PLATEAU_CASES: list[tuple[str, dict[str, Any]]] = [
     ("defaults", {"patience": 3}),
+    # A relative threshold large enough to decide (issue 20: 1e-4 never did in min mode).
+    ("min-rel", {"threshold": 0.2, "patience": 1}),
+    ("max-rel", {"mode": "max", "threshold": 0.2, "patience": 1, "factor": 0.5}),
     ("max", {"mode": "max", "patience": 2, "factor": 0.5}),
     ("abs", {"threshold_mode": "abs", "threshold": 0.05, "patience": 1}),
     ("max-abs", {"mode": "max", "threshold_mode": "abs", "threshold": 0.01, "patience": 0}),
