@@ -55,7 +55,7 @@ from refnet.nn.loss import (
     TripletMarginLoss,
 )
 from refnet.nn.module import IncompatibleKeys, Module
-from refnet.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from refnet.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
 from refnet.nn.parameter import Parameter
 from refnet.nn.pooling import (
     AdaptiveAvgPool2d,
@@ -124,6 +124,7 @@ __all__ = [
     "ParameterDict",
     "ParameterList",
     "PoissonNLLLoss",
+    "RMSNorm",
     "RNNCell",
     "ReLU",
     "ReLU6",

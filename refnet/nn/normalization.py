@@ -1,4 +1,4 @@
-"""Normalisation layers: ``BatchNorm1d``, ``BatchNorm2d``, ``LayerNorm``, ``GroupNorm``.
+"""Normalisation layers: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm and RMSNorm.
 
 Each normalises groups of numbers to zero mean and unit variance, ``x̂ = (x - μ)/σ``
 with ``σ = √(v + ε)`` and v the *biased* variance, then applies a learned affine map
@@ -424,4 +424,90 @@ class GroupNorm(Module):
         return (
             f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
             f"bias={self.bias is not None}"
+        )
+
+
+class RMSNorm(Module):
+    """Divide each sample by its root mean square over the trailing ``normalized_shape``.
+
+    PyTorch: ``nn.RMSNorm(normalized_shape, eps=None, elementwise_affine=True)``. For input
+    ``(*, D_1, ..., D_k)``: ``y = γ · x / √(mean(x²) + ε)``, the mean over the
+    ``D = D_1···D_k`` trailing numbers, γ of shape ``normalized_shape`` (ones); no centring
+    and no bias. ``eps=None`` means the machine epsilon of the input's dtype
+    (``torch.finfo(dtype).eps``: 1.19e-7 for float32, 2.2e-16 for float64).
+
+    Backward (derived in :func:`refnet.nn.functional.rms_norm_backward`), with
+    ĝ = γ ∂L/∂y and r = 1/rms: ``∂L/∂x = r (ĝ - x̂ · mean(ĝ · x̂))``, ``∂L/∂γ = Σ ∂L/∂y · x̂``.
+
+    Caches x̂ (the input's size) and 1/rms per sample.
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        dtype: npt.DTypeLike = np.float32,
+        generator: Seed = None,
+    ) -> None:
+        super().__init__()
+        shape = (
+            (normalized_shape,)
+            if isinstance(normalized_shape, (int, np.integer))
+            else normalized_shape
+        )
+        self.normalized_shape = tuple(int(d) for d in shape)
+        if any(d < 1 for d in self.normalized_shape):
+            raise ValueError(
+                f"RMSNorm: normalized_shape must have positive sizes, got {normalized_shape}"
+            )
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        self.weight: Parameter | None
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+        self._cache: tuple[Array, Array] | None = None
+
+    def reset_parameters(self) -> None:
+        """γ = 1."""
+        if self.weight is not None:
+            self.weight.data[...] = 1
+
+    def forward(self, x: Array) -> Array:
+        x = float_input(self, x)
+        k = len(self.normalized_shape)
+        if x.ndim < k or tuple(x.shape[x.ndim - k :]) != self.normalized_shape:
+            dims = ", ".join(str(d) for d in self.normalized_shape)
+            raise shape_error(self, f"(*, {dims})", x)
+        if self.weight is not None:
+            matching_dtype(self, x, self.weight.dtype)
+        D = int(np.prod(self.normalized_shape))
+        eps = float(np.finfo(x.dtype).eps) if self.eps is None else float(self.eps)
+        weight = _data(self.weight)
+        y, xhat, invrms = F.rms_norm(
+            x.reshape(-1, D), None if weight is None else weight.reshape(D), eps
+        )
+        self._cache = (xhat.reshape(x.shape), invrms)
+        return y.reshape(x.shape)
+
+    def backward(self, grad_output: Array) -> Array:
+        xhat, invrms = self._saved(self._cache)
+        g = same_shape_gradient(self, grad_output, xhat.shape)
+        D = int(np.prod(self.normalized_shape))
+        weight = _data(self.weight)
+        grad_input, grad_weight = F.rms_norm_backward(
+            g.reshape(-1, D),
+            xhat.reshape(-1, D),
+            invrms,
+            None if weight is None else weight.reshape(D),
+        )
+        if self.weight is not None:
+            self.weight.grad += grad_weight.reshape(self.normalized_shape)
+        return grad_input.reshape(xhat.shape)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )

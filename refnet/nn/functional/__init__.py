@@ -54,6 +54,8 @@ from refnet.nn.functional.normalization import (
     layer_norm_backward,
     normalize_rows,
     normalize_rows_backward,
+    rms_norm,
+    rms_norm_backward,
 )
 from refnet.nn.functional.pooling import (
     PoolGeometry,
@@ -124,6 +126,8 @@ __all__ = [
     "p_norm",
     "p_norm_backward",
     "pairwise_distance",
+    "rms_norm",
+    "rms_norm_backward",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_backward",
     "scaled_dot_product_attention_forward",

@@ -333,3 +333,39 @@ def group_norm_backward(
     rows = (N * num_groups, -1)
     grad_input = normalize_rows_backward(grad_xhat.reshape(rows), xhat.reshape(rows), invstd)
     return grad_input.reshape(N, C, L), grad_weight, grad_bias
+
+
+def rms_norm(x: Array, weight: Array | None, eps: float) -> tuple[Array, Array, Array]:
+    """RMS norm of the rows of ``x`` ``(R, D)``: ``y = γ · x / √(mean(x²) + ε)``, γ ``(D,)``.
+
+    No centring and no bias: each row is divided by its root mean square. Returns
+    ``(y, x̂, 1/rms)``: the output ``(R, D)``, ``x̂ = x/rms`` and ``(R, 1)``.
+    """
+    D = x.shape[1]
+    mean_square = np.einsum("rd,rd->r", x, x)[:, None] / D
+    invrms = 1.0 / np.sqrt(mean_square + eps)
+    xhat = x * invrms
+    y = xhat.copy() if weight is None else xhat * weight
+    return y, xhat, invrms
+
+
+def rms_norm_backward(
+    grad_output: Array, xhat: Array, invrms: Array, weight: Array | None
+) -> tuple[Array, Array]:
+    """``(∂L/∂x, ∂L/∂γ)`` for :func:`rms_norm`, ``(R, D)`` and ``(D,)``.
+
+    With ``r = 1/√(mean(x²) + ε)`` and ``x̂ = x r``: ``∂r/∂x_i = -r³ x_i / D``, so
+
+        ∂x̂_j/∂x_i = r δ_ij - x_j r³ x_i / D = r (δ_ij - x̂_j x̂_i / D),
+
+    and with ĝ = γ ∂L/∂y, ``∂L/∂x = r (ĝ - x̂ · mean(ĝ · x̂))``: layer norm's backward
+    without the ``- mean(ĝ)`` term (no centring to undo). ``∂L/∂γ = Σ_r ∂L/∂y · x̂``.
+    """
+    D = xhat.shape[1]
+    grad_weight = np.einsum("rd,rd->d", grad_output, xhat)
+    grad_xhat = grad_output if weight is None else grad_output * weight
+    projection = np.einsum("rd,rd->r", grad_xhat, xhat)[:, None] / D
+    grad_input = xhat * projection
+    np.subtract(grad_xhat, grad_input, out=grad_input)
+    grad_input *= invrms
+    return grad_input, grad_weight
