@@ -9,18 +9,20 @@ out by hand. The kernels are in :mod:`refnet.nn.functional.rnn`.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+import refnet.nn.functional.recurrent as K
 import refnet.nn.functional.rnn as R
-from refnet._typing import Array, Seed
+from refnet._typing import Array, IntArray, Seed
 from refnet.nn import init
 from refnet.nn._validation import float_input, gradient_pair, matching_dtype, output_gradient
 from refnet.nn.functional.dropout import dropout_noise
 from refnet.nn.module import Module
 from refnet.nn.parameter import Parameter
+from refnet.nn.utils.rnn import PackedSequence, check_packed, packed_data, padded_data
 from refnet.random import as_generator
 
 
@@ -267,7 +269,6 @@ class _RNNBase(Module):
     """
 
     _gates = 1
-    _kind = "rnn_tanh"
 
     def __init__(
         self,
@@ -349,50 +350,42 @@ class _RNNBase(Module):
 
     # -------------------------------------------------------------- shapes
 
-    def _time_major(self, input: object) -> tuple[Array, bool]:
-        """The input as (L, N, I), and whether it was batched."""
+    def _layout(self, input: object) -> tuple[Array, _Layout]:
+        """The input as the kernels' time-major (L, N, I), and how to map results back."""
+        if isinstance(input, PackedSequence):
+            check_packed(input, self.input_size, self.describe())
+            matching_dtype(self, input.data, self._dtype)
+            return padded_data(input.data, input.batch_sizes), _Layout(True, False, input)
         x = float_input(self, input)
         layout = "(N, L, {})" if self.batch_first else "(L, N, {})"
         if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
             raise ValueError(
                 f"{self.describe()}: expected input of shape "
-                f"{layout.format(self.input_size)} or (L, {self.input_size}), got {tuple(x.shape)}"
+                f"{layout.format(self.input_size)} or (L, {self.input_size}), "
+                f"or a PackedSequence, got {tuple(x.shape)}"
             )
         matching_dtype(self, x, self._dtype)
-        if x.ndim == 2:
-            return x[:, None], False
-        return (x.transpose(1, 0, 2) if self.batch_first else x), True
+        where = _Layout(x.ndim == 3, self.batch_first, None)
+        return where.inside(x), where
 
-    def _initial(
-        self, state: object, N: int, width: int, batched: bool, name: str, dtype: np.dtype[Any]
-    ) -> Array:
-        """A state of shape (layers·D, N, width), or (layers·D, width) unbatched; None: zeros."""
+    def _initial(self, state: object, N: int, width: int, where: _Layout, name: str) -> Array:
+        """A state as the kernels' (layers·D, N, width); None: zeros."""
         shape = (self.num_layers * self._directions, N, width)
         if state is None:
-            return np.zeros(shape, dtype=dtype)
+            return np.zeros(shape, dtype=self._dtype)
         state = float_input(self, state, name)
-        expected = shape if batched else (shape[0], shape[2])
+        expected = shape if where.batched else (shape[0], shape[2])
         if state.shape != expected:
             raise ValueError(
                 f"{self.describe()}: expected {name} of shape {expected}, got {tuple(state.shape)}"
             )
-        matching_dtype(self, state, dtype, name)
-        return state if batched else state[:, None]
-
-    def _outside(self, output: Array, batched: bool) -> Array:
-        if not batched:
-            return output[:, 0]
-        return output.transpose(1, 0, 2) if self.batch_first else output
-
-    def _inside(self, grad: Array, batched: bool) -> Array:
-        if not batched:
-            return grad[:, None]
-        return grad.transpose(1, 0, 2) if self.batch_first else grad
+        matching_dtype(self, state, self._dtype, name)
+        return where.state_inside(state)
 
     # -------------------------------------------------------------- computation
 
     def _run(
-        self, x: Array, h0: Array, c0: Array | None
+        self, x: Array, h0: Array, c0: Array | None, batch_sizes: IntArray | None
     ) -> tuple[Array, Array, Array | None, list[Any]]:
         """Every layer and direction; returns (output, h_n, c_n, per-layer caches)."""
         h_n, c_n = np.empty_like(h0), None if c0 is None else np.empty_like(c0)
@@ -401,14 +394,9 @@ class _RNNBase(Module):
             outputs, layer_caches = [], []
             for d, suffix in enumerate(self._suffixes(layer)):
                 k = layer * self._directions + d
-                out, h_last, c_last, cache = R.sequence_forward(
-                    self._kind,
-                    x,
-                    h0[k],
-                    None if c0 is None else c0[k],
-                    self._weights(suffix),
-                    self._projection(suffix),
-                    reverse=d == 1,
+                c_k = None if c0 is None else c0[k]
+                out, h_last, c_last, cache = self._direction_forward(
+                    x, h0[k], c_k, suffix, d == 1, batch_sizes
                 )
                 outputs.append(out)
                 layer_caches.append(cache)
@@ -437,15 +425,14 @@ class _RNNBase(Module):
             grad_x = None
             for d, suffix in enumerate(self._suffixes(layer)):
                 k = layer * self._directions + d
-                gx, gh, gc, grads = R.sequence_backward(
+                g_c = None if grad_c_n is None else grad_c_n[k]
+                gx, gh, gc = self._direction_backward(
                     grad[:, :, d * width : (d + 1) * width],
                     grad_h_n[k],
-                    None if grad_c_n is None else grad_c_n[k],
+                    g_c,
                     layer_caches[d],
-                    self._weights(suffix),
-                    self._projection(suffix),
+                    suffix,
                 )
-                self._add_layer_grads(suffix, grads)
                 grad_h0[k] = gh
                 if grad_c0 is not None and gc is not None:
                     grad_c0[k] = gc
@@ -453,6 +440,25 @@ class _RNNBase(Module):
             assert grad_x is not None
             grad = grad_x
         return grad, grad_h0, grad_c0
+
+    def _direction_forward(
+        self,
+        x: Array,
+        h0: Array,
+        c0: Array | None,
+        suffix: str,
+        reverse: bool,
+        batch_sizes: IntArray | None,
+    ) -> tuple[Array, Array, Array | None, Any]:
+        """One layer in one direction: ``(output, h_n, c_n or None, cache)``."""
+        raise NotImplementedError
+
+    def _direction_backward(
+        self, grad_out: Array, grad_h_n: Array, grad_c_n: Array | None, cache: Any, suffix: str
+    ) -> tuple[Array, Array, Array | None]:
+        """BPTT of one layer and direction; adds the parameter gradients, returns
+        ``(∂x, ∂h_0, ∂c_0 or None)``."""
+        raise NotImplementedError
 
     def _add_layer_grads(self, suffix: str, grads: tuple[Array | None, ...]) -> None:
         names = ["weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"]
@@ -481,24 +487,26 @@ class _RNNBase(Module):
 class _OneState(_RNNBase):
     """RNN and GRU: the state is one array, ``h``."""
 
-    def forward(self, input: Array, hx: Array | None = None) -> tuple[Array, Array]:
-        x, batched = self._time_major(input)
-        h0 = self._initial(hx, x.shape[1], self.hidden_size, batched, "hx", x.dtype)
-        out, h_n, _, caches = self._run(x, h0, None)
-        y, h = self._outside(out, batched), _state_outside(h_n, batched)
-        self._cache = (caches, batched, hx is not None, y.shape, h.shape)
+    def forward(
+        self, input: Array | PackedSequence, hx: Array | None = None
+    ) -> tuple[Array | PackedSequence, Array]:
+        x, where = self._layout(input)
+        h0 = self._initial(hx, x.shape[1], self.hidden_size, where, "hx")
+        out, h_n, _, caches = self._run(x, h0, None, where.batch_sizes)
+        y, h = where.outside(out), where.state_outside(h_n)
+        self._cache = (caches, where, hx is not None, _data_shape(y), h.shape)
         return y, h
 
     def backward(
-        self, grad_output: Array | None, grad_h_n: Array | None = None
-    ) -> Array | tuple[Array, Array]:
-        caches, batched, hx_given, y_shape, h_shape = self._saved(self._cache)
+        self, grad_output: Array | PackedSequence | None, grad_h_n: Array | None = None
+    ) -> Array | PackedSequence | tuple[Array | PackedSequence, Array]:
+        caches, where, hx_given, y_shape, h_shape = self._saved(self._cache)
         dtype = self._dtype
-        g_out = self._inside(output_gradient(self, grad_output, y_shape, dtype), batched)
-        g_h = _state_inside(output_gradient(self, grad_h_n, h_shape, dtype, "grad_h_n"), batched)
+        g_out = where.inside(output_gradient(self, _data(grad_output), y_shape, dtype))
+        g_h = where.state_inside(output_gradient(self, grad_h_n, h_shape, dtype, "grad_h_n"))
         grad, grad_h0, _ = self._run_backward(g_out, g_h, None, caches)
-        grad_input = self._outside(grad, batched)
-        return (grad_input, _state_outside(grad_h0, batched)) if hx_given else grad_input
+        grad_input = where.outside(grad)
+        return (grad_input, where.state_outside(grad_h0)) if hx_given else grad_input
 
 
 class RNN(_OneState):
@@ -509,13 +517,20 @@ class RNN(_OneState):
     ``forward(input, hx=None)`` returns ``(output, h_n)``: input (L, N, I), (N, L, I) with
     ``batch_first``, or unbatched (L, I); ``hx`` and ``h_n`` (layers·D, N, H). Inside,
     the layer works time-major: the input projections of all steps are one product, the
-    recurrence one small product per step (:func:`refnet.nn.functional.rnn.sequence_forward`).
+    recurrence one small product per step (:func:`refnet.nn.functional.recurrent.rnn_forward`).
 
     ``backward(grad_output, grad_h_n=None)`` backpropagates through time, last step
     first: step t's state gradient is the loss's ``grad_output[t]`` plus what flows back
     from step t + 1 through W_hh. Returns ``grad_input``, or ``(grad_input, grad_hx)``
     when ``hx`` was passed. Dropout (``dropout > 0``) acts on each layer's output but the
     last, in training mode, with masks from ``generator``.
+
+    Variable lengths: ``input`` may be a :class:`~refnet.nn.utils.rnn.PackedSequence`
+    (from :func:`~refnet.nn.utils.rnn.pack_padded_sequence`); then ``output`` is one with
+    the same ``batch_sizes``, ``h_n`` holds each sequence's state after its own last step
+    (in the batch's original order), ``backward`` takes the output's gradient as a
+    ``PackedSequence`` (or its ``data`` array) and returns ``grad_input`` as a
+    ``PackedSequence``. LSTM and GRU take packed input the same way.
     """
 
     def __init__(
@@ -546,19 +561,32 @@ class RNN(_OneState):
             generator,
         )
         self.nonlinearity = nonlinearity
-        self._kind = f"rnn_{nonlinearity}"
+
+    def _direction_forward(
+        self,
+        x: Array,
+        h0: Array,
+        c0: Array | None,
+        suffix: str,
+        reverse: bool,
+        batch_sizes: IntArray | None,
+    ) -> tuple[Array, Array, Array | None, Any]:
+        out, h_n, cache = K.rnn_forward(
+            x, h0, *self._weights(suffix), self.nonlinearity, reverse, batch_sizes
+        )
+        return out, h_n, None, cache
+
+    def _direction_backward(
+        self, grad_out: Array, grad_h_n: Array, grad_c_n: Array | None, cache: Any, suffix: str
+    ) -> tuple[Array, Array, Array | None]:
+        w_ih, w_hh, _, _ = self._weights(suffix)
+        gx, gh, grads = K.rnn_backward(grad_out, grad_h_n, cache, w_ih, w_hh, self.bias)
+        self._add_layer_grads(suffix, grads)
+        return gx, gh, None
 
     def extra_repr(self) -> str:
         act = "" if self.nonlinearity == "tanh" else ", nonlinearity='relu'"
         return super().extra_repr() + act
-
-
-def _state_outside(state: Array, batched: bool) -> Array:
-    return state if batched else state[:, 0]
-
-
-def _state_inside(state: Array, batched: bool) -> Array:
-    return state if batched else state[:, None]
 
 
 class LSTM(_RNNBase):
@@ -576,42 +604,65 @@ class LSTM(_RNNBase):
     """
 
     _gates = 4
-    _kind = "lstm"
 
     def forward(
-        self, input: Array, hx: tuple[Array, Array] | None = None
-    ) -> tuple[Array, tuple[Array, Array]]:
-        x, batched = self._time_major(input)
+        self, input: Array | PackedSequence, hx: tuple[Array, Array] | None = None
+    ) -> tuple[Array | PackedSequence, tuple[Array, Array]]:
+        x, where = self._layout(input)
         if hx is not None and (not isinstance(hx, tuple | list) or len(hx) != 2):
             raise TypeError(f"{self.describe()}: hx must be a pair (h_0, c_0) or None")
         h_0, c_0 = (None, None) if hx is None else hx
         out_size = self.proj_size or self.hidden_size
-        h0 = self._initial(h_0, x.shape[1], out_size, batched, "hx[0]", x.dtype)
-        c0 = self._initial(c_0, x.shape[1], self.hidden_size, batched, "hx[1]", x.dtype)
-        out, h_n, c_n, caches = self._run(x, h0, c0)
+        h0 = self._initial(h_0, x.shape[1], out_size, where, "hx[0]")
+        c0 = self._initial(c_0, x.shape[1], self.hidden_size, where, "hx[1]")
+        out, h_n, c_n, caches = self._run(x, h0, c0, where.batch_sizes)
         assert c_n is not None
-        y = self._outside(out, batched)
-        h, c = _state_outside(h_n, batched), _state_outside(c_n, batched)
-        self._cache = (caches, batched, hx is not None, y.shape, h.shape, c.shape)
+        y = where.outside(out)
+        h, c = where.state_outside(h_n), where.state_outside(c_n)
+        self._cache = (caches, where, hx is not None, _data_shape(y), h.shape, c.shape)
         return y, (h, c)
 
     def backward(
         self,
-        grad_output: Array | None,
+        grad_output: Array | PackedSequence | None,
         grad_hx: tuple[Array | None, Array | None] | None = None,
-    ) -> Array | tuple[Array, tuple[Array, Array]]:
-        caches, batched, hx_given, y_shape, h_shape, c_shape = self._saved(self._cache)
+    ) -> Array | PackedSequence | tuple[Array | PackedSequence, tuple[Array, Array]]:
+        caches, where, hx_given, y_shape, h_shape, c_shape = self._saved(self._cache)
         dtype = self._dtype
         grad_h_n, grad_c_n = gradient_pair(self, grad_hx, "grad_hx")
-        g_out = self._inside(output_gradient(self, grad_output, y_shape, dtype), batched)
-        g_h = _state_inside(output_gradient(self, grad_h_n, h_shape, dtype, "grad_h_n"), batched)
-        g_c = _state_inside(output_gradient(self, grad_c_n, c_shape, dtype, "grad_c_n"), batched)
+        g_out = where.inside(output_gradient(self, _data(grad_output), y_shape, dtype))
+        g_h = where.state_inside(output_gradient(self, grad_h_n, h_shape, dtype, "grad_h_n"))
+        g_c = where.state_inside(output_gradient(self, grad_c_n, c_shape, dtype, "grad_c_n"))
         grad, grad_h0, grad_c0 = self._run_backward(g_out, g_h, g_c, caches)
         assert grad_c0 is not None
-        grad_input = self._outside(grad, batched)
+        grad_input = where.outside(grad)
         if not hx_given:
             return grad_input
-        return grad_input, (_state_outside(grad_h0, batched), _state_outside(grad_c0, batched))
+        return grad_input, (where.state_outside(grad_h0), where.state_outside(grad_c0))
+
+    def _direction_forward(
+        self,
+        x: Array,
+        h0: Array,
+        c0: Array | None,
+        suffix: str,
+        reverse: bool,
+        batch_sizes: IntArray | None,
+    ) -> tuple[Array, Array, Array | None, Any]:
+        assert c0 is not None
+        return K.lstm_forward(
+            x, h0, c0, *self._weights(suffix), self._projection(suffix), reverse, batch_sizes
+        )
+
+    def _direction_backward(
+        self, grad_out: Array, grad_h_n: Array, grad_c_n: Array | None, cache: Any, suffix: str
+    ) -> tuple[Array, Array, Array | None]:
+        w_ih, w_hh, _, _ = self._weights(suffix)
+        gx, gh, gc, grads, grad_w_hr = K.lstm_backward(
+            grad_out, grad_h_n, grad_c_n, cache, w_ih, w_hh, self._projection(suffix), self.bias
+        )
+        self._add_layer_grads(suffix, (*grads, grad_w_hr))
+        return gx, gh, gc
 
 
 class GRU(_OneState):
@@ -623,7 +674,6 @@ class GRU(_OneState):
     """
 
     _gates = 3
-    _kind = "gru"
 
     def __init__(
         self,
@@ -649,3 +699,72 @@ class GRU(_OneState):
             dtype,
             generator,
         )
+
+    def _direction_forward(
+        self,
+        x: Array,
+        h0: Array,
+        c0: Array | None,
+        suffix: str,
+        reverse: bool,
+        batch_sizes: IntArray | None,
+    ) -> tuple[Array, Array, Array | None, Any]:
+        out, h_n, cache = K.gru_forward(x, h0, *self._weights(suffix), reverse, batch_sizes)
+        return out, h_n, None, cache
+
+    def _direction_backward(
+        self, grad_out: Array, grad_h_n: Array, grad_c_n: Array | None, cache: Any, suffix: str
+    ) -> tuple[Array, Array, Array | None]:
+        w_ih, w_hh, _, _ = self._weights(suffix)
+        gx, gh, grads = K.gru_backward(grad_out, grad_h_n, cache, w_ih, w_hh, self.bias)
+        self._add_layer_grads(suffix, grads)
+        return gx, gh, None
+
+
+def _data_shape(output: Array | PackedSequence) -> tuple[int, ...]:
+    return output.data.shape if isinstance(output, PackedSequence) else output.shape
+
+
+def _data(value: object) -> object:
+    """A ``PackedSequence``'s data (what its gradient is shaped like); anything else as is."""
+    return value.data if isinstance(value, PackedSequence) else value
+
+
+class _Layout(NamedTuple):
+    """How one call's input maps to the kernels' time-major (L, N, ·) batch, and back:
+    batched or not, ``batch_first`` or not, or packed (``packed`` holds the input)."""
+
+    batched: bool
+    batch_first: bool
+    packed: PackedSequence | None
+
+    @property
+    def batch_sizes(self) -> IntArray | None:
+        return None if self.packed is None else np.asarray(self.packed.batch_sizes)
+
+    def inside(self, a: Array) -> Array:
+        """An input (or an output's gradient) in the kernels' layout."""
+        if self.packed is not None:
+            return padded_data(a, self.packed.batch_sizes)
+        if not self.batched:
+            return a[:, None]
+        return a.transpose(1, 0, 2) if self.batch_first else a
+
+    def outside(self, a: Array) -> Array | PackedSequence:
+        """An output (or the input's gradient) in the caller's layout."""
+        if self.packed is not None:
+            return self.packed._replace(data=packed_data(a, self.packed.batch_sizes))
+        if not self.batched:
+            return a[:, 0]
+        return a.transpose(1, 0, 2) if self.batch_first else a
+
+    def state_inside(self, state: Array) -> Array:
+        """A state (layers·D, N, H) as the kernels see it: packed rows in length order."""
+        if self.packed is not None and self.packed.sorted_indices is not None:
+            return state[:, self.packed.sorted_indices]
+        return state if self.batched else state[:, None]
+
+    def state_outside(self, state: Array) -> Array:
+        if self.packed is not None and self.packed.unsorted_indices is not None:
+            return state[:, self.packed.unsorted_indices]
+        return state if self.batched else state[:, 0]
