@@ -276,38 +276,3 @@ def test_long_sequences_stay_finite(kind: str) -> None:
     gx, gs, gp = p.backward(grads, fast[-1])
     for a in [*fast[:-1], gx, *gs, *gp]:
         assert np.all(np.isfinite(a))
-
-
-@pytest.mark.parametrize(
-    ("kind", "N", "H"), [("rnn_tanh", 64, 128), ("lstm", 16, 128), ("gru", 32, 128)]
-)
-def test_the_per_step_products_in_pieces_give_the_whole_products_results(
-    kind: str, N: int, H: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """At these sizes each step's product is cut into pieces (R._step_pieces); the results
-    must be those of whole products (and of the cell-by-cell reference)."""
-    gates = {"lstm": 4, "gru": 3}.get(kind, 1)
-    assert R._step_pieces(N, H, gates * H) is not None
-    rng = np.random.default_rng(0)
-    bound = 1 / np.sqrt(H)
-    w: list[Array | None] = [
-        rng.uniform(-bound, bound, s)
-        for s in [(gates * H, 5), (gates * H, H), (gates * H,), (gates * H,)]
-    ]
-    states = [rng.normal(size=(N, H))] + ([rng.normal(size=(N, H))] if kind == "lstm" else [])
-    lengths = np.sort(rng.integers(1, 4, N))[::-1].copy()
-    lengths[0] = 3
-    p = Problem(kind, rng.normal(size=(3, N, 5)), states, w, True, lengths)
-    fast = p.forward()
-    ref = p.reference()
-    np.testing.assert_allclose(fast[0] * p.mask(), ref[0], rtol=1e-12, atol=1e-13)
-    grads = _used_gradients(p, fast, [True] * (len(fast) - 1), seed=4)
-    pieces = p.backward(grads, fast[-1])
-    monkeypatch.setattr(R, "_step_pieces", lambda *args: None)
-    whole_fwd = p.forward()
-    whole = p.backward(grads, whole_fwd[-1])
-    np.testing.assert_allclose(fast[0], whole_fwd[0], rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(pieces[0], whole[0], rtol=1e-12, atol=1e-13)
-    for a, b in zip([*pieces[1], *pieces[2]], [*whole[1], *whole[2]], strict=True):
-        if a is not None:
-            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

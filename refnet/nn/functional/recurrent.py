@@ -42,7 +42,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from refnet._blas import SMALL_PRODUCT
 from refnet._typing import Array, IntArray
 
 ParamGrads = tuple[Array, Array, Array | None, Array | None]
@@ -59,63 +58,6 @@ def _sigmoid_(a: Array) -> Array:
     a += 1
     np.reciprocal(a, out=a)
     return a
-
-
-#: The narrowest piece worth a separate call (narrower ones pay more per call than they save).
-MIN_STEP_PIECE = 32
-
-
-def _step_pieces(rows: int, inner: int, length: int) -> list[slice] | None:
-    """Slices of a per-step product's long dimension so each piece, ``rows · inner ·
-    piece`` multiply-adds, stays on OpenBLAS's single-threaded small-matrix kernel
-    (:mod:`refnet._blas`); ``None``: keep the product whole (small already, or the pieces
-    would be too narrow).
-
-    Why: a recurrence alternates one small product with a few small elementwise
-    operations, L times. On the general path each product wakes BLAS's threads, which
-    then spin while the elementwise work runs, competing with it for the cores; the small
-    kernel stays on the calling thread (the speed chapter has the measurements).
-    """
-    if rows * inner * length <= SMALL_PRODUCT:
-        return None
-    size = SMALL_PRODUCT // max(rows * inner, 1)
-    if size < MIN_STEP_PIECE:
-        return None
-    return [slice(start, min(start + size, length)) for start in range(0, length, size)]
-
-
-def _add_step_product(a: Array, h: Array, w: Array, scratch: Array) -> None:
-    """``a += h @ wᵀ`` for ``h`` (b, K), ``w`` (G·H, K): the recurrent term of one step.
-
-    ``scratch`` is a (N, G·H) buffer, N ≥ b; the product is formed there (in column
-    pieces when that is faster, see :func:`_step_pieces`) and added in one operation.
-    """
-    b = h.shape[0]
-    out = scratch[:b]
-    pieces = _step_pieces(b, h.shape[1], w.shape[0])
-    if pieces is None:
-        np.matmul(h, w.T, out=out)
-    else:
-        for piece in pieces:
-            np.matmul(h, w[piece].T, out=out[:, piece])
-    a += out
-
-
-def _step_product_back(d: Array, w: Array, out: Array, scratch: Array) -> None:
-    """``out[...] = d @ w`` for ``d`` (b, G·H), ``w`` (G·H, K): the state's gradient from
-    one step's gate gradients; in pieces of the inner dimension G·H (partial sums) when
-    that keeps them on the small kernel. ``scratch`` is a (N, K) buffer."""
-    b = d.shape[0]
-    pieces = _step_pieces(b, w.shape[1], w.shape[0])
-    if pieces is None:
-        np.matmul(d, w, out=out)
-        return
-    first, *rest = pieces
-    np.matmul(d[:, first], w[first], out=out)
-    part = scratch[:b]
-    for piece in rest:
-        np.matmul(d[:, piece], w[piece], out=part)
-        out += part
 
 
 def _input_projection(x: Array, w_ih: Array, bias: Array | None) -> Array:
@@ -218,11 +160,10 @@ def rnn_forward(
     states = _state_buffer(h0, L, reverse)
     prev, out = _prev_next(states, reverse)
     out[...] = _input_projection(x, w_ih, _bias_sum(b_ih, b_hh))
-    scratch = np.empty((N, w_hh.shape[0]), dtype=x.dtype)
     for t in _steps(L, reverse):
         b = _active(batch_sizes, t, N)
         a = out[t, :b]
-        _add_step_product(a, prev[t, :b], w_hh, scratch)
+        a += prev[t, :b] @ w_hh.T
         if relu:
             np.maximum(a, 0, out=a)
         else:
@@ -250,7 +191,6 @@ def rnn_backward(
     prev, out = _prev_next(states, reverse)
     d_a = _gate_buffer(out, batch_sizes is not None)
     carry = _carry(grad_h_n, states[0])
-    scratch = np.empty_like(carry)
     for t in _steps(L, not reverse):
         b = _active(batch_sizes, t, N)
         dh = carry[:b]
@@ -265,7 +205,7 @@ def rnn_backward(
             np.multiply(h, h, out=da)
             np.subtract(1, da, out=da)
             da *= dh
-        _step_product_back(da, w_hh, carry[:b], scratch)
+        np.matmul(da, w_hh, out=carry[:b])
     grads = _param_grads(d_a, x, d_a, prev, has_bias)
     return _input_gradient(d_a, w_ih), carry, grads
 
@@ -313,11 +253,10 @@ def lstm_forward(
     prev_c, out_c = _prev_next(cells, reverse)
     tanh_c = np.empty((L, N, H), dtype=x.dtype)
     hidden = None if w_hr is None else np.empty((L, N, H), dtype=x.dtype)
-    scratch = np.empty((N, 4 * H), dtype=x.dtype)
     for t in _steps(L, reverse):
         b = _active(batch_sizes, t, N)
         a = gates[t, :b]
-        _add_step_product(a, prev_h[t, :b], w_hh, scratch)
+        a += prev_h[t, :b] @ w_hh.T
         _sigmoid_(a[:, : 2 * H])
         np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
         _sigmoid_(a[:, 3 * H :])
@@ -373,7 +312,6 @@ def lstm_backward(
     carry_h = _carry(grad_h_n, states[0])
     carry_c = _carry(grad_c_n, cells[0])
     dc = np.empty((N, H), dtype=x.dtype)
-    scratch = np.empty_like(carry_h)
     for t in _steps(L, not reverse):
         b = _active(batch_sizes, t, N)
         dh = carry_h[:b]
@@ -406,7 +344,7 @@ def lstm_backward(
         np.multiply(dcb, i, out=dg)
         dg *= 1 - g * g
         np.multiply(dcb, f, out=carry_c[:b])
-        _step_product_back(d, w_hh, carry_h[:b], scratch)
+        np.matmul(d, w_hh, out=carry_h[:b])
     grads = _param_grads(d_gates, x, d_gates, prev_h, has_bias)
     grad_w_hr = None
     if d_proj is not None and hidden is not None:
@@ -453,17 +391,12 @@ def gru_forward(
     states = _state_buffer(h0, L, reverse)
     prev, out = _prev_next(states, reverse)
     hidden_n = np.empty((L, N, H), dtype=x.dtype)
-    scratch = np.empty((N, 3 * H), dtype=x.dtype)
-    product = np.empty_like(scratch)
     for t in _steps(L, reverse):
         b = _active(batch_sizes, t, N)
         h = prev[t, :b]
-        from_h = scratch[:b]
-        if b_hh is None:
-            from_h[...] = 0
-        else:
-            from_h[...] = b_hh
-        _add_step_product(from_h, h, w_hh, product)
+        from_h = h @ w_hh.T
+        if b_hh is not None:
+            from_h += b_hh
         a = gates[t, :b]
         rz = a[:, : 2 * H]
         rz += from_h[:, : 2 * H]
@@ -508,7 +441,6 @@ def gru_backward(
     d_x = _gate_buffer(gates, packed)
     d_h = _gate_buffer(gates, packed)
     carry = _carry(grad_h_n, states[0])
-    scratch = np.empty_like(carry)
     for t in _steps(L, not reverse):
         b = _active(batch_sizes, t, N)
         dh = carry[:b]
@@ -531,7 +463,7 @@ def gru_backward(
         dhh[:, : 2 * H] = dx[:, : 2 * H]
         np.multiply(dn, r, out=dhh[:, 2 * H :])
         through_z = dh * z
-        _step_product_back(dhh, w_hh, carry[:b], scratch)
+        np.matmul(dhh, w_hh, out=carry[:b])
         carry[:b] += through_z
     grads = _param_grads(d_x, x, d_h, prev, has_bias)
     return _input_gradient(d_x, w_ih), carry, grads
