@@ -60,6 +60,12 @@ def _sigmoid_(a: Array) -> Array:
     return a
 
 
+def _transposed(w: Array) -> Array:
+    """``wᵀ`` laid out row by row: each step's ``h @ W_hhᵀ`` reads it L times, and BLAS
+    runs a product with a C-ordered right operand faster than with a transposed view."""
+    return np.ascontiguousarray(w.T)
+
+
 def _input_projection(x: Array, w_ih: Array, bias: Array | None) -> Array:
     """All steps' ``x W_ihᵀ + bias`` as one GEMM: (L, N, I) -> (L, N, G·H), a new array."""
     L, N, _ = x.shape
@@ -160,10 +166,11 @@ def rnn_forward(
     states = _state_buffer(h0, L, reverse)
     prev, out = _prev_next(states, reverse)
     out[...] = _input_projection(x, w_ih, _bias_sum(b_ih, b_hh))
+    w_hh_t = _transposed(w_hh)
     for t in _steps(L, reverse):
         b = _active(batch_sizes, t, N)
         a = out[t, :b]
-        a += prev[t, :b] @ w_hh.T
+        a += prev[t, :b] @ w_hh_t
         if relu:
             np.maximum(a, 0, out=a)
         else:
@@ -253,10 +260,11 @@ def lstm_forward(
     prev_c, out_c = _prev_next(cells, reverse)
     tanh_c = np.empty((L, N, H), dtype=x.dtype)
     hidden = None if w_hr is None else np.empty((L, N, H), dtype=x.dtype)
+    w_hh_t = _transposed(w_hh)
     for t in _steps(L, reverse):
         b = _active(batch_sizes, t, N)
         a = gates[t, :b]
-        a += prev_h[t, :b] @ w_hh.T
+        a += prev_h[t, :b] @ w_hh_t
         _sigmoid_(a[:, : 2 * H])
         np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
         _sigmoid_(a[:, 3 * H :])
@@ -391,10 +399,11 @@ def gru_forward(
     states = _state_buffer(h0, L, reverse)
     prev, out = _prev_next(states, reverse)
     hidden_n = np.empty((L, N, H), dtype=x.dtype)
+    w_hh_t = _transposed(w_hh)
     for t in _steps(L, reverse):
         b = _active(batch_sizes, t, N)
         h = prev[t, :b]
-        from_h = h @ w_hh.T
+        from_h = h @ w_hh_t
         if b_hh is not None:
             from_h += b_hh
         a = gates[t, :b]
