@@ -305,3 +305,20 @@ def _residual_to_torch(module: rnn.Module) -> torch.nn.Module:
 def _residual_from_torch(module: torch.nn.Module) -> rnn.Module:
     assert isinstance(module, Residual)
     return rnn.Residual(from_torch(module.block))
+
+
+@register_from_torch(torch.nn.MultiheadAttention)
+def _multihead_attention_from_torch(module: torch.nn.Module) -> rnn.Module:
+    """torch keeps neither ``bias`` nor ``add_bias_kv``: read them off the parameters."""
+    assert isinstance(module, torch.nn.MultiheadAttention)
+    return rnn.MultiheadAttention(
+        module.embed_dim,
+        module.num_heads,
+        dropout=module.dropout,
+        bias=module.in_proj_bias is not None,
+        add_bias_kv=module.bias_k is not None,
+        add_zero_attn=module.add_zero_attn,
+        kdim=module.kdim,
+        vdim=module.vdim,
+        batch_first=module.batch_first,
+    )

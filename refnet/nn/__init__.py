@@ -25,6 +25,7 @@ from refnet.nn.activation import (
     Softsign,
     Tanh,
 )
+from refnet.nn.attention import MultiheadAttention
 from refnet.nn.container import (
     ModuleDict,
     ModuleList,
@@ -118,6 +119,7 @@ __all__ = [
     "ModuleDict",
     "ModuleList",
     "MultiMarginLoss",
+    "MultiheadAttention",
     "NLLLoss",
     "PReLU",
     "Parameter",
