@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +34,7 @@ class _Activation(Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._cache: Array | None = None
+        self._cache: Any = None
 
     def forward(self, x: Array) -> Array:
         x = float_input(self, x)
@@ -42,13 +43,14 @@ class _Activation(Module):
 
     def backward(self, grad_output: Array) -> Array:
         cache = self._saved(self._cache)
-        return self._backward(same_shape_gradient(self, grad_output, cache.shape), cache)
+        shape = cache[0].shape if isinstance(cache, tuple) else cache.shape
+        return self._backward(same_shape_gradient(self, grad_output, shape), cache)
 
-    def _forward(self, x: Array) -> tuple[Array, Array]:
-        """Return ``(y, cache)``."""
+    def _forward(self, x: Array) -> tuple[Array, Any]:
+        """Return ``(y, cache)``: an array of the input's shape, or a tuple led by one."""
         raise NotImplementedError
 
-    def _backward(self, grad_output: Array, cache: Array) -> Array:
+    def _backward(self, grad_output: Array, cache: Any) -> Array:
         """Return ``∂L/∂x`` from ``∂L/∂y`` and the cached array."""
         raise NotImplementedError
 
@@ -185,12 +187,13 @@ class GELU(_Activation):
     """Gaussian error linear unit ``y = x Φ(x)``, Φ the standard normal CDF.
 
     ``approximate='none'``: Φ(x) = ½ erfc(-x/√2), and ``f'(x) = Φ(x) + x φ(x)`` with
-    φ(x) = e^{-x²/2}/√(2π).
+    φ(x) = e^{-x²/2}/√(2π). Φ is :func:`refnet.nn.functional.normal_cdf` (in float32 a
+    rational approximation to float32's resolution, in float64 the exact erfc).
 
     ``approximate='tanh'``: y = ½ x (1 + tanh u), u = √(2/π)(x + 0.044715 x³), and
     ``f'(x) = ½(1 + tanh u) + ½ x (1 - tanh² u) √(2/π)(1 + 3·0.044715 x²)``.
 
-    Caches ``x``.
+    Caches ``x`` (and Φ(x), exact form).
     """
 
     def __init__(self, approximate: str = "none") -> None:
@@ -199,18 +202,20 @@ class GELU(_Activation):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
-    def _forward(self, x: Array) -> tuple[Array, Array]:
+    def _forward(self, x: Array) -> tuple[Array, Any]:
         if self.approximate == "tanh":
             u = _SQRT_2_OVER_PI * (x + _GELU_CUBIC * x**3)
             return 0.5 * x * (1 + np.tanh(u)), x
-        return 0.5 * x * F.erfc(-x * _SQRT_HALF), x
+        cdf = F.normal_cdf(x)
+        return x * cdf, (x, cdf)  # Φ kept: the backward's f' = Φ + x φ needs it again
 
-    def _backward(self, grad_output: Array, x: Array) -> Array:
+    def _backward(self, grad_output: Array, cache: Any) -> Array:
         if self.approximate == "tanh":
+            x = cache
             t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x**3))
             du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * x * x)
             return grad_output * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
-        cdf = 0.5 * F.erfc(-x * _SQRT_HALF)
+        x, cdf = cache
         pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
         return grad_output * (cdf + x * pdf)
 

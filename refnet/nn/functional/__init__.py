@@ -7,10 +7,12 @@ re-exported here, so ``import refnet.nn.functional as F`` finds them all.
 
 from refnet.nn.functional.activation import (
     erf,
+    erf_rational,
     erfc,
     log_sigmoid,
     log_softmax,
     logsumexp,
+    normal_cdf,
     sigmoid,
     softmax,
     softplus,
@@ -109,6 +111,7 @@ __all__ = [
     "embedding_backward",
     "embedding_renorm_",
     "erf",
+    "erf_rational",
     "erfc",
     "group_norm",
     "group_norm_backward",
@@ -121,6 +124,7 @@ __all__ = [
     "max_pool2d",
     "max_pool2d_backward",
     "max_pool2d_forward",
+    "normal_cdf",
     "normalize_rows",
     "normalize_rows_backward",
     "p_norm",

@@ -1,4 +1,4 @@
-"""Stable elementwise kernels: sigmoid, softplus, erf/erfc, softmax and log-softmax.
+"""Stable elementwise kernels: sigmoid, softplus, erf/erfc, the normal CDF, softmax, log-softmax.
 
 They take an array of any floating dtype and return one of the same dtype, and stay
 finite for arguments of any size (no overflow warnings at ±1000): every ``exp`` here is
@@ -81,6 +81,74 @@ def erf(x: Array) -> Array:
     result[~tail] = _erf_series(a[~tail])
     result[tail] = 1.0 - _erfc_fraction(a[tail])
     return np.copysign(result, x).astype(x.dtype, copy=False)
+
+
+# The fast path for float32: erf as one rational function, x·P(x²)/Q(x²) on [-4, 4]
+# (erf rounds to ±1 in float32 beyond), with the coefficients of the float32 erf of Eigen
+# and XLA: error below 7e-8 in exact arithmetic, below 4.5e-7 evaluated in float32.
+_ERF_P = (
+    -2.72614225801306e-10,
+    2.77068142495902e-08,
+    -2.10102402082508e-06,
+    -5.69250639462346e-05,
+    -7.34990630326855e-04,
+    -2.95459980854025e-03,
+    -1.60960333262415e-02,
+)
+_ERF_Q = (
+    -1.45660718464996e-05,
+    -2.13374055278905e-04,
+    -1.68282697438203e-03,
+    -7.37332916720468e-03,
+    -1.42647390514189e-02,
+)
+
+
+def _horner(coefficients: tuple[float, ...], y: Array) -> Array:
+    """Σ c_k y^(n-k) in place of one new array (the first coefficient is the highest)."""
+    acc = np.multiply(y, coefficients[0])
+    acc += coefficients[1]
+    for c in coefficients[2:]:
+        acc *= y
+        acc += c
+    return acc
+
+
+def erf_rational(x: Array) -> Array:
+    """erf(x) by a rational function (the fast path for float32), in ``x``'s dtype.
+
+    A dozen multiply-adds per element instead of the 30-term series of :func:`erf`,
+    accurate to float32's resolution near ±1 (|error| < 7e-8 in float64, < 4.5e-7 in
+    float32), not to double precision.
+    """
+    z = np.clip(x, -4.0, 4.0)
+    y = z * z
+    p = _horner(_ERF_P, y)
+    p *= z
+    p /= _horner(_ERF_Q, y)
+    return p
+
+
+_SQRT_HALF = math.sqrt(0.5)
+
+
+def normal_cdf(x: Array) -> Array:
+    """Φ(x) = ½ erfc(-x/√2), the standard normal CDF (GELU's gate), in ``x``'s dtype.
+
+    float32 takes the fast path, ½(1 + :func:`erf_rational`(x/√2)) (|error| < 2.5e-7),
+    except in the left tail (x < -2√2, Φ < 0.0024), where 1 + erf would cancel and the
+    continued fraction of :func:`erfc` keeps full relative precision. Other dtypes: the
+    exact :func:`erfc`.
+    """
+    if x.dtype != np.float32:
+        return 0.5 * erfc(-x * _SQRT_HALF)
+    cdf = erf_rational(x * np.float32(_SQRT_HALF))
+    cdf *= 0.5
+    cdf += 0.5
+    tail = x < -_SERIES_LIMIT / _SQRT_HALF
+    if tail.any():
+        cdf[tail] = 0.5 * _erfc_fraction(-x[tail].astype(np.float64) * _SQRT_HALF)
+    return cdf
 
 
 def sigmoid(x: Array) -> Array:
