@@ -51,6 +51,7 @@ __all__ = ["main"]
 #: The Config fields set by flags (``text`` is the data's fingerprint).
 FLAG_FIELDS = tuple(f.name for f in dataclasses.fields(Config) if f.name != "text")
 SAMPLE_LENGTH = 500
+PROGRESS_SAMPLE = 200
 CSV_COLUMNS = ("iter", "train_loss", "val_loss", "train_bits", "val_bits", "lr", "seconds")
 
 
@@ -249,7 +250,7 @@ def print_header(trainer: Trainer, characters: int, out_dir: Path) -> None:
     print(flush=True)
 
 
-def format_eval(entry: dict[str, float], trainer: Trainer) -> str:
+def format_eval(entry: dict[str, Any], trainer: Trainer) -> str:
     per_iter = 1e3 * entry["seconds"] / max(entry["iter"], 1)
     return (
         f"iter {int(entry['iter']):>5}: train {entry['train_loss']:.4f} "
@@ -275,13 +276,15 @@ def train(trainer: Trainer, out_dir: Path, progress: bool) -> None:
             raise DivergedError(f"the loss became {loss} at iteration {trainer.iter}; lower --lr")
         bar.update(loss)
 
-    def on_eval(entry: dict[str, float]) -> None:
+    def on_eval(entry: dict[str, Any]) -> None:
         bar.write(format_eval(entry, trainer))
+        entry["sample"] = progress_sample(trainer)
         best = trainer.best
         if best is not None and best["iter"] == entry["iter"]:
             save_checkpoint(out_dir / BEST, trainer)
         save_checkpoint(out_dir / LATEST, trainer)
         write_metrics(trainer, out_dir)
+        write_samples(trainer, out_dir)
 
     try:
         trainer.run(iters, on_step, on_eval)
@@ -309,6 +312,27 @@ def write_metrics(trainer: Trainer, out_dir: Path) -> list[Path]:
     return [json_path, csv_path]
 
 
+def progress_sample(trainer: Trainer) -> str:
+    """A short sample at an evaluation (its own seeded draws: training is not affected)."""
+    rng = np.random.default_rng([trainer.config.seed, 3, trainer.iter])
+    return generate(trainer.model, trainer.vocab, "\n", PROGRESS_SAMPLE, rng, temperature=0.8)
+
+
+def write_samples(trainer: Trainer, out_dir: Path, final: str | None = None) -> Path:
+    """``samples.txt``: the sample of every evaluation so far, then the final one."""
+    parts = [
+        f"--- iteration {int(h['iter'])} (val loss {h['val_loss']:.3f}) ---{h['sample']}\n"
+        for h in trainer.history
+        if "sample" in h
+    ]
+    if final is not None:
+        parts.append(f"--- final model, iteration {trainer.iter}, temperature 0.8 ---\n{final}\n")
+    path = out_dir / "samples.txt"
+    with atomic_write(path) as f:
+        f.write("\n".join(parts).encode())
+    return path
+
+
 def finish(trainer: Trainer, out_dir: Path, *, plots: bool) -> None:
     """A sample of the final model (printed and saved), the figures, a closing line."""
     text = generate(
@@ -322,11 +346,7 @@ def finish(trainer: Trainer, out_dir: Path, *, plots: bool) -> None:
     )
     print("\nsample (temperature 0.8):\n" + text)
     files = [out_dir / LATEST, out_dir / BEST, *write_metrics(trainer, out_dir)]
-    samples = out_dir / "samples.txt"
-    with atomic_write(samples) as f:
-        header = f"iteration {trainer.iter}, temperature 0.8, seed {trainer.config.seed}"
-        f.write(f"{header}\n\n{text}\n".encode())
-    files.append(samples)
+    files.append(write_samples(trainer, out_dir, final=text))
     if plots:
         files += save_plots(trainer, out_dir)
     best = trainer.best

@@ -112,7 +112,7 @@ class Trainer:
         self.scheduler = LambdaLR(self.optimizer, schedule)
         self.batches = np.random.default_rng([c.seed, 1])
         self.iter = 0
-        self.history: list[dict[str, float]] = []
+        self.history: list[dict[str, Any]] = []
         self.seconds = 0.0
 
     def step(self) -> float:
@@ -149,7 +149,7 @@ class Trainer:
         self.model.train()
         return losses
 
-    def record(self, losses: dict[str, float], train_loss: float) -> dict[str, float]:
+    def record(self, losses: dict[str, float], train_loss: float) -> dict[str, Any]:
         entry = {
             "iter": self.iter,
             "train_loss": losses["train"],
@@ -164,14 +164,14 @@ class Trainer:
         return entry
 
     @property
-    def best(self) -> dict[str, float] | None:
+    def best(self) -> dict[str, Any] | None:
         return min(self.history, key=lambda h: h["val_loss"]) if self.history else None
 
     def run(
         self,
         until: int,
         on_step: Callable[[float, float], None] | None = None,
-        on_eval: Callable[[dict[str, float]], None] | None = None,
+        on_eval: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         """Train to iteration ``until``, evaluating every ``eval_interval`` and at the end."""
         loss = float("nan")
