@@ -24,6 +24,7 @@ FIGURES = {
     "learning_rates.py": "learning_rates.png",
     "lr_schedulers.py": "lr_schedulers.png",
     "rnn_gradients.py": "rnn_gradients.png",
+    "shakespeare_run.py": "shakespeare_gpt_curves.png",
 }
 
 

@@ -115,6 +115,7 @@ def split(ids: IntArray, fraction: float = TRAIN_FRACTION) -> tuple[IntArray, In
     return ids[:cut], ids[cut:]
 
 
+# --8<-- [start:batch]
 def get_batch(
     ids: IntArray, block_size: int, batch_size: int, generator: np.random.Generator
 ) -> tuple[IntArray, IntArray]:
@@ -128,6 +129,9 @@ def get_batch(
     window = starts[:, None] + np.arange(block_size + 1)
     chunk = ids[window]
     return chunk[:, :-1], chunk[:, 1:]
+
+
+# --8<-- [end:batch]
 
 
 def fingerprint(text: str) -> str:

@@ -51,6 +51,7 @@ class Block(nn.Module):
             nn.Linear(4 * n_embd, n_embd, generator=generator),
         )
 
+    # --8<-- [start:block]
     def forward(self, x: Array, need_weights: bool = False) -> Array:
         a = self.ln_1(x)
         mask = causal_mask(x.shape[1])
@@ -72,6 +73,8 @@ class Block(nn.Module):
         grad = grad + self.ln_2.backward(self.mlp.backward(grad))
         grad_q, grad_k, grad_v = self.attn.backward(grad, None)
         return grad + self.ln_1.backward(grad_q + grad_k + grad_v)
+
+    # --8<-- [end:block]
 
 
 class GPT(nn.Module):
@@ -105,6 +108,7 @@ class GPT(nn.Module):
                 std = STD / math.sqrt(2 * n_layer) if residual else STD
                 init.normal_(param, 0.0, std, generator=generator)
 
+    # --8<-- [start:gpt]
     def forward(self, idx: IntArray) -> Array:
         T = idx.shape[1]
         if self.block_size < T:
@@ -125,6 +129,8 @@ class GPT(nn.Module):
             grad = block.backward(grad)
         self.wte.backward(grad)
         self.wpe.backward(grad.sum(axis=0))  # the positions are shared by the batch
+
+    # --8<-- [end:gpt]
 
     def attention_maps(self, idx: IntArray) -> Array:
         """Every layer's and head's attention weights for ``idx`` (1, T): (layers, heads, T, T)."""

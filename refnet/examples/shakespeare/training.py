@@ -115,6 +115,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.seconds = 0.0
 
+    # --8<-- [start:step]
     def step(self) -> float:
         """One training iteration; returns its loss (nats per character)."""
         x, y = get_batch(
@@ -129,6 +130,8 @@ class Trainer:
         self.scheduler.step()
         self.iter += 1
         return float(loss)
+
+    # --8<-- [end:step]
 
     def estimate_loss(self) -> dict[str, float]:
         """Mean loss over ``eval_iters`` batches of each split, in eval mode, no caches kept."""
