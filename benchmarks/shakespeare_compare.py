@@ -5,7 +5,8 @@
 For each seed, one refnet run (``python -m refnet.examples.shakespeare``) and one torch
 run (``python -m benchmarks.shakespeare_torch_replica``), each in its own process and
 alternating (refnet, torch, refnet, torch, ...), so a drift of the shared machine affects
-both sides. Each side's time per iteration counts its training iterations only. Writes
+both sides, with the same number of threads (``--threads``). Each side's time per
+iteration counts its training iterations only. Writes
 ``DIR/compare-MODEL.json`` and prints a table: the final validation loss of every run,
 the means, their difference, and the ratio of the mean times per iteration.
 """
@@ -14,11 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+
+def threads_env(threads: int) -> dict[str, str]:
+    """The environment of a run: BLAS (and torch's OpenMP) limited to ``threads``."""
+    count = str(threads)
+    return {**os.environ, "OPENBLAS_NUM_THREADS": count, "OMP_NUM_THREADS": count}
 
 
 def refnet_run(args: argparse.Namespace, seed: int, extra: list[str]) -> dict[str, Any]:
@@ -28,7 +36,7 @@ def refnet_run(args: argparse.Namespace, seed: int, extra: list[str]) -> dict[st
         "--model", args.model, "--seed", str(seed), "--out-dir", str(out), "--overwrite",
         "--no-plots", "--no-progress", *extra,
     ]  # fmt: skip
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=threads_env(args.threads))
     history = json.loads((out / "metrics.json").read_text())["history"]
     last = history[-1]
     return {"val_loss": last["val_loss"], "ms_per_iter": 1e3 * last["seconds"] / last["iter"]}
@@ -38,9 +46,10 @@ def torch_run(args: argparse.Namespace, seed: int, extra: list[str]) -> dict[str
     out = args.out / f"torch-{args.model}-{seed}.json"
     command = [
         sys.executable, "-m", "benchmarks.shakespeare_torch_replica", "--data", args.data,
-        "--model", args.model, "--seeds", str(seed), "--json", str(out), *extra,
+        "--model", args.model, "--seeds", str(seed), "--json", str(out),
+        "--threads", str(args.threads), *extra,
     ]  # fmt: skip
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=threads_env(args.threads))
     run = json.loads(out.read_text())[0]
     return {"val_loss": run["history"][-1]["val_loss"], "ms_per_iter": run["ms_per_iter"]}
 
@@ -52,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--iters", type=int, help="override the recipe's iterations")
     parser.add_argument("--out", type=Path, default=Path("runs/shakespeare-compare"))
+    parser.add_argument("--threads", type=int, default=2, help="BLAS/torch threads per run")
     parser.add_argument("--markdown", type=Path, help="also write the table here (Markdown)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
