@@ -10,6 +10,7 @@ import pytest
 
 import refnet.nn as nn
 from refnet.nn import functional as F
+from refnet.nn.functional.activation import GELU_PIECE
 
 ACTIVATIONS = [
     nn.ReLU(), nn.ReLU6(), nn.LeakyReLU(0.1), nn.ELU(), nn.SELU(), nn.GELU(), nn.GELU("tanh"),
@@ -62,6 +63,20 @@ def test_the_float32_fast_path_of_the_normal_cdf_is_float32_accurate() -> None:
     tail = x < -3
     np.testing.assert_allclose(fast[tail], exact32[tail], rtol=1e-6)
     np.testing.assert_allclose(F.normal_cdf(x), exact, rtol=1e-12)  # float64: the exact erfc
+
+
+def test_the_float32_gelu_and_its_derivative_in_pieces() -> None:
+    """The fused float32 GELU (pieces of GELU_PIECE elements) against the exact float64
+    one, on an array of several pieces given in a non-contiguous layout."""
+    x = np.linspace(-9, 9, 5 * (GELU_PIECE + 7)).reshape(-1, 5).T
+    x32 = x.astype(np.float32)
+    y, d = F.gelu_with_derivative(x32)
+    y64, d64 = F.gelu_with_derivative(x32.astype(np.float64))  # the same inputs, exactly
+    assert y.dtype == d.dtype == np.float32 and y.shape == x.shape
+    np.testing.assert_allclose(y, y64, rtol=2e-6, atol=6e-7)  # x·Φ: |x| < 3 times Φ's 2e-7
+    np.testing.assert_allclose(d, d64, rtol=2e-6, atol=2.5e-7)
+    tail = x < -3
+    np.testing.assert_allclose(y[tail], y64[tail], rtol=1e-6)
 
 
 def test_softmax_without_dim_warns_and_follows_torch_legacy_rule() -> None:

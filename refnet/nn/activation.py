@@ -177,8 +177,6 @@ class SELU(_Activation):
         return grad_output * slope
 
 
-_SQRT_HALF = math.sqrt(0.5)
-_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _GELU_CUBIC = 0.044715
 
@@ -193,7 +191,8 @@ class GELU(_Activation):
     ``approximate='tanh'``: y = ½ x (1 + tanh u), u = √(2/π)(x + 0.044715 x³), and
     ``f'(x) = ½(1 + tanh u) + ½ x (1 - tanh² u) √(2/π)(1 + 3·0.044715 x²)``.
 
-    Caches ``x`` (and Φ(x), exact form).
+    Caches ``x`` (tanh form) or f'(x) (exact form: computed with y, see
+    :func:`refnet.nn.functional.gelu_with_derivative`).
     """
 
     def __init__(self, approximate: str = "none") -> None:
@@ -206,8 +205,7 @@ class GELU(_Activation):
         if self.approximate == "tanh":
             u = _SQRT_2_OVER_PI * (x + _GELU_CUBIC * x**3)
             return 0.5 * x * (1 + np.tanh(u)), x
-        cdf = F.normal_cdf(x)
-        return x * cdf, (x, cdf)  # Φ kept: the backward's f' = Φ + x φ needs it again
+        return F.gelu_with_derivative(x)  # caches f'(x) = Φ(x) + x φ(x)
 
     def _backward(self, grad_output: Array, cache: Any) -> Array:
         if self.approximate == "tanh":
@@ -215,9 +213,7 @@ class GELU(_Activation):
             t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x**3))
             du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * x * x)
             return grad_output * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
-        x, cdf = cache
-        pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
-        return grad_output * (cdf + x * pdf)
+        return grad_output * cache
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"

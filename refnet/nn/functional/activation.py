@@ -151,6 +151,45 @@ def normal_cdf(x: Array) -> Array:
     return cdf
 
 
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+#: Elements per piece of the float32 GELU: its ~20 temporaries of this size (256 KB each)
+#: stay in the CPU's cache, where one pass over the whole array would stream them all
+#: through memory.
+GELU_PIECE = 1 << 16
+
+
+def gelu_with_derivative(x: Array) -> tuple[Array, Array]:
+    """GELU ``y = x Φ(x)`` and its derivative ``Φ(x) + x φ(x)``, φ(x) = e^{-x²/2}/√(2π).
+
+    Both at once, so a layer caches the derivative and its backward is one product.
+    float32 takes the fast path (:func:`_gelu_piece_fast32` over pieces of
+    :data:`GELU_PIECE` elements, Φ by :func:`normal_cdf`'s fast path); other dtypes the
+    exact erfc.
+    """
+    if x.dtype != np.float32:
+        cdf = normal_cdf(x)
+        return x * cdf, cdf + x * (_INV_SQRT_2PI * np.exp(-0.5 * x * x))
+    flat = np.ascontiguousarray(x).reshape(-1)
+    y, d = np.empty_like(flat), np.empty_like(flat)
+    for start in range(0, flat.size, GELU_PIECE):
+        piece = slice(start, start + GELU_PIECE)
+        _gelu_piece_fast32(flat[piece], y[piece], d[piece])
+    return y.reshape(x.shape), d.reshape(x.shape)
+
+
+def _gelu_piece_fast32(x: Array, y: Array, d: Array) -> None:
+    """The fast path of :func:`gelu_with_derivative` on one float32 piece, into y and d."""
+    cdf = normal_cdf(x)
+    np.multiply(x, cdf, out=y)
+    pdf = np.multiply(x, x)
+    pdf *= -0.5
+    np.exp(pdf, out=pdf)
+    pdf *= np.float32(_INV_SQRT_2PI)
+    pdf *= x
+    np.add(cdf, pdf, out=d)
+
+
 def sigmoid(x: Array) -> Array:
     """σ(x) = 1 / (1 + e^{-x}), computed as e^{-|x|}-based so no exp overflows.
 
