@@ -119,7 +119,39 @@ def _unbatch(array: Array, batched: bool) -> Array:
     return array if batched else array[0]
 
 
-class RNNCell(_CellBase):
+class _OneStateCell(_CellBase):
+    """RNNCell and GRUCell: one state ``h``; a subclass gives the step and its backward."""
+
+    def forward(self, input: Array, hx: Array | None = None) -> Array:
+        x = self._batched_input(input)
+        batched = input.ndim == 2
+        h = self._state(hx, x, batched, "hx")
+        h_new, cache = self._step(x, h)
+        self._cache = (cache, batched, hx is not None, h_new.shape)
+        return _unbatch(h_new, batched)
+
+    def backward(self, grad_h: Array | None) -> Array | tuple[Array, Array]:
+        cache, batched, hx_given, shape = self._saved(self._cache)
+        g = output_gradient(self, _batched_grad(grad_h, batched), shape, self._dtype, "grad_h")
+        grad_x, grad_h_prev, grads = self._step_backward(g, cache)
+        self._add_grads(grads)
+        grad_input = _unbatch(grad_x, batched)
+        return (grad_input, _unbatch(grad_h_prev, batched)) if hx_given else grad_input
+
+    @property
+    def _dtype(self) -> np.dtype[Any]:
+        return self.weight_ih.dtype
+
+    def _step(self, x: Array, h: Array) -> tuple[Array, Any]:
+        """One step: ``(h', cache)``."""
+        raise NotImplementedError
+
+    def _step_backward(self, grad: Array, cache: Any) -> tuple[Array, Array, R.CellGrads]:
+        """``(∂x, ∂h, parameter gradients)`` from ∂L/∂h'."""
+        raise NotImplementedError
+
+
+class RNNCell(_OneStateCell):
     """One Elman RNN step, ``h' = act(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)`` (``nn.RNNCell``).
 
     ``act`` is ``tanh`` (default) or ``relu`` (``nonlinearity='relu'``). Shapes: input
@@ -145,25 +177,11 @@ class RNNCell(_CellBase):
         super().__init__(input_size, hidden_size, bias, dtype, generator)
         self.nonlinearity = nonlinearity
 
-    def forward(self, input: Array, hx: Array | None = None) -> Array:
-        x = self._batched_input(input)
-        batched = input.ndim == 2
-        h = self._state(hx, x, batched, "hx")
-        h_new, cache = R.rnn_cell(x, h, *self._weights(), nonlinearity=self.nonlinearity)
-        self._cache = (cache, batched, hx is not None)
-        return _unbatch(h_new, batched)
+    def _step(self, x: Array, h: Array) -> tuple[Array, Any]:
+        return R.rnn_cell(x, h, *self._weights(), nonlinearity=self.nonlinearity)
 
-    def backward(self, grad_h: Array | None) -> Array | tuple[Array, Array]:
-        cache, batched, hx_given = self._saved(self._cache)
-        g = output_gradient(
-            self, _batched_grad(grad_h, batched), cache.h_new.shape, cache.h_new.dtype, "grad_h"
-        )
-        grad_x, grad_h_prev, grads = R.rnn_cell_backward(
-            g, cache, self.weight_ih.data, self.weight_hh.data, self.bias
-        )
-        self._add_grads(grads)
-        grad_input = _unbatch(grad_x, batched)
-        return (grad_input, _unbatch(grad_h_prev, batched)) if hx_given else grad_input
+    def _step_backward(self, grad: Array, cache: Any) -> tuple[Array, Array, R.CellGrads]:
+        return R.rnn_cell_backward(grad, cache, self.weight_ih.data, self.weight_hh.data, self.bias)
 
     def extra_repr(self) -> str:
         act = "" if self.nonlinearity == "tanh" else ", nonlinearity='relu'"
@@ -215,7 +233,7 @@ class LSTMCell(_CellBase):
         return grad_input, (_unbatch(grad_h_prev, batched), _unbatch(grad_c_prev, batched))
 
 
-class GRUCell(_CellBase):
+class GRUCell(_OneStateCell):
     """One GRU step (PyTorch: ``nn.GRUCell``), gates r, z, n stacked in the weights::
 
         r = σ(x W_irᵀ + b_ir + h W_hrᵀ + b_hr),   z = σ(x W_izᵀ + b_iz + h W_hzᵀ + b_hz)
@@ -227,25 +245,11 @@ class GRUCell(_CellBase):
 
     _gates = 3
 
-    def forward(self, input: Array, hx: Array | None = None) -> Array:
-        x = self._batched_input(input)
-        batched = input.ndim == 2
-        h = self._state(hx, x, batched, "hx")
-        h_new, cache = R.gru_cell(x, h, *self._weights())
-        self._cache = (cache, batched, hx is not None)
-        return _unbatch(h_new, batched)
+    def _step(self, x: Array, h: Array) -> tuple[Array, Any]:
+        return R.gru_cell(x, h, *self._weights())
 
-    def backward(self, grad_h: Array | None) -> Array | tuple[Array, Array]:
-        cache, batched, hx_given = self._saved(self._cache)
-        g = output_gradient(
-            self, _batched_grad(grad_h, batched), cache.h.shape, cache.h.dtype, "grad_h"
-        )
-        grad_x, grad_h_prev, grads = R.gru_cell_backward(
-            g, cache, self.weight_ih.data, self.weight_hh.data, self.bias
-        )
-        self._add_grads(grads)
-        grad_input = _unbatch(grad_x, batched)
-        return (grad_input, _unbatch(grad_h_prev, batched)) if hx_given else grad_input
+    def _step_backward(self, grad: Array, cache: Any) -> tuple[Array, Array, R.CellGrads]:
+        return R.gru_cell_backward(grad, cache, self.weight_ih.data, self.weight_hh.data, self.bias)
 
 
 def _batched_grad(grad: object, batched: bool) -> object:

@@ -14,11 +14,12 @@ import argparse
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from refnet.data import DownloadError
+from refnet.examples._cli import non_negative_int, positive
 from refnet.examples.fashion_mnist.checkpoints import (
     BEST,
     LATEST,
@@ -44,24 +45,6 @@ FLAG_FIELDS = tuple(f.name for f in dataclasses.fields(Config) if f.name != "dat
 
 class UsageError(Exception):
     """A problem the user can fix (printed without a traceback, exit status 2)."""
-
-
-def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
-    return value
 
 
 def _non_negative_float(text: str) -> float:
@@ -104,9 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recipe = parser.add_argument_group("model and recipe")
     recipe.add_argument("--model", choices=list(MODELS), help=f"default: {DEFAULT_MODEL}")
-    recipe.add_argument("--epochs", type=_positive(int))
-    recipe.add_argument("--batch-size", type=_positive(int))
-    recipe.add_argument("--lr", type=_positive(float), help="(peak) learning rate")
+    recipe.add_argument("--epochs", type=positive(int))
+    recipe.add_argument("--batch-size", type=positive(int))
+    recipe.add_argument("--lr", type=positive(float), help="(peak) learning rate")
     recipe.add_argument("--optimizer", choices=OPTIMIZERS)
     recipe.add_argument(
         "--scheduler",
@@ -115,10 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recipe.add_argument("--momentum", type=_non_negative_float, help="for sgd and rmsprop")
     recipe.add_argument("--weight-decay", type=_non_negative_float)
-    recipe.add_argument("--clip-grad-norm", type=_positive(float), help="default: no clipping")
+    recipe.add_argument("--clip-grad-norm", type=positive(float), help="default: no clipping")
     recipe.add_argument(
         "--seed",
-        type=_non_negative_int,
+        type=non_negative_int,
         help=f"seeds the initial weights, the shuffling and dropout (default: {DEFAULT_SEED})",
     )
 
@@ -136,14 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument(
         "--val-size",
-        type=_positive(int),
+        type=positive(int),
         help="hold out the last N training images for validation. Default: validate on the "
         f"official test split if present, else hold out {DEFAULT_VAL_SIZE:,} images (the "
         "8,226-image subset: train on the first 7,000), or a fifth of a smaller split",
     )
     data.add_argument(
         "--train-size",
-        type=_positive(int),
+        type=positive(int),
         help="train on the first N training images only (quick runs)",
     )
 
@@ -171,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     output.add_argument(
         "--grad-norm-every",
-        type=_positive(int),
+        type=positive(int),
         help=f"record per-layer gradient norms every N steps (default: {DEFAULT_GRAD_NORM_EVERY})",
     )
     return parser

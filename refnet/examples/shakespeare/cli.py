@@ -17,7 +17,7 @@ import io
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from refnet import no_grad
 from refnet._atomic import atomic_write
+from refnet.examples._cli import non_negative_int, positive
 from refnet.examples.shakespeare.checkpoints import (
     BEST,
     LATEST,
@@ -63,24 +64,6 @@ class DivergedError(Exception):
     """The loss became NaN or infinite (exit status 1)."""
 
 
-def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def _seed(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
-    return value
-
-
 def train_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m refnet.examples.shakespeare",
@@ -96,8 +79,8 @@ def train_parser() -> argparse.ArgumentParser:
         ("n-head", int), ("n-embd", int), ("lr", float), ("eval-interval", int),
         ("eval-iters", int), ("warmup-iters", int),
     ]:  # fmt: skip
-        parser.add_argument(f"--{name}", type=_positive(kind))
-    parser.add_argument("--seed", type=_seed)
+        parser.add_argument(f"--{name}", type=positive(kind))
+    parser.add_argument("--seed", type=non_negative_int)
     parser.add_argument("--out-dir", type=Path, help="default: runs/shakespeare-MODEL")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out-dir")
     parser.add_argument("--overwrite", action="store_true", help="start again in --out-dir")
@@ -113,10 +96,10 @@ def sample_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--prompt", default="\n")
-    parser.add_argument("--temperature", type=_positive(float), default=0.8)
-    parser.add_argument("--top-k", type=_positive(int), default=None)
-    parser.add_argument("--length", type=_positive(int), default=SAMPLE_LENGTH)
-    parser.add_argument("--seed", type=_seed, default=0)
+    parser.add_argument("--temperature", type=positive(float), default=0.8)
+    parser.add_argument("--top-k", type=positive(int), default=None)
+    parser.add_argument("--length", type=positive(int), default=SAMPLE_LENGTH)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     return parser
 
 
@@ -127,7 +110,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--batch-size", type=_positive(int), default=32)
+    parser.add_argument("--batch-size", type=positive(int), default=32)
     return parser
 
 
