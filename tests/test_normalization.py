@@ -4,6 +4,7 @@ what the outputs are, numerical stability, degenerate sizes and the error messag
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -311,3 +312,37 @@ def test_a_constant_channel_gives_beta_and_finite_gradients() -> None:
     )
     grad = bn.backward(np.random.default_rng(0).standard_normal(x.shape).astype(np.float32))
     assert np.all(np.isfinite(grad))
+
+
+@pytest.mark.parametrize(
+    ("make", "shape"),
+    [
+        (lambda: nn.BatchNorm1d(3), (0, 3)),
+        (lambda: nn.BatchNorm2d(3), (0, 3, 4, 4)),
+        (lambda: nn.GroupNorm(1, 3), (0, 3, 5)),
+    ],
+)
+@pytest.mark.parametrize("training", [True, False])
+def test_an_empty_batch_passes_through_as_in_torch(
+    make: Any, shape: tuple[int, ...], training: bool
+) -> None:
+    """A batch of 0 gives an empty output and an empty gradient (it was a reshape error);
+    in training, batch norm counts it as a batch and leaves its statistics, as torch."""
+    layer = make().train(training)
+    y = layer(np.zeros(shape, dtype=np.float32))
+    assert y.shape == shape
+    grad = layer.backward(np.zeros(shape, dtype=np.float32))
+    assert grad.shape == shape
+    assert all(not p.grad.any() for p in layer.parameters())
+    if isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
+        assert int(layer.num_batches_tracked) == int(training)
+        np.testing.assert_array_equal(layer.running_mean, 0)
+        np.testing.assert_array_equal(layer.running_var, 1)
+    torch = pytest.importorskip("torch")
+    theirs = getattr(torch.nn, type(layer).__name__)(
+        *([1, 3] if "Group" in type(layer).__name__ else [3])
+    )
+    theirs.train(training)
+    assert tuple(theirs(torch.zeros(shape)).shape) == shape
+    if hasattr(theirs, "num_batches_tracked"):
+        assert int(theirs.num_batches_tracked) == int(layer.num_batches_tracked)

@@ -150,9 +150,13 @@ class _BatchNorm(Module):
 
     def forward(self, x: Array) -> Array:
         x = self._check_input(x)
-        x3 = x.reshape(x.shape[0], self.num_features, -1)
         weight, bias = _data(self.weight), _data(self.bias)
         self._shape, self._stats, self._eval_cache = x.shape, None, None
+        if x.size == 0:  # as PyTorch: an empty batch passes through, and counts as a batch
+            if self.training and self.num_batches_tracked is not None:
+                self.num_batches_tracked += 1
+            return x.copy()
+        x3 = x.reshape(x.shape[0], self.num_features, -1)
         if self.training or self.running_mean is None or self.running_var is None:
             M = x3.shape[0] * x3.shape[2]
             if M <= 1:
@@ -189,6 +193,8 @@ class _BatchNorm(Module):
 
     def backward(self, grad_output: Array) -> Array:
         g = same_shape_gradient(self, grad_output, self._saved(self._shape))
+        if g.size == 0:
+            return np.zeros_like(g)
         weight = _data(self.weight)
         if self._stats is not None:
             stats = self._stats
@@ -395,6 +401,9 @@ class GroupNorm(Module):
             raise shape_error(self, f"(N, {self.num_channels}, *)", x)
         if self.weight is not None:
             matching_dtype(self, x, self.weight.dtype)
+        self._shape, self._cache = x.shape, None
+        if x.size == 0:  # as PyTorch: an empty batch passes through
+            return x.copy()
         x3 = x.reshape(x.shape[0], self.num_channels, -1)
         if x3.size == self.num_groups:
             # PyTorch's check: one sample whose groups hold one number each.
@@ -409,8 +418,10 @@ class GroupNorm(Module):
         return y.reshape(x.shape)
 
     def backward(self, grad_output: Array) -> Array:
-        xhat, invstd = self._saved(self._cache)
         g = same_shape_gradient(self, grad_output, self._saved(self._shape))
+        if g.size == 0:
+            return np.zeros_like(g)
+        xhat, invstd = self._saved(self._cache)
         grad3, grad_weight, grad_bias = F.group_norm_backward(
             g.reshape(xhat.shape), xhat, invstd, self.num_groups, _data(self.weight)
         )
