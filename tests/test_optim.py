@@ -795,6 +795,27 @@ def test_load_state_dict_refuses_another_optimizers_state_and_bad_scalars() -> N
     assert adam.state[p]["step"] == 1.0  # unchanged
 
 
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_load_state_dict_refuses_a_state_missing_an_entry(name: str) -> None:
+    """Issue 17, item 5: a state without, e.g., Adam's exp_avg_sq was accepted and the next
+    step() raised KeyError. Every entry a step reads is now required, at load."""
+    p = Parameter(np.ones(3))
+    optimizer = OPTIMIZERS[name]([p])
+    p.grad[...] = 1.0
+    optimizer.step()
+    saved = optimizer.state_dict()
+    required = optimizer._required_state(optimizer.param_groups[0])
+    for key in sorted(required):
+        broken = copy.deepcopy(saved)
+        del broken["state"][0][key]
+        if not broken["state"][0]:  # nothing left: a fresh state, as before the first step
+            continue
+        with pytest.raises(ValueError, match=f"state of parameter 0 lacks {key}"):
+            optimizer.load_state_dict(broken)
+    optimizer.load_state_dict(saved)  # the complete state still loads
+    assert required <= set(optimizer.state[p])
+
+
 def test_infinite_rates_and_sets_of_parameters_are_refused() -> None:
     p = Parameter(np.ones(2))
     for name in ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "Lion"]:

@@ -52,6 +52,9 @@ class Adadelta(Optimizer):
         _check_range(options, "eps", "epsilon value", where)
         _check_range(options, "weight_decay", "weight_decay value", where)
 
+    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
+        return {"step", "square_avg", "acc_delta"}
+
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, rho, eps = group["lr"], group["rho"], group["eps"]
         weight_decay, maximize = group["weight_decay"], group["maximize"]

@@ -65,6 +65,9 @@ class Adagrad(Optimizer):
         value = self.defaults["initial_accumulator_value"]
         return {"step": 0.0, "sum": np.full_like(p.data, value)}
 
+    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
+        return {"step", "sum"}
+
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
         weight_decay, maximize = group["weight_decay"], group["maximize"]

@@ -85,6 +85,11 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = np.zeros_like(p.data)
         return state
 
+    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
+        return {"step", "exp_avg", "exp_avg_sq"} | (
+            {"max_exp_avg_sq"} if group["amsgrad"] else set()
+        )
+
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay, amsgrad, maximize = group["weight_decay"], group["amsgrad"], group["maximize"]

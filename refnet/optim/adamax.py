@@ -63,6 +63,9 @@ class Adamax(Optimizer):
         _check_betas(options, where)
         _check_range(options, "weight_decay", "weight_decay value", where)
 
+    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
+        return {"step", "exp_avg", "exp_inf"}
+
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay, maximize = group["weight_decay"], group["maximize"]

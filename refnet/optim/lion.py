@@ -56,6 +56,9 @@ class Lion(Optimizer):
         _check_betas(options, where)
         _check_range(options, "weight_decay", "weight_decay value", where)
 
+    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
+        return {"exp_avg"}
+
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, (beta1, beta2) = group["lr"], group["betas"]
         weight_decay, maximize = group["weight_decay"], group["maximize"]

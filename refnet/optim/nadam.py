@@ -73,6 +73,9 @@ class NAdam(Optimizer):
         _check_range(options, "weight_decay", "weight_decay value", where)
         _check_range(options, "momentum_decay", "momentum_decay value", where)
 
+    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
+        return {"step", "mu_product", "exp_avg", "exp_avg_sq"}
+
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay, momentum_decay = group["weight_decay"], group["momentum_decay"]

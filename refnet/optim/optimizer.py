@@ -334,8 +334,31 @@ class Optimizer:
             self._validate_options(new, f"{name}, loaded param group {i}: ")
             groups.append(new)
 
+        self._check_complete(state, groups, {id(p): i for i, p in by_index.items()})
         self.state = state
         self.param_groups = groups
+
+    def _check_complete(
+        self,
+        state: Mapping[Parameter, dict[str, Any]],
+        groups: list[dict[str, Any]],
+        index_of: Mapping[int, int],
+    ) -> None:
+        """Refuse a loaded parameter state that lacks an entry its ``step`` would read."""
+        for group in groups:
+            required = self._required_state(group)
+            for p in group["params"]:
+                entries = state.get(p)
+                missing = sorted(required - set(entries)) if entries else []
+                if missing:
+                    raise ValueError(
+                        f"{type(self).__name__}: the loaded state of parameter "
+                        f"{index_of[id(p)]} lacks {', '.join(missing)}"
+                    )
+
+    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
+        """The entries a parameter's state must have once it exists (none by default)."""
+        return set()
 
     def _loaded_value(self, param: Parameter, index: int, key: str, value: Any) -> Any:
         if key in self._scalar_state:

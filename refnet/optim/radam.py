@@ -70,6 +70,9 @@ class RAdam(Optimizer):
         _check_betas(options, where)
         _check_range(options, "weight_decay", "weight_decay value", where)
 
+    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
+        return {"step", "exp_avg", "exp_avg_sq"}
+
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay, decoupled = group["weight_decay"], group["decoupled_weight_decay"]

@@ -75,6 +75,13 @@ class RMSprop(Optimizer):
             state["grad_avg"] = np.zeros_like(p.data)
         return state
 
+    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
+        return (
+            {"step", "square_avg"}
+            | ({"momentum_buffer"} if group["momentum"] > 0 else set())
+            | ({"grad_avg"} if group["centered"] else set())
+        )
+
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
         weight_decay, momentum, centered = (
