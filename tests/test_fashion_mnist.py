@@ -339,6 +339,21 @@ def test_ctrl_c_during_download_leaves_nothing(
     assert _names(root) == []  # not even the temporary file
 
 
+def test_a_trickling_mirror_hits_the_overall_deadline(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17, item 8: each read had a timeout but the whole file none; a mirror sending
+    a byte a second would have held the download for weeks. Now: one deadline per file."""
+    clock = iter(range(0, 10**6, 7))  # every reading of the clock is 7 s later
+    monkeypatch.setattr(fashion_module.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(fashion_module, "_DEADLINE", 20.0)
+    monkeypatch.setattr(fashion_module, "_CHUNK", 1000)
+    root = tmp_path / "root"
+    with pytest.raises(DownloadError, match="too slow"):
+        FashionMNIST(root, download=True, mirrors=[server.url])
+    assert _names(root) == []
+
+
 def test_offline_message(tmp_path: Path, closed_port_url: str) -> None:
     root = tmp_path / "data"
     with pytest.raises(DownloadError) as info:

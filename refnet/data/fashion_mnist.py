@@ -27,6 +27,7 @@ import hashlib
 import http.client
 import os
 import sys
+import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -68,6 +69,7 @@ CLASSES: tuple[str, ...] = (
 ENV_VAR = "REFNET_DATA_DIR"
 _CHUNK = 1 << 16
 _TIMEOUT = 30.0  # seconds without data before a mirror counts as failed
+_DEADLINE = 600.0  # seconds for a whole file (the largest is 26 MB)
 
 
 class DownloadError(RuntimeError):
@@ -306,12 +308,17 @@ def _try_mirror(mirror: str, name: str, md5: str, directory: Path) -> str | None
 def _fetch(url: str, out: BinaryIO, md5: str) -> None:
     digest = hashlib.md5(usedforsecurity=False)
     received = 0
+    deadline = time.monotonic() + _DEADLINE
     with urllib.request.urlopen(url, timeout=_TIMEOUT) as response:
         length = response.headers.get("Content-Length")
         while chunk := response.read(_CHUNK):
             digest.update(chunk)
             out.write(chunk)
             received += len(chunk)
+            if time.monotonic() > deadline:
+                raise _ChecksumError(
+                    f"too slow: {received} bytes in {_DEADLINE:.0f} s (a mirror trickling data)"
+                )
     if length is not None and length.isdigit() and received != int(length):
         raise _ChecksumError(f"incomplete download: got {received} of {length} bytes")
     if digest.hexdigest() != md5:
