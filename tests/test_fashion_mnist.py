@@ -186,7 +186,12 @@ def test_inconsistent_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"labels must lie in 0..9"):
         FashionMNIST(tmp_path)
     write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((7, 784), np.uint8))
-    with pytest.raises(ValueError, match=r"shape \(N, H, W\)"):
+    with pytest.raises(ValueError, match=r"shape \(N, 28, 28\), got uint8 \(7, 784\)"):
+        FashionMNIST(tmp_path)
+    # Issue 17, item 7: images of another size (MNIST-like files of 32x32) were accepted
+    # and failed deep inside the first layer.
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((7, 32, 32), np.uint8))
+    with pytest.raises(ValueError, match=r"shape \(N, 28, 28\), got uint8 \(7, 32, 32\)"):
         FashionMNIST(tmp_path)
 
 

@@ -67,6 +67,7 @@ CLASSES: tuple[str, ...] = (
 )
 
 ENV_VAR = "REFNET_DATA_DIR"
+IMAGE_SHAPE = (28, 28)
 _CHUNK = 1 << 16
 _TIMEOUT = 30.0  # seconds without data before a mirror counts as failed
 _DEADLINE = 600.0  # seconds for a whole file (the largest is 26 MB)
@@ -328,9 +329,9 @@ def _fetch(url: str, out: BinaryIO, md5: str) -> None:
 def _check_arrays(
     images_path: Path, images: Array, labels_path: Path, labels: Array, n_classes: int
 ) -> None:
-    if images.dtype != np.uint8 or images.ndim != 3:
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
         raise ValueError(
-            f"{images_path}: expected uint8 images of shape (N, H, W), got {images.dtype} "
+            f"{images_path}: expected uint8 images of shape (N, 28, 28), got {images.dtype} "
             f"{images.shape}"
         )
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
