@@ -20,6 +20,7 @@ Sequential(
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -320,5 +321,130 @@ def _multihead_attention_from_torch(module: torch.nn.Module) -> rnn.Module:
         add_zero_attn=module.add_zero_attn,
         kdim=module.kdim,
         vdim=module.vdim,
+        batch_first=module.batch_first,
+    )
+
+
+def _activation_to_torch(activation: rnn.Module) -> Any:
+    if type(activation) is rnn.ReLU:
+        return "relu"
+    if type(activation) is rnn.GELU and activation.approximate == "none":
+        return "gelu"
+    return to_torch(activation)
+
+
+def _activation_from_torch(activation: Any) -> Any:
+    if activation is torch.nn.functional.relu:
+        return "relu"
+    if activation is torch.nn.functional.gelu:
+        return "gelu"
+    if isinstance(activation, torch.nn.Module):
+        return from_torch(activation)
+    raise TypeError(
+        f"refnet needs the activation as 'relu', 'gelu' or a module, got {activation!r}"
+    )
+
+
+def _transformer_layer_options(layer: Any) -> dict[str, Any]:
+    """A Transformer layer's constructor arguments, read off its sub-modules (either side)."""
+    attention = layer.self_attn
+    return {
+        "d_model": attention.embed_dim,
+        "nhead": attention.num_heads,
+        "dim_feedforward": layer.linear1.out_features,
+        "dropout": layer.dropout.p,
+        "layer_norm_eps": layer.norm1.eps,
+        "batch_first": attention.batch_first,
+        "norm_first": layer.norm_first,
+        "bias": layer.linear1.bias is not None,
+    }
+
+
+_TRANSFORMER_LAYERS: tuple[tuple[Any, Any], ...] = (
+    (rnn.TransformerEncoderLayer, torch.nn.TransformerEncoderLayer),
+    (rnn.TransformerDecoderLayer, torch.nn.TransformerDecoderLayer),
+)
+for _our_layer, _their_layer in _TRANSFORMER_LAYERS:
+
+    def _layer_to_torch(module: rnn.Module, cls: Any = _their_layer) -> torch.nn.Module:
+        activation = _activation_to_torch(getattr(module, "activation"))  # noqa: B009
+        return cls(**_transformer_layer_options(module), activation=activation)
+
+    def _layer_from_torch(module: torch.nn.Module, cls: Any = _our_layer) -> rnn.Module:
+        activation = _activation_from_torch(module.activation)
+        return cls(**_transformer_layer_options(module), activation=activation)
+
+    register_to_torch(_our_layer)(_layer_to_torch)
+    register_from_torch(_their_layer)(_layer_from_torch)
+
+
+def _optional(convert: Callable[[Any], Any], module: Any) -> Any:
+    return None if module is None else convert(module)
+
+
+@register_to_torch(rnn.TransformerEncoder)
+def _encoder_to_torch(module: rnn.Module) -> torch.nn.Module:
+    assert isinstance(module, rnn.TransformerEncoder)
+    with warnings.catch_warnings():  # torch's note that its nested-tensor fast path is off
+        warnings.simplefilter("ignore", UserWarning)
+        layer: Any = to_torch(module.layers[0])
+        return torch.nn.TransformerEncoder(
+            layer,
+            module.num_layers,
+            norm=_optional(to_torch, module.norm),
+            enable_nested_tensor=module.enable_nested_tensor,
+            mask_check=module.mask_check,
+        )
+
+
+@register_from_torch(torch.nn.TransformerEncoder)
+def _encoder_from_torch(module: torch.nn.Module) -> rnn.Module:
+    assert isinstance(module, torch.nn.TransformerEncoder)
+    return rnn.TransformerEncoder(
+        from_torch(module.layers[0]),
+        module.num_layers,
+        norm=_optional(from_torch, module.norm),
+        enable_nested_tensor=module.enable_nested_tensor,
+        mask_check=module.mask_check,
+    )
+
+
+@register_to_torch(rnn.TransformerDecoder)
+def _decoder_to_torch(module: rnn.Module) -> torch.nn.Module:
+    assert isinstance(module, rnn.TransformerDecoder)
+    layer: Any = to_torch(module.layers[0])
+    return torch.nn.TransformerDecoder(
+        layer, module.num_layers, norm=_optional(to_torch, module.norm)
+    )
+
+
+@register_from_torch(torch.nn.TransformerDecoder)
+def _decoder_from_torch(module: torch.nn.Module) -> rnn.Module:
+    assert isinstance(module, torch.nn.TransformerDecoder)
+    return rnn.TransformerDecoder(
+        from_torch(module.layers[0]), module.num_layers, norm=_optional(from_torch, module.norm)
+    )
+
+
+@register_to_torch(rnn.Transformer)
+def _transformer_to_torch(module: rnn.Module) -> torch.nn.Module:
+    assert isinstance(module, rnn.Transformer)
+    return torch.nn.Transformer(
+        module.d_model,
+        module.nhead,
+        custom_encoder=to_torch(module.encoder),
+        custom_decoder=to_torch(module.decoder),
+        batch_first=module.batch_first,
+    )
+
+
+@register_from_torch(torch.nn.Transformer)
+def _transformer_from_torch(module: torch.nn.Module) -> rnn.Module:
+    assert isinstance(module, torch.nn.Transformer)
+    return rnn.Transformer(
+        module.d_model,
+        module.nhead,
+        custom_encoder=from_torch(module.encoder),
+        custom_decoder=from_torch(module.decoder),
         batch_first=module.batch_first,
     )

@@ -68,6 +68,13 @@ from refnet.nn.pooling import (
 )
 from refnet.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from refnet.nn.sparse import Embedding
+from refnet.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "ELU",
@@ -139,6 +146,11 @@ __all__ = [
     "Softplus",
     "Softsign",
     "Tanh",
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
     "TripletMarginLoss",
     "Unflatten",
     "functional",
