@@ -195,6 +195,51 @@ def sequence_contest(module: nn.Module, x: np.ndarray, torch: Any) -> Contest:
     return Contest(ours, torchs, check)
 
 
+def self_attention_contest(module: nn.MultiheadAttention, x: np.ndarray, torch: Any) -> Contest:
+    """Self-attention ``mha(x, x, x)``: forward (the weights returned, as by default), then
+    backward from the output (the weights unused); refnet adds the three input gradients,
+    which torch's autograd does inside."""
+    with no_grad():
+        y, _ = module(x, x, x)
+    g = random_input(y.shape, seed=1)
+
+    def ours() -> np.ndarray:
+        module(x, x, x)
+        gq, gk, gv = module.backward(g, None)
+        return gq + gk + gv
+
+    if torch is None:
+        return Contest(ours)
+
+    from refnet.interop.torch import to_torch
+
+    theirs = to_torch(module)
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    tg = torch.from_numpy(g.copy())
+
+    def torchs() -> None:
+        tx.grad = None
+        theirs.zero_grad(set_to_none=True)
+        theirs(tx, tx, tx)[0].backward(tg)
+
+    def check() -> dict[str, float]:
+        errors: dict[str, float] = {}
+        module.zero_grad()
+        tx.grad = None
+        theirs.zero_grad(set_to_none=True)
+        ty = theirs(tx, tx, tx)[0]
+        ty.backward(tg)
+        compare(errors, "output", module(x, x, x)[0], numpy_of(ty))
+        gq, gk, gv = module.backward(g, None)
+        compare(errors, "input gradient", gq + gk + gv, numpy_of(tx.grad))
+        their_params = dict(theirs.named_parameters())
+        for name, p in module.named_parameters():
+            compare(errors, f"{name} gradient", p.grad, numpy_of(their_params[name].grad))
+        return errors
+
+    return Contest(ours, torchs, check)
+
+
 def loss_contest(make: Callable[[], nn.Module], backward: bool, torch: Any) -> Contest:
     """Cross-entropy of 128x10 logits against integer labels."""
     criterion = make()
@@ -425,6 +470,31 @@ def all_cases() -> list[Case]:
             "GRU(128, 256, num_layers=2), length 64 x batch 32",
             lambda: nn.GRU(128, 256, num_layers=2, generator=0),
             1.5,
+        ),
+        Case(
+            "mha-fwdbwd",
+            "layer",
+            "MultiheadAttention(128, 4) self-attention, length 64 x batch 12, forward+backward",
+            lambda torch: self_attention_contest(
+                nn.MultiheadAttention(128, 4, generator=0), random_input((64, 12, 128)), torch
+            ),
+            1.0,
+        ),
+        *_layer(
+            "encoder-layer",
+            "TransformerEncoderLayer(128, 4, 512, pre-norm, gelu), batch 12 x length 64",
+            lambda: nn.TransformerEncoderLayer(
+                128,
+                4,
+                512,
+                dropout=0.0,
+                batch_first=True,
+                norm_first=True,
+                activation="gelu",
+                generator=0,
+            ),
+            (12, 64, 128),
+            (None, 1.0),
         ),
         Case(
             "step-mlp",
