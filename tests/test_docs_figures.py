@@ -25,6 +25,7 @@ FIGURES = {
     "lr_schedulers.py": "lr_schedulers.png",
     "rnn_gradients.py": "rnn_gradients.png",
     "shakespeare_run.py": "shakespeare_gpt_curves.png",
+    "attention_weights.py": "attention_weights.png",
 }
 
 
