@@ -63,10 +63,10 @@ def _usual_mistakes() -> dict[str, float]:
     ce = nn.CrossEntropyLoss()(x, y)
     return {
         "correct": ce,
-        "softmax twice": nn.CrossEntropyLoss()(F.softmax(x, axis=1), y),
-        "softmax over the batch axis": nn.NLLLoss()(F.log_softmax(x, axis=0), y),
+        "softmax twice": nn.CrossEntropyLoss()(F.softmax(x, dim=1), y),
+        "softmax over the batch axis": nn.NLLLoss()(F.log_softmax(x, dim=0), y),
         "rows as probabilities": nn.NLLLoss()(np.log(x), y),
-        "log forgotten": nn.NLLLoss()(F.softmax(x, axis=1), y),
+        "log forgotten": nn.NLLLoss()(F.softmax(x, dim=1), y),
         "sum": nn.CrossEntropyLoss(reduction="sum")(x, y),
         "first sample only": nn.CrossEntropyLoss()(x[:1], y[:1]),
         "log base 2": ce / math.log(2),
@@ -74,7 +74,7 @@ def _usual_mistakes() -> dict[str, float]:
         "targets swapped": nn.CrossEntropyLoss()(x, y[::-1].copy()),
         "label smoothing 0.1": nn.CrossEntropyLoss(label_smoothing=0.1)(x, y),
         "BCE with logits, one-hot": nn.BCEWithLogitsLoss()(x, onehot),
-        "BCE of softmax, one-hot": nn.BCELoss()(F.softmax(x, axis=1), onehot),
+        "BCE of softmax, one-hot": nn.BCELoss()(F.softmax(x, dim=1), onehot),
         "multi-margin": nn.MultiMarginLoss()(x, y),
     }
 
@@ -209,7 +209,7 @@ def test_an_all_ignored_batch_has_mean_nan_sum_zero_and_zero_gradient(
     total = nn.CrossEntropyLoss(weight, reduction="sum", label_smoothing=smoothing)
     assert total(x, y) == 0.0
     nll = nn.NLLLoss(weight)
-    assert math.isnan(nll(F.log_softmax(x, axis=1), y))
+    assert math.isnan(nll(F.log_softmax(x, dim=1), y))
     np.testing.assert_array_equal(nll.backward(), np.zeros_like(x))
 
 
@@ -245,7 +245,7 @@ def test_cross_entropy_none_gives_one_loss_per_position() -> None:
     criterion = nn.CrossEntropyLoss(reduction="none")
     losses = criterion(x, y)
     assert losses.shape == (2, 3, 5)
-    log_p = F.log_softmax(x, axis=1)
+    log_p = F.log_softmax(x, dim=1)
     expected = -np.take_along_axis(log_p, y[:, None], axis=1)[:, 0]
     np.testing.assert_allclose(losses, expected, rtol=1e-14)
     G = rng.normal(size=(2, 3, 5))
@@ -279,8 +279,8 @@ def test_mean_and_sum_reduce_the_none_losses(make: type[nn.Module]) -> None:
 
 def test_kl_div_batchmean_is_the_kl_divergence_per_sample() -> None:
     rng = np.random.default_rng(4)
-    q = F.softmax(rng.normal(size=(5, 3)), axis=1)
-    p = F.softmax(rng.normal(size=(5, 3)), axis=1)
+    q = F.softmax(rng.normal(size=(5, 3)), dim=1)
+    p = F.softmax(rng.normal(size=(5, 3)), dim=1)
     kl_per_sample = np.sum(p * np.log(p / q), axis=1)
     criterion = nn.KLDivLoss(reduction="batchmean")
     assert criterion(np.log(q), p) == pytest.approx(kl_per_sample.mean(), rel=1e-13)
@@ -294,8 +294,8 @@ def test_kl_div_batchmean_is_the_kl_divergence_per_sample() -> None:
 def test_kl_div_batchmean_agrees_with_torch() -> None:
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(5)
-    x = F.log_softmax(rng.normal(size=(4, 6)), axis=1)
-    p = F.softmax(rng.normal(size=(4, 6)), axis=1)
+    x = F.log_softmax(rng.normal(size=(4, 6)), dim=1)
+    p = F.softmax(rng.normal(size=(4, 6)), dim=1)
     theirs = torch.nn.KLDivLoss(reduction="batchmean")(torch.tensor(x), torch.tensor(p))
     assert nn.KLDivLoss(reduction="batchmean")(x, p) == pytest.approx(float(theirs), rel=1e-14)
 

@@ -421,7 +421,7 @@ class Softmax(_Activation):
 
     def _forward(self, x: Array) -> tuple[Array, Array]:
         self._axis = _softmax_dim(self, self.dim, x)
-        y = F.softmax(x, axis=self._axis)
+        y = F.softmax(x, dim=self._axis)
         return y, y
 
     def _backward(self, grad_output: Array, y: Array) -> Array:
@@ -445,7 +445,7 @@ class LogSoftmax(_Activation):
 
     def _forward(self, x: Array) -> tuple[Array, Array]:
         self._axis = _softmax_dim(self, self.dim, x)
-        y = F.log_softmax(x, axis=self._axis)
+        y = F.log_softmax(x, dim=self._axis)
         return y, y
 
     def _backward(self, grad_output: Array, y: Array) -> Array:

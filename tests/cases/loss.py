@@ -131,7 +131,7 @@ def cross_entropy_case(draw: Draw) -> LossCase:
     if draw(st.booleans()):
         ignore_index = draw(st.sampled_from([-100, -1]))
         class_axis = 0 if x.ndim == 1 else 1
-        target = F.softmax(rng.normal(scale=2.0, size=x.shape), axis=class_axis)
+        target = F.softmax(rng.normal(scale=2.0, size=x.shape), dim=class_axis)
     else:
         ignore_index = draw(st.sampled_from([-100, -1, 0, C - 1]))
         target = _class_indices(draw, rng, x, ignore_index)
@@ -149,7 +149,7 @@ def nll_case(draw: Draw) -> LossCase:
     rng = _rng(draw)
     C = draw(st.integers(2, 5))
     scores = _class_input(draw, C)
-    x = F.log_softmax(scores, axis=0 if scores.ndim == 1 else 1)
+    x = F.log_softmax(scores, dim=0 if scores.ndim == 1 else 1)
     ignore_index = draw(st.sampled_from([-100, 0, C - 1]))
     target = _class_indices(draw, rng, x, ignore_index)
     criterion = nn.NLLLoss(
@@ -224,8 +224,8 @@ def bce_with_logits_case(draw: Draw) -> LossCase:
 def kl_div_case(draw: Draw) -> LossCase:
     rng = _rng(draw)
     shape = draw(shapes(min_dims=1, max_dims=3, max_side=4))
-    x = F.log_softmax(draw(arrays(shape, low=-3.0, high=3.0)), axis=-1)
-    p = F.softmax(rng.normal(scale=2.0, size=shape), axis=-1)
+    x = F.log_softmax(draw(arrays(shape, low=-3.0, high=3.0)), dim=-1)
+    p = F.softmax(rng.normal(scale=2.0, size=shape), dim=-1)
     log_target = draw(st.booleans())
     if log_target:
         target = np.log(p)

@@ -221,13 +221,13 @@ def logsumexp(x: Array, axis: int, keepdims: bool = False) -> Array:
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
-def log_softmax(x: Array, axis: int) -> Array:
-    """log softmax(x) = x - logsumexp(x), along ``axis``."""
-    return x - logsumexp(x, axis, keepdims=True)
+def log_softmax(input: Array, dim: int) -> Array:
+    """log softmax(x) = x - logsumexp(x), along ``dim`` (PyTorch's argument names)."""
+    return input - logsumexp(input, dim, keepdims=True)
 
 
-def softmax(x: Array, axis: int) -> Array:
-    """softmax(x)_i = e^{x_i - m} / Σ_j e^{x_j - m}, m the maximum along ``axis``."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    e /= np.sum(e, axis=axis, keepdims=True)
+def softmax(input: Array, dim: int) -> Array:
+    """softmax(x)_i = e^{x_i - m} / Σ_j e^{x_j - m}, m the maximum along ``dim``."""
+    e = np.exp(input - np.max(input, axis=dim, keepdims=True))
+    e /= np.sum(e, axis=dim, keepdims=True)
     return e
