@@ -171,6 +171,8 @@ def run_training(args: argparse.Namespace) -> int:
             )
         config = fresh_config(args, text)
         vocab = Vocabulary.from_text(text)
+        for name in (LATEST, BEST):  # a Ctrl-C before the first evaluation must not
+            (out_dir / name).unlink(missing_ok=True)  # leave the old run to --resume
     check_config(config)
     if not args.no_plots:
         require_matplotlib()
@@ -183,7 +185,13 @@ def run_training(args: argparse.Namespace) -> int:
             )
     trainer = Trainer(config, vocab, train_ids, val_ids)
     if document is not None:
-        trainer.load_state_dict(document)
+        try:
+            trainer.load_state_dict(document)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(
+                f"{out_dir / LATEST} is incomplete or damaged ({error}); start again with "
+                "--overwrite"
+            ) from None
     out_dir.mkdir(parents=True, exist_ok=True)
     print_header(trainer, len(text), out_dir)
     try:
