@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +33,7 @@ class _Activation(Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._cache: Any = None
+        self._cache: Array | None = None
 
     def forward(self, x: Array) -> Array:
         x = float_input(self, x)
@@ -43,14 +42,13 @@ class _Activation(Module):
 
     def backward(self, grad_output: Array) -> Array:
         cache = self._saved(self._cache)
-        shape = cache[0].shape if isinstance(cache, tuple) else cache.shape
-        return self._backward(same_shape_gradient(self, grad_output, shape), cache)
+        return self._backward(same_shape_gradient(self, grad_output, cache.shape), cache)
 
-    def _forward(self, x: Array) -> tuple[Array, Any]:
-        """Return ``(y, cache)``: an array of the input's shape, or a tuple led by one."""
+    def _forward(self, x: Array) -> tuple[Array, Array]:
+        """Return ``(y, cache)``, the cache an array of the input's shape."""
         raise NotImplementedError
 
-    def _backward(self, grad_output: Array, cache: Any) -> Array:
+    def _backward(self, grad_output: Array, cache: Array) -> Array:
         """Return ``∂L/∂x`` from ``∂L/∂y`` and the cached array."""
         raise NotImplementedError
 
@@ -201,13 +199,13 @@ class GELU(_Activation):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
-    def _forward(self, x: Array) -> tuple[Array, Any]:
+    def _forward(self, x: Array) -> tuple[Array, Array]:
         if self.approximate == "tanh":
             u = _SQRT_2_OVER_PI * (x + _GELU_CUBIC * x**3)
             return 0.5 * x * (1 + np.tanh(u)), x
         return F.gelu_with_derivative(x)  # caches f'(x) = Φ(x) + x φ(x)
 
-    def _backward(self, grad_output: Array, cache: Any) -> Array:
+    def _backward(self, grad_output: Array, cache: Array) -> Array:
         if self.approximate == "tanh":
             x = cache
             t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x**3))

@@ -246,6 +246,15 @@ class BatchNorm2d(_BatchNorm):
         return ndim == 4
 
 
+def _normalized_shape(value: int | Sequence[int], who: str) -> tuple[int, ...]:
+    """``normalized_shape`` as a tuple of positive sizes (an int is one trailing axis)."""
+    shape = (value,) if isinstance(value, (int, np.integer)) else value
+    sizes = tuple(int(d) for d in shape)
+    if any(d < 1 for d in sizes):
+        raise ValueError(f"{who}: normalized_shape must have positive sizes, got {value}")
+    return sizes
+
+
 class LayerNorm(Module):
     """Normalise each sample over its trailing ``normalized_shape`` dimensions.
 
@@ -272,16 +281,7 @@ class LayerNorm(Module):
         generator: Seed = None,
     ) -> None:
         super().__init__()
-        shape = (
-            (normalized_shape,)
-            if isinstance(normalized_shape, (int, np.integer))
-            else normalized_shape
-        )
-        self.normalized_shape = tuple(int(d) for d in shape)
-        if any(d < 1 for d in self.normalized_shape):
-            raise ValueError(
-                f"LayerNorm: normalized_shape must have positive sizes, got {normalized_shape}"
-            )
+        self.normalized_shape = _normalized_shape(normalized_shape, "LayerNorm")
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         self.weight: Parameter | None
@@ -462,16 +462,7 @@ class RMSNorm(Module):
         generator: Seed = None,
     ) -> None:
         super().__init__()
-        shape = (
-            (normalized_shape,)
-            if isinstance(normalized_shape, (int, np.integer))
-            else normalized_shape
-        )
-        self.normalized_shape = tuple(int(d) for d in shape)
-        if any(d < 1 for d in self.normalized_shape):
-            raise ValueError(
-                f"RMSNorm: normalized_shape must have positive sizes, got {normalized_shape}"
-            )
+        self.normalized_shape = _normalized_shape(normalized_shape, "RMSNorm")
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         self.weight: Parameter | None
