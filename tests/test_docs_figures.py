@@ -26,7 +26,9 @@ FIGURES = {
     "rnn_gradients.py": "rnn_gradients.png",
     "shakespeare_run.py": "shakespeare_gpt_curves.png",
     "attention_weights.py": "attention_weights.png",
+    "fashion_mnist_run.py": "fashion_mnist_lenet_curves.png",
 }
+NEEDS_FASHION_MNIST = {"learning_rates.py", "fashion_mnist_run.py"}
 
 
 def fake_fashion_mnist(directory: Path, n: int = 256) -> Path:
@@ -52,7 +54,7 @@ def test_script_runs_quickly(
 ) -> None:
     pytest.importorskip("matplotlib")
     args = ["--quick", "--out-dir", str(tmp_path / "out")]
-    if script == "learning_rates.py":
+    if script in NEEDS_FASHION_MNIST:
         args += ["--data-dir", str(fake_fashion_mnist(tmp_path / "data"))]
     monkeypatch.setattr(sys, "argv", [script, *args])
     monkeypatch.syspath_prepend(str(SCRIPTS))
@@ -64,3 +66,20 @@ def test_every_image_on_a_page_exists() -> None:
     for page in DOCS.rglob("*.md"):
         for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)", page.read_text(encoding="utf-8")):
             assert (page.parent / target).is_file(), f"{page.name}: missing image {target}"
+
+
+def test_fashion_mnist_chapter_reads_its_run_correctly() -> None:
+    """Chapter 10 says the gradient-norm spike comes in the first epoch, while the
+    learning rate is a small fraction of its peak, and that the peak comes a third of
+    the way through; the included run (docs/_generated) must say so too."""
+    run = (DOCS / "_generated" / "fashion_mnist_lenet_run.md").read_text(encoding="utf-8")
+    linear = [int(s) for s in re.findall(r"`\d+ Linear` at step (\d+)", run)]
+    share = re.search(r"the learning rate was [\d.e-]+, (\d+)% of its peak", run)
+    peak = re.search(r"peak of [\d.e-]+ at step (\d+) of ([\d,]+) \((\d+) steps per epoch\)", run)
+    assert linear and share and peak, "the run's summary no longer has the expected sentences"
+    peak_step, total, per_epoch = (int(g.replace(",", "")) for g in peak.groups())
+    assert all(step <= per_epoch for step in linear)
+    assert int(share[1]) < 25
+    assert 0.25 < peak_step / total < 0.35
+    chapter = (DOCS / "fashion-mnist.md").read_text(encoding="utf-8")
+    assert '--8<-- "_generated/fashion_mnist_lenet_run.md"' in chapter
