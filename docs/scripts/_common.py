@@ -13,6 +13,11 @@ FIGURES = Path(__file__).resolve().parents[1] / "figures"
 
 
 def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
+    return make_parser(description).parse_args(argv)
+
+
+def make_parser(description: str) -> argparse.ArgumentParser:
+    """``--out-dir`` and ``--quick``; a script adds its own arguments to it."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--out-dir", type=Path, default=FIGURES, help="where to write (default: docs/figures)"
@@ -20,7 +25,7 @@ def parse_args(description: str, argv: list[str] | None = None) -> argparse.Name
     parser.add_argument(
         "--quick", action="store_true", help="a few steps only (the test suite's smoke run)"
     )
-    return parser.parse_args(argv)
+    return parser
 
 
 def save(figure: object, out_dir: Path, name: str, quick: bool) -> Path:

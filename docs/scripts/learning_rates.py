@@ -2,16 +2,20 @@
 
 An MLP 784-128-10 (ReLU) trained with SGD (momentum 0.9) on the first 4,000 FashionMNIST
 training images, normalised, one run per learning rate from the same initial weights and
-the same batches; then three schedules. Needs the
-FashionMNIST IDX files: ``--data-dir`` (default: ``$REFNET_DATA_DIR``, then refnet's cache).
+the same batches; then three schedules. Needs the FashionMNIST training split's IDX
+files (any directory holding at least its first 4,000 images): ``--data-dir`` (default:
+``$REFNET_DATA_DIR``, then refnet's cache, where ``FashionMNIST(download=True)`` puts
+them).
 
-Run: ``python docs/scripts/learning_rates.py --data-dir /work/shared/data/fashion-mnist-head8k``.
+Run: ``python docs/scripts/learning_rates.py --data-dir DIR`` (a few seconds).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from _common import parse_args, save
+from _common import make_parser, save
 
 import refnet
 import refnet.nn as nn
@@ -26,6 +30,7 @@ EPOCHS = 5
 BATCH = 64
 SCHEDULES = ((0.1, "constant"), (0.1, "cosine"), (0.1, "onecycle"))
 DIVERGED = 1e3  # a loss this large (log 10 ≈ 2.3 at the start) will not come back
+TOP = 20.0  # the left panel's upper limit: a diverged run is drawn up to it and marked
 
 
 def model(seed: int) -> nn.Sequential:
@@ -73,17 +78,26 @@ def smooth(values: list[float], width: int) -> np.ndarray:
     return np.convolve(a, np.ones(width) / width, mode="valid")
 
 
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-    import sys
+def plain_log_ticks(axes: Any, ticks: tuple[float, ...]) -> None:
+    """Label a log axis at ``ticks`` as plain numbers (0.3, 1, 2), without minor labels."""
+    from matplotlib import ticker
 
-    extra = argparse.ArgumentParser(add_help=False)
-    extra.add_argument("--data-dir", default=None)
-    known, rest = extra.parse_known_args(sys.argv[1:] if argv is None else argv)
-    args = parse_args(__doc__.splitlines()[0], rest)
+    axes.yaxis.set_major_locator(ticker.FixedLocator(ticks))
+    axes.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.yaxis.set_minor_formatter(ticker.NullFormatter())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = make_parser(__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data-dir",
+        help="directory of the FashionMNIST IDX files (default: $REFNET_DATA_DIR, "
+        "else ~/.cache/refnet/fashion-mnist)",
+    )
+    args = parser.parse_args(argv)
     import matplotlib.pyplot as plt
 
-    data = FashionMNIST(known.data_dir, train=True, transform=lambda x: (x - MEAN) / STD)
+    data = FashionMNIST(args.data_dir, train=True, transform=lambda x: (x - MEAN) / STD)
     n = min(len(data), 512 if args.quick else TRAIN_IMAGES)
     epochs = 1 if args.quick else EPOCHS
     subset = Subset(data, np.arange(n))
@@ -100,11 +114,12 @@ def main(argv: list[str] | None = None) -> None:
             if diverged
             else f": final {np.mean(losses[-width:]):.2f}"
         )
+        shown = np.minimum(shown, TOP)
         (line,) = left.plot(np.arange(len(shown)) + start, shown, label=label)
-        if diverged:
-            left.plot(len(losses) - 1, min(losses[-1], 1e4), "x", color=line.get_color(), ms=9)
+        if diverged:  # off the top of the panel: an arrow where it leaves
+            left.plot(len(losses) - 1, TOP, "^", color=line.get_color(), ms=9, clip_on=False)
     left.set_yscale("log")
-    left.set_ylim(0.2, 1e4)
+    left.set_ylim(0.25, TOP)
     left.set_xlabel("step (batch of 64)")
     left.set_ylabel(f"training loss ({width}-step mean)")
     left.set_title(f"SGD on an MLP, {n} FashionMNIST images, {epochs} epochs")
@@ -120,11 +135,13 @@ def main(argv: list[str] | None = None) -> None:
             label=f"{name}: final {np.mean(losses[-width:]):.2f}",
         )
     right.set_yscale("log")
-    right.set_ylim(0.2, 10)
+    right.set_ylim(0.25, 3)
     right.set_ylabel(f"training loss ({width}-step mean)")
     right.set_xlabel("step (batch of 64)")
     right.set_title("schedules: anneal at the end, warm up at the start")
     right.legend(fontsize=8)
+    plain_log_ticks(left, (0.3, 0.5, 1, 2, 5, 10, 20))
+    plain_log_ticks(right, (0.3, 0.5, 1, 2, 3))
     save(fig, args.out_dir, "learning_rates.png", args.quick)
 
 
