@@ -83,3 +83,29 @@ def test_fashion_mnist_chapter_reads_its_run_correctly() -> None:
     assert 0.25 < peak_step / total < 0.35
     chapter = (DOCS / "fashion-mnist.md").read_text(encoding="utf-8")
     assert '--8<-- "_generated/fashion_mnist_lenet_run.md"' in chapter
+
+
+def test_optimizer_chapter_describes_its_figure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chapter 6's reading of the trajectories: on the valley RMSprop and Adagrad end
+    closest to the minimum and Adam further than SGD; on Rosenbrock Adam reaches (1, 1),
+    RMSprop, momentum and Nesterov most of the way, SGD and Adagrad stall."""
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    pytest.importorskip("matplotlib")
+    script = runpy.run_path(str(SCRIPTS / "optimizer_trajectories.py"))
+
+    def final_values(problem: str) -> dict[str, float]:
+        f, grad, start, steps, lrs, _ = script["PROBLEMS"][problem]
+        return {
+            label: float(f(script["trajectory"](make, grad, start, lrs[label], steps)[-1]))
+            for label, make in script["OPTIMIZERS"].items()
+        }
+
+    valley = final_values("valley")
+    best = sorted(valley, key=valley.__getitem__)
+    assert set(best[:2]) == {"RMSprop", "Adagrad"}
+    assert valley["Adam"] > valley["SGD"]
+    banana = final_values("rosenbrock")
+    assert banana["Adam"] < 1e-4
+    most = max(banana[k] for k in ("RMSprop", "momentum 0.9", "Nesterov 0.9"))
+    assert most < 0.1 < min(banana["SGD"], banana["Adagrad"])
+    assert abs(banana["momentum 0.9"] - banana["Nesterov 0.9"]) < 0.01

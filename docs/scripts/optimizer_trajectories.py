@@ -46,6 +46,18 @@ OPTIMIZERS: dict[str, Callable[[list[Parameter], float], optim.Optimizer]] = {
     "Adam": lambda ps, lr: optim.Adam(ps, lr=lr),
 }
 
+# How each path is drawn. RMSprop and Adagrad take nearly the same path on the valley,
+# and RMSprop, Adagrad and Adam share Rosenbrock's curved floor: RMSprop is a wide pale
+# band underneath, so the thin line on top of it does not hide it.
+STYLES: dict[str, dict[str, float | str]] = {
+    "SGD": {},
+    "momentum 0.9": {},
+    "Nesterov 0.9": {"ls": "--"},
+    "RMSprop": {"lw": 6.0, "alpha": 0.35, "zorder": 1.5, "ms": 0},
+    "Adagrad": {},
+    "Adam": {},
+}
+
 PROBLEMS = {
     # name: (f, grad, start, steps, learning rate per optimizer, plot box)
     "valley": (
@@ -114,22 +126,31 @@ def main(argv: list[str] | None = None) -> None:
         for label, make in OPTIMIZERS.items():
             path = trajectory(make, grad, start, lrs[label], steps)
             path = np.clip(path, [x0, y0], [x1, y1])  # a diverging run leaves the box
-            ax.plot(
+            style: dict[str, float | str] = {
+                "ms": 2,
+                "lw": 1.2,
+                "ls": "-",
+                "zorder": 2,
+                **STYLES[label],
+            }
+            (line,) = ax.plot(
                 path[:, 0],
                 path[:, 1],
-                ".-",
-                ms=2,
-                lw=1.2,
+                marker=".",
                 label=f"{label} (lr {lrs[label]:g}): f = {float(f(path[-1])):.2g}",
+                **style,  # type: ignore[arg-type]
             )
+            ax.plot(*path[-1], "o", color=line.get_color(), mec="k", ms=6, zorder=3)
         minimum = (0, 0) if name == "valley" else (1, 1)
-        ax.plot(*minimum, "k*", ms=12)
+        ax.plot(*minimum, "k*", ms=12, zorder=4)
         ax.plot(*start, "ko", ms=5)
         ax.set_title(f"{name}, {steps} steps from {start}")
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
         ax.legend(fontsize=7, loc="lower right" if name == "valley" else "upper right")
-    fig.suptitle("refnet.optim on f(x, y): the same step() that trains a network")
+    fig.suptitle(
+        "refnet.optim on f(x, y): the same step() that trains a network (ringed dot: the end)"
+    )
     save(fig, args.out_dir, "optimizer_trajectories.png", args.quick)
 
 
