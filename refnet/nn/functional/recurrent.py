@@ -41,6 +41,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from refnet._typing import Array, IntArray
 
@@ -50,14 +51,20 @@ ParamGrads = tuple[Array, Array, Array | None, Array | None]
 # ---------------------------------------------------------------------- helpers
 
 
-def _sigmoid_(a: Array) -> Array:
-    """σ(a) = 1 / (1 + e^{-a}) in place; e^{-a} = inf for very negative a gives 0, exactly."""
-    with np.errstate(over="ignore"):
-        np.negative(a, out=a)
-        np.exp(a, out=a)
-    a += 1
-    np.reciprocal(a, out=a)
-    return a
+def _sigmoid_from_tanh_(s: Array) -> Array:
+    """σ(z) = (1 + tanh(z/2)) / 2 in place, for a slice that already holds tanh(z/2)."""
+    s *= 0.5
+    s += 0.5
+    return s
+
+
+def _sigmoid_rows_halved(gate_names: str, hidden_size: int, dtype: npt.DTypeLike) -> Array:
+    """Per-row factors (G·H,) for a gate stack such as ``"ifgo"``: 1/2 for the rows of the
+    sigmoid gates, 1 for those of the tanh gate (g of the LSTM, n of the GRU). Weights
+    scaled by them give z/2 for the sigmoid gates, so a kernel computes σ(z) =
+    (1 + tanh(z/2)) / 2 with one ``tanh`` instead of the costlier e^{-z} and division."""
+    factors = [1.0 if name in "gn" else 0.5 for name in gate_names]
+    return np.repeat(np.asarray(factors, dtype=dtype), hidden_size)
 
 
 def _transposed(w: Array) -> Array:
@@ -250,24 +257,30 @@ def lstm_forward(
         h_t = o ⊙ tanh(c_t)            (times W_hrᵀ when there is a projection, P = proj_size)
 
     Returns ``(output (L, N, P), h_n (N, P), c_n (N, H), cache)``; P = H without projection.
+
+    One ``tanh`` over all four gates computes them: the i, f, o rows of the weights and
+    the bias are halved (exact in binary floating point), so those slices hold z/2, and
+    :func:`_sigmoid_from_tanh_` finishes each sigmoid (see :func:`_sigmoid_rows_halved`).
     """
     L, N, _ = x.shape
     H = c0.shape[-1]
-    gates = _input_projection(x, w_ih, _bias_sum(b_ih, b_hh))
+    halve = _sigmoid_rows_halved("ifgo", H, x.dtype)
+    bias = _bias_sum(b_ih, b_hh)
+    gates = _input_projection(x, w_ih * halve[:, None], None if bias is None else bias * halve)
     states = _state_buffer(h0, L, reverse)
     cells = _state_buffer(c0, L, reverse)
     prev_h, out_h = _prev_next(states, reverse)
     prev_c, out_c = _prev_next(cells, reverse)
     tanh_c = np.empty((L, N, H), dtype=x.dtype)
     hidden = None if w_hr is None else np.empty((L, N, H), dtype=x.dtype)
-    w_hh_t = _transposed(w_hh)
+    w_hh_t = _transposed(w_hh * halve[:, None])
     for t in _steps(L, reverse):
         b = _active(batch_sizes, t, N)
         a = gates[t, :b]
         a += prev_h[t, :b] @ w_hh_t
-        _sigmoid_(a[:, : 2 * H])
-        np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
-        _sigmoid_(a[:, 3 * H :])
+        np.tanh(a, out=a)
+        _sigmoid_from_tanh_(a[:, : 2 * H])
+        _sigmoid_from_tanh_(a[:, 3 * H :])
         i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         c = out_c[t, :b]
         np.multiply(f, prev_c[t, :b], out=c)
@@ -391,25 +404,28 @@ def gru_forward(
 
     b_hn sits inside the product with r, so the two biases cannot be folded for n: the
     input projection carries b_ih only, each step's recurrent product carries b_hh.
+    The rows of r and z are halved, as in :func:`lstm_forward`, for σ by ``tanh``.
     Returns ``(output (L, N, H), h_n (N, H), cache)``.
     """
     L, N, _ = x.shape
     H = h0.shape[-1]
-    gates = _input_projection(x, w_ih, b_ih)
+    halve = _sigmoid_rows_halved("rzn", H, x.dtype)
+    gates = _input_projection(x, w_ih * halve[:, None], None if b_ih is None else b_ih * halve)
     states = _state_buffer(h0, L, reverse)
     prev, out = _prev_next(states, reverse)
     hidden_n = np.empty((L, N, H), dtype=x.dtype)
-    w_hh_t = _transposed(w_hh)
+    w_hh_t = _transposed(w_hh * halve[:, None])
+    b_hh_halved = None if b_hh is None else b_hh * halve
     for t in _steps(L, reverse):
         b = _active(batch_sizes, t, N)
         h = prev[t, :b]
         from_h = h @ w_hh_t
-        if b_hh is not None:
-            from_h += b_hh
+        if b_hh_halved is not None:
+            from_h += b_hh_halved
         a = gates[t, :b]
         rz = a[:, : 2 * H]
         rz += from_h[:, : 2 * H]
-        _sigmoid_(rz)
+        _sigmoid_from_tanh_(np.tanh(rz, out=rz))
         hn = hidden_n[t, :b]
         hn[...] = from_h[:, 2 * H :]
         n = a[:, 2 * H :]
