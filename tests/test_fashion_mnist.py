@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import refnet._download as download_module
 import refnet.data.fashion_mnist as fashion_module
 from refnet.data import DataLoader, DownloadError, FashionMNIST, Subset, read_idx, write_idx
 from tests.real_data import REAL
@@ -314,7 +315,7 @@ def test_ctrl_c_during_download_leaves_nothing(
     tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "root"
-    real_urlopen = fashion_module.urllib.request.urlopen
+    real_urlopen = download_module.urllib.request.urlopen
 
     class Interrupting:
         def __init__(self, response: Any) -> None:
@@ -335,7 +336,7 @@ def test_ctrl_c_during_download_leaves_nothing(
 
     monkeypatch.setattr(fashion_module, "_CHUNK", 1000)
     monkeypatch.setattr(
-        fashion_module.urllib.request,
+        download_module.urllib.request,
         "urlopen",
         lambda url, timeout: Interrupting(real_urlopen(url, timeout=timeout)),
     )
@@ -350,7 +351,7 @@ def test_a_trickling_mirror_hits_the_overall_deadline(
     """Issue 17, item 8: each read had a timeout but the whole file none; a mirror sending
     a byte a second would have held the download for weeks. Now: one deadline per file."""
     clock = iter(range(0, 10**6, 7))  # every reading of the clock is 7 s later
-    monkeypatch.setattr(fashion_module.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(download_module.time, "monotonic", lambda: next(clock))
     monkeypatch.setattr(fashion_module, "_DEADLINE", 20.0)
     monkeypatch.setattr(fashion_module, "_CHUNK", 1000)
     root = tmp_path / "root"

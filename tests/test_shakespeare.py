@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import string
 import sys
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import numpy as np
 import pytest
 
 import refnet
-from refnet.examples.shakespeare import cli
+import refnet._download as download_module
+from refnet.examples.shakespeare import cli, data
 from refnet.examples.shakespeare.data import TextError, Vocabulary, get_batch, read_text, split
 from refnet.examples.shakespeare.models import GPT, CharLSTM
 from refnet.examples.shakespeare.training import RECIPES, Config, Trainer, WarmupCosine
@@ -272,3 +274,47 @@ def test_the_torch_replica_from_refnets_weights_follows_step_by_step(
     torch_losses = [theirs.step() for _ in range(8)]
     np.testing.assert_allclose(mine, torch_losses, rtol=2e-5)
     assert mine[-1] < mine[0] - 0.2  # and they are learning, not standing still
+
+
+def _looks_like_tiny_shakespeare() -> str:
+    """A text that passes the published checks: the length, 65 characters, the opening."""
+    alphabet = "\n !$&',-.3:;?" + string.ascii_letters
+    body = alphabet * (data.TINY_SHAKESPEARE_LENGTH // len(alphabet) + 1)
+    text = data.TINY_SHAKESPEARE_OPENING + body
+    return text[: data.TINY_SHAKESPEARE_LENGTH]
+
+
+def test_download_checks_the_text_and_then_uses_the_cache(tmp_path: Path) -> None:
+    served = tmp_path / "served.txt"
+    served.write_text(_looks_like_tiny_shakespeare())
+    cache = tmp_path / "cache"
+    path = data.download_tiny_shakespeare(cache, served.as_uri())
+    assert path.read_bytes() == served.read_bytes()
+    assert sorted(p.name for p in cache.iterdir()) == ["input.txt"]
+    gone = (tmp_path / "nowhere.txt").as_uri()  # a second call does not fetch
+    assert data.download_tiny_shakespeare(cache, gone) == path
+
+
+def test_a_download_that_is_not_tiny_shakespeare_leaves_nothing(tmp_path: Path) -> None:
+    served = tmp_path / "served.txt"
+    served.write_text(_looks_like_tiny_shakespeare()[:-1000])
+    cache = tmp_path / "cache"
+    with pytest.raises(TextError, match=r"not tiny shakespeare.*expected 1115394"):
+        data.download_tiny_shakespeare(cache, served.as_uri())
+    assert list(cache.iterdir()) == []
+    with pytest.raises(TextError, match="cannot download"):
+        data.download_tiny_shakespeare(cache, (tmp_path / "nowhere.txt").as_uri())
+
+
+def test_a_trickling_download_hits_its_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = tmp_path / "served.txt"
+    served.write_text(_looks_like_tiny_shakespeare())
+    clock = iter(range(0, 10**6, 7))  # every reading of the clock is 7 s later
+    monkeypatch.setattr(download_module.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(data, "DOWNLOAD_DEADLINE", 20.0)
+    cache = tmp_path / "cache"
+    with pytest.raises(TextError, match="too slow"):
+        data.download_tiny_shakespeare(cache, served.as_uri())
+    assert list(cache.iterdir()) == []

@@ -27,8 +27,6 @@ import hashlib
 import http.client
 import os
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -36,6 +34,7 @@ from typing import BinaryIO
 import numpy as np
 
 from refnet._atomic import atomic_write
+from refnet._download import read_body
 from refnet._typing import Array, IntArray
 from refnet.data.dataset import Dataset
 from refnet.data.idx import read_idx
@@ -308,20 +307,9 @@ def _try_mirror(mirror: str, name: str, md5: str, directory: Path) -> str | None
 
 def _fetch(url: str, out: BinaryIO, md5: str) -> None:
     digest = hashlib.md5(usedforsecurity=False)
-    received = 0
-    deadline = time.monotonic() + _DEADLINE
-    with urllib.request.urlopen(url, timeout=_TIMEOUT) as response:
-        length = response.headers.get("Content-Length")
-        while chunk := response.read(_CHUNK):
-            digest.update(chunk)
-            out.write(chunk)
-            received += len(chunk)
-            if time.monotonic() > deadline:
-                raise _ChecksumError(
-                    f"too slow: {received} bytes in {_DEADLINE:.0f} s (a mirror trickling data)"
-                )
-    if length is not None and length.isdigit() and received != int(length):
-        raise _ChecksumError(f"incomplete download: got {received} of {length} bytes")
+    for chunk in read_body(url, timeout=_TIMEOUT, deadline=_DEADLINE, chunk=_CHUNK):
+        digest.update(chunk)
+        out.write(chunk)
     if digest.hexdigest() != md5:
         raise _ChecksumError(f"MD5 mismatch: got {digest.hexdigest()}, expected {md5}")
 

@@ -10,15 +10,16 @@ the input, and the same window shifted by one the targets (predict each next cha
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import sys
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from refnet._atomic import atomic_write
+from refnet._download import read_body
 from refnet._typing import IntArray
 
 __all__ = [
@@ -41,6 +42,8 @@ TINY_SHAKESPEARE_URL = (
 TINY_SHAKESPEARE_LENGTH = 1_115_394
 TINY_SHAKESPEARE_DISTINCT = 65
 TINY_SHAKESPEARE_OPENING = "First Citizen:\nBefore we proceed any further, hear me speak."
+#: Seconds the whole download may take (the file is 1.1 MB; each read also has a timeout).
+DOWNLOAD_DEADLINE = 300.0
 
 
 class TextError(ValueError):
@@ -166,8 +169,9 @@ def download_tiny_shakespeare(
 ) -> Path:
     """The path of tiny shakespeare in the cache, downloaded first if it is not there.
 
-    The bytes go to a temporary file and are checked (length, alphabet, opening) before
-    the file is renamed into place: a failed or wrong download leaves nothing behind.
+    The bytes are checked (length, alphabet, opening) before they are written to a
+    temporary file that is renamed into place: a failed, slow (more than
+    :data:`DOWNLOAD_DEADLINE` seconds) or wrong download leaves nothing behind.
     """
     directory = directory or default_cache()
     path = directory / "input.txt"
@@ -176,8 +180,10 @@ def download_tiny_shakespeare(
         return path
     directory.mkdir(parents=True, exist_ok=True)
     print(f"Downloading {url} to {path}", file=sys.stderr)
-    with urllib.request.urlopen(url, timeout=30.0) as response:
-        raw = response.read()
+    try:
+        raw = b"".join(read_body(url, timeout=30.0, deadline=DOWNLOAD_DEADLINE, chunk=1 << 16))
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        raise TextError(f"cannot download {url}: {error}") from error
     check_tiny_shakespeare(raw.decode("utf-8", errors="replace"))
     with atomic_write(path) as out:
         out.write(raw)
