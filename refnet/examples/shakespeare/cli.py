@@ -19,11 +19,11 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from refnet import no_grad
+from refnet import nn, no_grad
 from refnet._atomic import atomic_write
 from refnet.examples._cli import non_negative_int, positive
 from refnet.examples.shakespeare.checkpoints import (
@@ -43,9 +43,9 @@ from refnet.examples.shakespeare.data import (
     read_text,
     split,
 )
-from refnet.examples.shakespeare.models import GPT
+from refnet.examples.shakespeare.models import GPT, CharLSTM
 from refnet.examples.shakespeare.sampling import generate
-from refnet.examples.shakespeare.training import LN2, RECIPES, Config, Trainer
+from refnet.examples.shakespeare.training import LN2, RECIPES, Config, Trainer, model_for
 
 __all__ = ["main"]
 
@@ -402,31 +402,37 @@ class ProgressBar:
 # ---------------------------------------------------------------------- sample, evaluate
 
 
-def model_from_checkpoint(path: Path) -> tuple[Trainer, Config]:
+class SavedModel(NamedTuple):
+    model: GPT | CharLSTM
+    vocab: Vocabulary
+    config: Config
+
+
+def model_from_checkpoint(path: Path) -> SavedModel:
+    """The model a checkpoint holds, with its vocabulary and recipe (no optimizer)."""
     document = load_checkpoint(path)
     config = config_of(document)
     vocab = Vocabulary(str(document["vocab"]))
-    empty = np.zeros(0, dtype=np.int64)
-    trainer = Trainer(config, vocab, empty, empty)
-    trainer.model.load_state_dict(document["model"])
-    return trainer, config
+    model = model_for(config, vocab.size)
+    model.load_state_dict(document["model"])
+    return SavedModel(model, vocab, config)
 
 
 def run_sampling(args: argparse.Namespace) -> int:
-    trainer, config = model_from_checkpoint(args.checkpoint)
+    model, vocab, config = model_from_checkpoint(args.checkpoint)
     prompt = args.prompt.replace("\\n", "\n")
-    unknown = trainer.vocab.unknown(prompt)
+    unknown = vocab.unknown(prompt)
     if unknown:
         raise UsageError(f"the prompt has characters the model never saw: {''.join(unknown)!r}")
-    if isinstance(trainer.model, GPT) and len(prompt) > config.block_size:
+    if isinstance(model, GPT) and len(prompt) > config.block_size:
         print(
             f"note: the prompt is longer than the model's context ({config.block_size}); "
             "the model sees its last characters",
             file=sys.stderr,
         )
     text = generate(
-        trainer.model,
-        trainer.vocab,
+        model,
+        vocab,
         prompt,
         args.length,
         np.random.default_rng(args.seed),
@@ -438,15 +444,15 @@ def run_sampling(args: argparse.Namespace) -> int:
 
 
 def run_evaluation(args: argparse.Namespace) -> int:
-    trainer, _ = model_from_checkpoint(args.checkpoint)
-    ids, skipped = trainer.vocab.encode_known(read_text(args.data))
+    saved = model_from_checkpoint(args.checkpoint)
+    ids, skipped = saved.vocab.encode_known(read_text(args.data))
     if skipped:
-        unknown = trainer.vocab.unknown(read_text(args.data))
+        unknown = saved.vocab.unknown(read_text(args.data))
         print(
             f"note: skipped {skipped:,} characters outside the vocabulary ({''.join(unknown)!r})",
             file=sys.stderr,
         )
-    loss, count = evaluate_text(trainer, ids, args.batch_size)
+    loss, count = evaluate_text(saved.model, saved.config.block_size, ids, args.batch_size)
     print(
         f"{args.data}: {loss:.4f} nats/char ({loss / LN2:.3f} bits/char) over {count:,} "
         "predicted characters"
@@ -455,24 +461,23 @@ def run_evaluation(args: argparse.Namespace) -> int:
 
 
 def evaluate_text(
-    trainer: Trainer, ids: np.ndarray[Any, Any], batch_size: int
+    model: GPT | CharLSTM, block_size: int, ids: np.ndarray[Any, Any], batch_size: int
 ) -> tuple[float, int]:
     """Mean next-character loss over the text cut into consecutive windows of the context."""
-    T = trainer.config.block_size
+    T = block_size
     windows = (len(ids) - 1) // T
     if windows == 0:
         raise UsageError(f"the text has {len(ids)} known characters, too few for a context of {T}")
     x = ids[: windows * T].reshape(windows, T)
     y = ids[1 : windows * T + 1].reshape(windows, T)
+    criterion = nn.CrossEntropyLoss()
     total = 0.0
-    trainer.model.eval()
+    model.eval()
     with no_grad():
         for start in range(0, windows, batch_size):
-            logits = trainer.model(x[start : start + batch_size])
+            logits = model(x[start : start + batch_size])
             rows = logits.reshape(-1, logits.shape[-1])
-            total += float(
-                trainer.criterion(rows, y[start : start + batch_size].reshape(-1))
-            ) * len(rows)
+            total += float(criterion(rows, y[start : start + batch_size].reshape(-1))) * len(rows)
     return total / (windows * T), windows * T
 
 

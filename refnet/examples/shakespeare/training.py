@@ -88,6 +88,13 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
     ]
 
 
+def model_for(config: Config, vocab_size: int) -> GPT | CharLSTM:
+    """The recipe's model with its initial weights, drawn from the run's seed."""
+    c = config
+    generator = np.random.default_rng([c.seed, 0])
+    return build_model(c.model, vocab_size, c.block_size, c.n_layer, c.n_head, c.n_embd, generator)
+
+
 class Trainer:
     """A run's whole state: model, optimizer, schedule, batch generator, iteration, history."""
 
@@ -95,15 +102,7 @@ class Trainer:
         self.config, self.vocab = config, vocab
         self.train_ids, self.val_ids = train, val
         c = config
-        self.model: GPT | CharLSTM = build_model(
-            c.model,
-            vocab.size,
-            c.block_size,
-            c.n_layer,
-            c.n_head,
-            c.n_embd,
-            np.random.default_rng([c.seed, 0]),
-        )
+        self.model = model_for(config, vocab.size)
         self.criterion = nn.CrossEntropyLoss()
         self.optimizer = AdamW(
             parameter_groups(self.model, c.weight_decay), lr=c.lr, betas=(0.9, c.beta2)
