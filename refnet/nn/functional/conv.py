@@ -1,5 +1,11 @@
 """Convolution kernels: 2-d correlation by im2col + one GEMM, and its two gradients.
 
+**Read the references first.** :func:`conv2d_reference`, :func:`conv2d_backward_reference`,
+:func:`conv_transpose2d_reference` and :func:`conv_transpose2d_backward_reference` (the
+"reference kernels" section below) are the textbook loops, one output position at a
+time, with no speed tricks; the tests prove the fast kernels equal to them. The rest of
+the module is the fast path, whose tricks the speed chapter (docs/speed.md) explains.
+
 Notation: input ``x`` of shape (N, C, H, W), weight ``w`` of shape (O, C/g, kh, kw) for
 ``g`` groups, output ``y`` of shape (N, O, Ho, Wo). PyTorch's "convolution" is a
 cross-correlation: with stride ``s``, dilation ``d`` and the input zero-padded to ``xp``,
@@ -138,6 +144,195 @@ def same_padding(kernel_size: Pair, dilation: Pair) -> tuple[int, int, int, int]
         total = d * (k - 1)
         pads += [total // 2, total - total // 2]
     return pads[0], pads[1], pads[2], pads[3]
+
+
+# ---------------------------------------------------------------------- reference kernels
+#
+# Read these first. The textbook loops, written for a reader: one output position (or
+# one input position, for the transposed convolution) at a time, the sum over a window
+# written as one ``einsum``, the groups as an explicit loop, the padding by ``np.pad``.
+# No chunks, no buffers, no layout tricks: the tests prove every fast path below equal
+# to these (tests/test_reference_kernels.py), and the speed chapter explains the tricks.
+
+
+def _pad_reference(x: Array, geometry: ConvGeometry) -> Array:
+    """``x`` (N, C, H, W) padded by ``geometry.padding`` with ``geometry.padding_mode``."""
+    top, bottom, left, right = geometry.padding
+    pads = ((0, 0), (0, 0), (top, bottom), (left, right))
+    if geometry.padding_mode == "zeros":
+        return np.pad(x, pads)
+    return np.pad(x, pads, mode=_NUMPY_PAD_MODES[geometry.padding_mode])  # type: ignore[call-overload]
+
+
+def _pad_backward_reference(grad_padded: Array, geometry: ConvGeometry, size: Pair) -> Array:
+    """∂L/∂x from ∂L/∂xp: every element of the padded input is a copy of one input
+    element (or a constant zero), so its gradient is added to that element.
+
+    ``sources`` are the input rows (columns) the padded rows (columns) copy: ``np.pad``
+    applied to the indices themselves, with -1 for a zero.
+    """
+    top, bottom, left, right = geometry.padding
+    (height, width), mode = size, geometry.padding_mode
+
+    def sources(length: int, before: int, after: int) -> Array:
+        if mode == "zeros":
+            return np.pad(np.arange(length), (before, after), constant_values=-1)
+        return np.pad(np.arange(length), (before, after), mode=_NUMPY_PAD_MODES[mode])  # type: ignore[call-overload]
+
+    rows, cols = sources(height, top, bottom), sources(width, left, right)
+    grad = np.zeros((*grad_padded.shape[:2], height, width), dtype=grad_padded.dtype)
+    for u, r in enumerate(rows):
+        for v, c in enumerate(cols):
+            if r >= 0 and c >= 0:
+                grad[:, :, r, c] += grad_padded[:, :, u, v]
+    return grad
+
+
+def _window_reference(geometry: ConvGeometry, p: int, q: int) -> tuple[slice, slice]:
+    """Rows and columns of the (padded) input under output position (p, q):
+    ``p·s + i·d`` for the kernel rows ``i`` (likewise for columns)."""
+    (kh, kw), (sh, sw), (dh, dw) = geometry.kernel_size, geometry.stride, geometry.dilation
+    return (
+        slice(p * sh, p * sh + dh * (kh - 1) + 1, dh),
+        slice(q * sw, q * sw + dw * (kw - 1) + 1, dw),
+    )
+
+
+def _group_slices(channels: int, groups: int) -> list[slice]:
+    """The channels of each group: ``groups`` consecutive blocks of ``channels/groups``."""
+    size = channels // groups
+    return [slice(g * size, (g + 1) * size) for g in range(groups)]
+
+
+def conv2d_reference(x: Array, weight: Array, bias: Array | None, geometry: ConvGeometry) -> Array:
+    """The convolution by its definition, one output position at a time.
+
+    ``y[n, o, p, q] = b[o] + Σ_{c, i, j} w[o, c, i, j] · xp[n, c, p·s_h + i·d_h, q·s_w + j·d_w]``
+
+    for ``x`` (N, C, H, W), ``w`` (O, C/g, kh, kw), ``xp`` the padded input and ``c``
+    running over the channels of ``o``'s group. Returns ``y`` (N, O, Ho, Wo).
+    PyTorch: ``F.conv2d`` (with ``padding_mode`` as ``nn.Conv2d``'s).
+    """
+    xp = _pad_reference(x, geometry)
+    N, out_channels = x.shape[0], weight.shape[0]
+    ho, wo = geometry.output_size(x.shape[2], x.shape[3])
+    y = np.zeros((N, out_channels, ho, wo), dtype=x.dtype)
+    groups = geometry.groups
+    pairs = zip(_group_slices(x.shape[1], groups), _group_slices(out_channels, groups), strict=True)
+    for cs, os in pairs:
+        for p in range(ho):
+            for q in range(wo):
+                rows, cols = _window_reference(geometry, p, q)
+                window = xp[:, cs, rows, cols]  # (N, C/g, kh, kw)
+                y[:, os, p, q] = np.einsum("ncij,ocij->no", window, weight[os])
+    if bias is not None:
+        y += bias[:, None, None]
+    return y
+
+
+def conv2d_backward_reference(
+    grad_output: Array, x: Array, weight: Array, geometry: ConvGeometry
+) -> tuple[Array, Array, Array]:
+    """``(∂L/∂x, ∂L/∂w, ∂L/∂b)`` of :func:`conv2d_reference`, by the chain rule on each
+    output position.
+
+    Output ``y[:, o, p, q]`` read the window ``xp[:, c, p·s + i·d, q·s + j·d]`` with the
+    weights ``w[o, c, i, j]``, so with ``G = ∂L/∂y``
+
+    * ``∂L/∂w[o, c, i, j] += Σ_n G[n, o, p, q] · window[n, c, i, j]``,
+    * ``∂L/∂window[n, c, i, j] += Σ_o G[n, o, p, q] · w[o, c, i, j]`` (windows overlap,
+      so the gradients of the padded input add up), then the padding's gradient folded
+      back onto the elements it copied,
+    * ``∂L/∂b[o] = Σ_{n, p, q} G[n, o, p, q]``.
+    """
+    xp = _pad_reference(x, geometry)
+    grad_padded, grad_weight = np.zeros_like(xp), np.zeros_like(weight)
+    ho, wo = grad_output.shape[2:]
+    groups = geometry.groups
+    pairs = zip(
+        _group_slices(x.shape[1], groups), _group_slices(weight.shape[0], groups), strict=True
+    )
+    for cs, os in pairs:
+        for p in range(ho):
+            for q in range(wo):
+                rows, cols = _window_reference(geometry, p, q)
+                g = grad_output[:, os, p, q]  # (N, O/g)
+                grad_weight[os] += np.einsum("no,ncij->ocij", g, xp[:, cs, rows, cols])
+                grad_padded[:, cs, rows, cols] += np.einsum("no,ocij->ncij", g, weight[os])
+    grad_input = _pad_backward_reference(grad_padded, geometry, (x.shape[2], x.shape[3]))
+    return grad_input, grad_weight, grad_output.sum(axis=(0, 2, 3))
+
+
+def _transposed_canvas(
+    x: Array, weight: Array, geometry: ConvGeometry, output_padding: Pair
+) -> tuple[int, int, int, int]:
+    """The transposed convolution's output (Ho, Wo) and the size of the uncropped
+    "canvas" the patches are scattered on, ``(H - 1)·s + d·(k - 1) + 1 + output_padding``."""
+    ho, wo = conv_transpose_output_size(x.shape[2], x.shape[3], geometry, output_padding)
+    (eh, ew), (sh, sw) = geometry.dilated_kernel, geometry.stride
+    full_h = (x.shape[2] - 1) * sh + eh + output_padding[0]
+    full_w = (x.shape[3] - 1) * sw + ew + output_padding[1]
+    return ho, wo, full_h, full_w
+
+
+def conv_transpose2d_reference(
+    x: Array, weight: Array, bias: Array | None, geometry: ConvGeometry, output_padding: Pair
+) -> Array:
+    """The transposed convolution by its definition, one input position at a time.
+
+    Input element ``x[n, c, p, q]`` scatters ``x · w[c, o, i, j]`` onto the canvas at
+    ``(p·s_h + i·d_h, q·s_w + j·d_w)`` for every tap; the output is the canvas with
+    ``padding`` rows/columns cropped from the start, ``Ho = (H - 1)·s - 2p + d·(k - 1) +
+    output_padding + 1`` of them kept. ``x`` (N, C_in, H, W), ``w`` (C_in, C_out/g, kh, kw).
+    PyTorch: ``F.conv_transpose2d``.
+    """
+    ho, wo, full_h, full_w = _transposed_canvas(x, weight, geometry, output_padding)
+    N, in_channels, H, W = x.shape
+    groups = geometry.groups
+    canvas = np.zeros((N, weight.shape[1] * groups, full_h, full_w), dtype=x.dtype)
+    pairs = zip(
+        _group_slices(in_channels, groups), _group_slices(canvas.shape[1], groups), strict=True
+    )
+    for cs, os in pairs:
+        for p in range(H):
+            for q in range(W):
+                rows, cols = _window_reference(geometry, p, q)
+                canvas[:, os, rows, cols] += np.einsum("nc,coij->noij", x[:, cs, p, q], weight[cs])
+    top, _, left, _ = geometry.padding
+    y = canvas[:, :, top : top + ho, left : left + wo].copy()
+    if bias is not None:
+        y += bias[:, None, None]
+    return y
+
+
+def conv_transpose2d_backward_reference(
+    grad_output: Array, x: Array, weight: Array, geometry: ConvGeometry, output_padding: Pair
+) -> tuple[Array, Array, Array]:
+    """``(∂L/∂x, ∂L/∂w, ∂L/∂b)`` of :func:`conv_transpose2d_reference`.
+
+    The canvas's gradient is ``G`` where the output was cropped from, 0 elsewhere; the
+    patch that ``x[n, c, p, q]`` scattered gives ``∂L/∂x[n, c, p, q] = Σ_{o, i, j}
+    ∂L/∂patch[n, o, i, j] · w[c, o, i, j]`` and ``∂L/∂w[c, o, i, j] += Σ_n x[n, c, p, q] ·
+    ∂L/∂patch[n, o, i, j]``; ``∂L/∂b[o] = Σ_{n, p, q} G``.
+    """
+    ho, wo, full_h, full_w = _transposed_canvas(x, weight, geometry, output_padding)
+    top, _, left, _ = geometry.padding
+    grad_canvas = np.zeros((*grad_output.shape[:2], full_h, full_w), dtype=grad_output.dtype)
+    grad_canvas[:, :, top : top + ho, left : left + wo] = grad_output
+    grad_input, grad_weight = np.zeros_like(x), np.zeros_like(weight)
+    _, in_channels, H, W = x.shape
+    groups = geometry.groups
+    pairs = zip(
+        _group_slices(in_channels, groups), _group_slices(grad_output.shape[1], groups), strict=True
+    )
+    for cs, os in pairs:
+        for p in range(H):
+            for q in range(W):
+                rows, cols = _window_reference(geometry, p, q)
+                patch = grad_canvas[:, os, rows, cols]  # (N, C_out/g, kh, kw)
+                grad_input[:, cs, p, q] = np.einsum("noij,coij->nc", patch, weight[cs])
+                grad_weight[cs] += np.einsum("nc,noij->coij", x[:, cs, p, q], patch)
+    return grad_input, grad_weight, grad_output.sum(axis=(0, 2, 3))
 
 
 @dataclass
@@ -406,11 +601,25 @@ def _transposed_correlate(
 ) -> Array:
     """col2im(Wᵀ · a): the transposed convolution of ``a`` (O, Ho, Wo, N), as the part
     ``region`` = (top, left, height, width) of the padded result, (C, height, width, N).
-    The input gradient of a convolution; ConvTranspose2d's forward."""
+    The input gradient of a convolution; ConvTranspose2d's forward.
+
+    The dispatch between its two fast paths: tap by tap when one group's per-tap
+    products fit OpenBLAS's small-matrix kernel, else chunks of the column matrix.
+    """
+    out_channels, ho, wo, N = a.shape
+    if geometry.groups == 1 and channels * out_channels * ho * wo * N <= SMALL_PRODUCT:
+        return _transposed_correlate_by_taps(a, weight, geometry, region, channels)
+    return _transposed_correlate_by_columns(a, weight, geometry, region, channels)
+
+
+def _transposed_correlate_by_columns(
+    a: Array, weight: Array, geometry: ConvGeometry, region: Region, channels: int
+) -> Array:
+    """Fast path of :func:`_transposed_correlate`: ``Wᵀ a`` one chunk of output rows at a
+    time (one GEMM per group into a scratch buffer), each chunk's column gradients added
+    back into their windows at once (:func:`_col2im`)."""
     out_channels, ho, wo, N = a.shape
     g = geometry.groups
-    if g == 1 and channels * out_channels * ho * wo * N <= SMALL_PRODUCT:
-        return _transposed_correlate_by_taps(a, weight, geometry, region, channels)
     kh, kw = geometry.kernel_size
     k = channels * kh * kw
     wt = weight.reshape(g, out_channels // g, -1).transpose(0, 2, 1)  # (g, C/g·kh·kw, O/g)

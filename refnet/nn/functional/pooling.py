@@ -1,4 +1,10 @@
-"""Pooling kernels: max, average and adaptive average pooling over (N, C, H, W) arrays.
+"""Pooling kernels: max, average and adaptive pooling over (N, C, H, W) arrays.
+
+**Read the references first.** :func:`max_pool2d_reference`, :func:`avg_pool2d_reference`,
+:func:`adaptive_avg_pool2d_reference`, :func:`adaptive_max_pool2d_reference` and their
+``*_backward_reference`` (the "reference kernels" section below) are the textbook loops,
+one window at a time; the tests prove every fast path equal to them. The speed chapter
+(docs/speed.md) explains the fast paths' tricks.
 
 A pooling window of ``kh × kw`` taps (dilation ``d``), moved by stride ``s`` over the
 input padded by ``p`` on each side, produces one output per position:
@@ -128,6 +134,192 @@ class PoolGeometry:
             slice(r0, r0 + (out[0] - 1) * sh + 1, sh),
             slice(c0, c0 + (out[1] - 1) * sw + 1, sw),
         )
+
+
+# ---------------------------------------------------------------------- reference kernels
+#
+# Read these first. The textbook loops, written for a reader: one output position at a
+# time, its window sliced out of the padded input, its maximum, mean or argmax taken by
+# NumPy. The backward of each recomputes what it needs from the input. No layouts, no
+# blocks, no fast paths: the tests prove every fast path below equal to these
+# (tests/test_reference_kernels.py), and the speed chapter explains the tricks.
+
+
+def _pool_padded_reference(x: Array, geometry: PoolGeometry, value: float) -> Array:
+    """``x`` padded with ``value`` by ``p`` on each side, and on the bottom/right by more
+    when a ceil-mode window runs past the padded input."""
+    out = geometry.output_size(x.shape[2], x.shape[3])
+    pads = [
+        geometry.padded_extent(size, o, axis)
+        for axis, (size, o) in enumerate(zip(x.shape[2:], out, strict=True))
+    ]
+    return np.pad(x, ((0, 0), (0, 0), pads[0], pads[1]), constant_values=value)
+
+
+def _pool_window_reference(geometry: PoolGeometry, p: int, q: int) -> tuple[slice, slice]:
+    """Rows and columns of the padded input in window (p, q): ``p·s + i·d``, i < k."""
+    (kh, kw), (sh, sw), (dh, dw) = geometry.kernel_size, geometry.stride, geometry.dilation
+    return (
+        slice(p * sh, p * sh + dh * (kh - 1) + 1, dh),
+        slice(q * sw, q * sw + dw * (kw - 1) + 1, dw),
+    )
+
+
+def _first_argmax(window: Array) -> Array:
+    """A 0/1 mask of ``window`` (N, C, kh, kw) marking each plane's first maximum in
+    row-major order (``np.argmax`` returns the first): PyTorch's tie rule."""
+    N, C, kh, kw = window.shape
+    winner = window.reshape(N, C, kh * kw).argmax(axis=2)
+    return (winner[:, :, None] == np.arange(kh * kw)).reshape(N, C, kh, kw)
+
+
+def max_pool2d_reference(x: Array, geometry: PoolGeometry) -> Array:
+    """``y[n, c, p, q] = max_{i, j} xp[n, c, p·s_h + i·d_h, q·s_w + j·d_w]``, ``xp`` the
+    input padded with -∞; (N, C, H, W) → (N, C, Ho, Wo). PyTorch: ``F.max_pool2d``."""
+    xp = _pool_padded_reference(x, geometry, -np.inf)
+    ho, wo = geometry.output_size(x.shape[2], x.shape[3])
+    y = np.empty((*x.shape[:2], ho, wo), dtype=x.dtype)
+    for p in range(ho):
+        for q in range(wo):
+            rows, cols = _pool_window_reference(geometry, p, q)
+            y[:, :, p, q] = xp[:, :, rows, cols].max(axis=(2, 3))
+    return y
+
+
+def max_pool2d_backward_reference(grad_output: Array, x: Array, geometry: PoolGeometry) -> Array:
+    """∂L/∂x of :func:`max_pool2d_reference`: ``G[n, c, p, q]`` added to the first
+    maximum of window (p, q); the others get nothing from it (windows may overlap, so an
+    element can win several)."""
+    xp = _pool_padded_reference(x, geometry, -np.inf)
+    grad_padded = np.zeros_like(xp)
+    ho, wo = grad_output.shape[2:]
+    for p in range(ho):
+        for q in range(wo):
+            rows, cols = _pool_window_reference(geometry, p, q)
+            won = _first_argmax(xp[:, :, rows, cols])
+            grad_padded[:, :, rows, cols] += grad_output[:, :, p, q, None, None] * won
+    top, left = geometry.padding
+    return grad_padded[:, :, top : top + x.shape[2], left : left + x.shape[3]]
+
+
+def avg_pool_divisor_reference(
+    size: Pair, geometry: PoolGeometry, count_include_pad: bool, divisor_override: int | None
+) -> Array:
+    """The divisor of each window (Ho, Wo), PyTorch's rule: ``divisor_override`` if
+    given; else the window's area clipped to the padded input (``count_include_pad``) or
+    the number of real input elements in it."""
+    ho, wo = geometry.output_size(*size)
+    divisor = np.empty((ho, wo))
+    for p in range(ho):
+        for q in range(wo):
+            area, inside = 1, 1
+            for axis, o in enumerate((p, q)):
+                k, s, pad = (
+                    geometry.kernel_size[axis],
+                    geometry.stride[axis],
+                    geometry.padding[axis],
+                )
+                start = o * s - pad
+                end = min(start + k, size[axis] + pad)
+                area *= end - start
+                inside *= min(end, size[axis]) - max(start, 0)
+            chosen = area if count_include_pad else inside
+            divisor[p, q] = chosen if divisor_override is None else divisor_override
+    return divisor
+
+
+def avg_pool2d_reference(
+    x: Array,
+    geometry: PoolGeometry,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Array:
+    """``y[n, c, p, q] = (Σ_{i, j} xp[n, c, p·s_h + i, q·s_w + j]) / divisor[p, q]``,
+    ``xp`` the zero-padded input (see :func:`avg_pool_divisor_reference`).
+    PyTorch: ``F.avg_pool2d``."""
+    xp = _pool_padded_reference(x, geometry, 0.0)
+    divisor = avg_pool_divisor_reference(x.shape[2:], geometry, count_include_pad, divisor_override)
+    y = np.empty((*x.shape[:2], *divisor.shape), dtype=x.dtype)
+    for p in range(divisor.shape[0]):
+        for q in range(divisor.shape[1]):
+            rows, cols = _pool_window_reference(geometry, p, q)
+            y[:, :, p, q] = xp[:, :, rows, cols].sum(axis=(2, 3)) / divisor[p, q]
+    return y
+
+
+def avg_pool2d_backward_reference(
+    grad_output: Array,
+    x: Array,
+    geometry: PoolGeometry,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Array:
+    """∂L/∂x of :func:`avg_pool2d_reference`: every element of window (p, q) receives
+    ``G[n, c, p, q] / divisor[p, q]`` (added up where windows overlap)."""
+    xp = _pool_padded_reference(x, geometry, 0.0)
+    divisor = avg_pool_divisor_reference(x.shape[2:], geometry, count_include_pad, divisor_override)
+    grad_padded = np.zeros_like(xp)
+    for p in range(divisor.shape[0]):
+        for q in range(divisor.shape[1]):
+            rows, cols = _pool_window_reference(geometry, p, q)
+            grad_padded[:, :, rows, cols] += (grad_output[:, :, p, q] / divisor[p, q])[
+                :, :, None, None
+            ]
+    top, left = geometry.padding
+    return grad_padded[:, :, top : top + x.shape[2], left : left + x.shape[3]]
+
+
+def _adaptive_window_reference(size: int, out: int, o: int) -> slice:
+    """Adaptive window ``o`` of ``out`` along an axis of ``size``: ``[⌊o·L/Lo⌋, ⌈(o+1)·L/Lo⌉)``."""
+    return slice(o * size // out, -(-(o + 1) * size // out))  # integer ⌊·⌋ and ⌈·⌉
+
+
+def _adaptive_windows_reference(x: Array, output_size: Pair) -> list[tuple[int, int, slice, slice]]:
+    """Every output position (p, q) with its rows and columns of ``x``."""
+    (H, W), (ho, wo) = x.shape[2:], output_size
+    return [
+        (p, q, _adaptive_window_reference(H, ho, p), _adaptive_window_reference(W, wo, q))
+        for p in range(ho)
+        for q in range(wo)
+    ]
+
+
+def adaptive_avg_pool2d_reference(x: Array, output_size: Pair) -> Array:
+    """``y[n, c, p, q]`` = the mean of ``x`` over adaptive window (p, q).
+    PyTorch: ``F.adaptive_avg_pool2d``."""
+    y = np.empty((*x.shape[:2], *output_size), dtype=x.dtype)
+    for p, q, rows, cols in _adaptive_windows_reference(x, output_size):
+        y[:, :, p, q] = x[:, :, rows, cols].mean(axis=(2, 3))
+    return y
+
+
+def adaptive_avg_pool2d_backward_reference(grad_output: Array, x: Array) -> Array:
+    """∂L/∂x of :func:`adaptive_avg_pool2d_reference`: each element of window (p, q)
+    receives ``G[n, c, p, q] / (window size)``."""
+    grad = np.zeros_like(x)
+    for p, q, rows, cols in _adaptive_windows_reference(x, grad_output.shape[2:]):
+        count = (rows.stop - rows.start) * (cols.stop - cols.start)
+        grad[:, :, rows, cols] += (grad_output[:, :, p, q] / count)[:, :, None, None]
+    return grad
+
+
+def adaptive_max_pool2d_reference(x: Array, output_size: Pair) -> Array:
+    """``y[n, c, p, q]`` = the maximum of ``x`` over adaptive window (p, q).
+    PyTorch: ``F.adaptive_max_pool2d``."""
+    y = np.empty((*x.shape[:2], *output_size), dtype=x.dtype)
+    for p, q, rows, cols in _adaptive_windows_reference(x, output_size):
+        y[:, :, p, q] = x[:, :, rows, cols].max(axis=(2, 3))
+    return y
+
+
+def adaptive_max_pool2d_backward_reference(grad_output: Array, x: Array) -> Array:
+    """∂L/∂x of :func:`adaptive_max_pool2d_reference`: ``G[n, c, p, q]`` added to the
+    first maximum of window (p, q)."""
+    grad = np.zeros_like(x)
+    for p, q, rows, cols in _adaptive_windows_reference(x, grad_output.shape[2:]):
+        won = _first_argmax(x[:, :, rows, cols])
+        grad[:, :, rows, cols] += grad_output[:, :, p, q, None, None] * won
+    return grad
 
 
 # ---------------------------------------------------------------------- layout helpers
