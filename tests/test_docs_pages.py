@@ -27,7 +27,6 @@ PAGES = sorted(DOCS.glob("*.md"))
 # pieces of work and are listed so that the test says so instead of passing silently.
 # strict: once a page is fixed, its entry must go.
 KNOWN = {
-    ("speed.md", "private"): "its example reads layer._x / act._cache",
     ("shakespeare.md", "machine"): "its command names ../shared/data",
 }
 
