@@ -16,12 +16,10 @@ and ``load_state_dict`` puts it back, so a resumed run continues the same trajec
 The update loops are plain Python over parameters, each a handful of vectorised in-place
 NumPy operations on ``p.data``. Temporaries come from scratch buffers owned by the
 optimizer (one per dtype and slot, grown to the largest parameter), so a step allocates
-nothing. One flat buffer for all parameters (PERFORMANCE.md, item 7) was measured on an
-MLP 784-256-128-10 (float32) with Adam against this loop: in isolation 333 us against
-351 us per step (PyTorch: 344 us); inside the training step, over four noisy runs, the
-prototype took 187-213 us and this loop 153-217 us. A gain of at most ~5% of the
-optimizer (under 1% of a 3 ms step) did not pay for rebinding ``p.data``/``p.grad`` to
-views and keeping them valid through ``.to()``, ``load_state_dict`` and new groups.
+nothing. One flat buffer for all parameters was tried and not kept: its gain, within
+the noise of a training step (docs/speed.md has the measurement), did not pay for
+rebinding ``p.data``/``p.grad`` to views and keeping them valid through ``.to()``,
+``load_state_dict`` and new groups.
 """
 
 from __future__ import annotations

@@ -31,39 +31,28 @@ of ``xp`` into several columns, the chain rule *adds* those column gradients bac
 the positions they came from ("col2im"). Written out, ``∂L/∂xp[n, c, u, v]`` sums
 ``w[o, c, i, j] · G[n, o, p, q]`` over every ``(o, i, j, p, q)`` with ``u = p·s + i·d``:
 a correlation of the zero-upsampled ``G`` with the flipped kernel, i.e. the transposed
-convolution. Cropping the padding gives ``∂L/∂x``; with zero padding, col2im skips the
-additions that land in the padding and writes ``∂L/∂x`` as its own contiguous array.
-Measured in the cnn training step (paired rounds, 40): -3.3 ms per step (29 of 40
-faster), mostly in the max-pool backward that reads this gradient next (4.1 -> 3.0 ms):
-a contiguous array instead of a cropped view of the padded one. ``ConvTranspose2d``'s forward is
+convolution. Cropping the padding gives ``∂L/∂x``. ``ConvTranspose2d``'s forward is
 exactly this map, and its backward the ordinary convolution.
 
-**Layout.** The kernels work on "batch-innermost" arrays: memory laid out (C, H, W, N)
-(cuda-convnet's layout). Then the column matrix is one copy of a strided view of the
-padded input (runs of N contiguous elements), the GEMM writes its (O, Ho·Wo·N) result
-directly in that layout, and col2im is kh·kw additions of long runs. The modules return
-(N, C, H, W) views of such arrays: NumPy handles any strides, and the next convolution
-or pooling layer reads them without a copy.
+**The fast path** computes exactly these products, arranged for speed; each trick is
+explained once, with its measurements, in the speed chapter (docs/speed.md, "Fast
+paths"):
 
-**Bias.** With one group, the bias is an extra column of ``W`` against a row of ones
-appended to ``X``: the GEMM adds it without another pass over the output, and the
-weight-gradient GEMM ``G [X; 1]ᵀ`` returns ``∂L/∂b`` as its last column.
-
-**Memory.** The forward keeps its column matrix ``X`` (kh·kw times the padded input)
-for the weight gradient ``G Xᵀ``, which is then one GEMM with no second im2col: measured
-on Conv2d(32→64, k3) at 128x32x14x14, forward+backward fell from 2.26x to 1.97x torch's
-time. The forward still fills ``X`` a few output rows at a time, so each chunk is in
-cache between its copy and its GEMM, and a layer writes ``X`` into the memory of its
-previous forward's (``reuse`` in :func:`conv2d_forward`).
-
-**Small layers.** OpenBLAS runs products of at most 100³ multiply-adds on a faster
-single-thread kernel (:mod:`refnet._blas`): a skinny layer's GEMMs over a long run of
-positions (lenet's first layer, 10 × 26 weights against 36864 positions) are cut into
-such pieces, and when each kernel tap's product ``w[:, :, i, j]ᵀ G`` fits, the input
-gradient is formed tap by tap, each product added into its window at once, without
-writing the kh·kw times larger column gradient. The transposed convolution (whose weight gradient
-is rare in training loops) keeps its input and rebuilds the columns chunk by chunk in
-a scratch buffer of a few MiB.
+* the (C, H, W, N) layout: the kernels work on batch-innermost arrays (the modules
+  return (N, C, H, W) views of them), so the column matrix is one copy of a strided
+  window view (:func:`_windows`) and the GEMM writes its result in the same layout;
+* chunking: ``X`` is filled and multiplied a few output rows at a time (``CHUNK_BYTES``);
+* buffer reuse: the forward keeps ``X`` for the weight gradient (one GEMM, no second
+  im2col) and writes it into the memory of the layer's previous ``X``;
+* bias as a row of ones: with one group, the bias is an extra column of ``W`` against a
+  row of ones in ``X``, so the GEMMs add it and return ``∂L/∂b``;
+* OpenBLAS small-matrix splitting: skinny products are cut into pieces
+  (:mod:`refnet._blas`), and a small layer's input gradient is formed tap by tap
+  (:func:`_transposed_correlate` chooses between its two paths);
+* thread blocks: im2col and col2im run block by block of channels
+  (:func:`refnet._parallel.for_blocks`);
+* with zero padding, col2im adds only into the input's region and returns ∂L/∂x as its
+  own contiguous array (no cropped view of the padded gradient).
 """
 
 from __future__ import annotations
@@ -90,13 +79,13 @@ __all__ = [
     "same_padding",
 ]
 
+# --8<-- [start:conv-chunk-bytes]
 # Columns are built and multiplied a few output rows at a time so each chunk of the
 # column matrix (and of its gradient) stays in cache (L3) between the copy and the GEMM.
-# Measured on the 2-core machine: 2-4 MiB chunks were ~5-10% faster single-threaded, but
-# every chunk is a multi-threaded BLAS call, and when other processes keep the cores busy
-# each call can wait a scheduler slice for its second thread: there 16 MiB chunks (fewer
-# calls) were 2-4x faster than 4 MiB. 16 MiB also still fits the 32 MiB L3.
+# Large chunks (few BLAS calls) because each call may wait for its second thread on
+# shared cores; 16 MiB still fits a 32 MiB L3 (docs/speed.md has the measurements).
 CHUNK_BYTES = 16 << 20
+# --8<-- [end:conv-chunk-bytes]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -349,9 +338,13 @@ class ConvCache:
 # ---------------------------------------------------------------------- layout helpers
 
 
+# --8<-- [start:conv-batch-last]
 def to_batch_last(x: Array) -> Array:
     """(N, C, H, W) → a C-contiguous (C, H, W, N) array (a view when already laid out so)."""
     return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
+
+
+# --8<-- [end:conv-batch-last]
 
 
 def _pad_batch_last(x: Array, geometry: ConvGeometry) -> Array:
@@ -405,10 +398,14 @@ def _unpad(dxp: Array, geometry: ConvGeometry, height: int, width: int) -> Array
 # ---------------------------------------------------------------------- im2col / col2im
 
 
+# --8<-- [start:conv-row-chunks]
 def _row_chunks(rows: int, row_elements: int, itemsize: int) -> list[tuple[int, int]]:
     """Split ``rows`` output rows into chunks of at most ~CHUNK_BYTES of columns."""
     per_chunk = max(1, CHUNK_BYTES // max(1, row_elements * itemsize))
     return [(r, min(rows, r + per_chunk)) for r in range(0, rows, per_chunk)]
+
+
+# --8<-- [end:conv-row-chunks]
 
 
 Region = tuple[int, int, int, int]
@@ -440,6 +437,7 @@ def _tap_window(
     return (rows, columns), (slice(t0, t1), slice(u0, u1))
 
 
+# --8<-- [start:conv-windows]
 def _windows(xp: Array, geometry: ConvGeometry, p0: int, p1: int, wo: int) -> Array:
     """Every window of output rows ``p0..p1-1`` as one read-only (C, kh, kw, p1-p0, Wo, N)
     strided view of ``xp`` (no copy): element ``(c, i, j, p, q, n)`` is
@@ -456,11 +454,14 @@ def _windows(xp: Array, geometry: ConvGeometry, p0: int, p1: int, wo: int) -> Ar
     )
 
 
+# --8<-- [end:conv-windows]
+
+
+# --8<-- [start:conv-im2col]
 def _im2col(xp: Array, geometry: ConvGeometry, p0: int, p1: int, wo: int, cols: Array) -> Array:
     """Fill ``cols`` (C, kh, kw, p1-p0, Wo, N) with the columns of output rows ``p0..p1-1``.
 
-    One copy of the :func:`_windows` view rather than kh·kw copies of slices: measured in
-    cache, lenet's conv1 0.155 -> 0.10 ms and conv2 0.22 -> 0.095 ms. The copy runs in
+    One copy of the :func:`_windows` view rather than kh·kw copies of slices. The copy runs in
     the order of ``cols``, channel by channel, so each channel of ``xp`` stays in cache
     while its kh·kw windows are read. Channels are independent: with several threads,
     blocks of them run on refnet's threads (:func:`refnet._parallel.for_blocks`).
@@ -472,6 +473,9 @@ def _im2col(xp: Array, geometry: ConvGeometry, p0: int, p1: int, wo: int, cols: 
 
     for_blocks(block, cols, 0, cache_blocks=False)
     return cols
+
+
+# --8<-- [end:conv-im2col]
 
 
 def _scratch_columns(buffer: Array, xp: Array, geometry: ConvGeometry, rows: int, wo: int) -> Array:
@@ -531,6 +535,7 @@ def _plan(
     return chunks, np.empty(columns * largest, dtype=dtype)
 
 
+# --8<-- [start:conv-bias-ones]
 def _with_ones(buffer: Array, k: int, m: int) -> Array:
     """The (k + 1, m) matrix at the start of ``buffer``: im2col's k rows, then a row of ones.
 
@@ -540,6 +545,9 @@ def _with_ones(buffer: Array, k: int, m: int) -> Array:
     cols = buffer[: (k + 1) * m].reshape(k + 1, m)
     cols[k] = 1
     return cols
+
+
+# --8<-- [end:conv-bias-ones]
 
 
 def _correlate(
@@ -596,6 +604,7 @@ def _correlate(
     return y, columns
 
 
+# --8<-- [start:conv-input-gradient-dispatch]
 def _transposed_correlate(
     a: Array, weight: Array, geometry: ConvGeometry, region: Region, channels: int
 ) -> Array:
@@ -610,6 +619,9 @@ def _transposed_correlate(
     if geometry.groups == 1 and channels * out_channels * ho * wo * N <= SMALL_PRODUCT:
         return _transposed_correlate_by_taps(a, weight, geometry, region, channels)
     return _transposed_correlate_by_columns(a, weight, geometry, region, channels)
+
+
+# --8<-- [end:conv-input-gradient-dispatch]
 
 
 def _transposed_correlate_by_columns(
@@ -637,17 +649,17 @@ def _transposed_correlate_by_columns(
     return dx
 
 
+# --8<-- [start:conv-input-gradient-by-taps]
 def _transposed_correlate_by_taps(
     a: Array, weight: Array, geometry: ConvGeometry, region: Region, channels: int
 ) -> Array:
-    """:func:`_transposed_correlate` for one group, one kernel tap at a time.
+    """Fast path of :func:`_transposed_correlate` for one group, one kernel tap at a time.
 
     Row block ``(i, j)`` of ``Wᵀ a`` is ``w[:, :, i, j]ᵀ a`` (C × Ho·Wo·N); each is added
     into its window of the gradient as soon as it is formed, so the column matrix
     (kh·kw times larger) is never written out. Used when each tap's product is within
-    OpenBLAS's small-matrix kernel (:mod:`refnet._blas`): lenet's Conv2d(10→20, k5) input
-    gradient took 0.94 ms this way against 1.13 ms as one GEMM (0.55 ms) and col2im.
-    Same sums in the same order as the GEMM and col2im.
+    OpenBLAS's small-matrix kernel (:mod:`refnet._blas`). Same sums in the same order as
+    the GEMM and col2im.
     """
     out_channels, ho, wo, N = a.shape
     kh, kw = geometry.kernel_size
@@ -664,37 +676,33 @@ def _transposed_correlate_by_taps(
     return dx
 
 
-def _weight_gradient(
-    a: Array, xp: Array, geometry: ConvGeometry, weight_shape: tuple[int, ...], sums: bool
-) -> tuple[Array, Array | None]:
-    """``Σ_chunks a · im2col(xp)ᵀ``: the correlation of ``xp`` with ``a`` (O, Ho, Wo, N).
+# --8<-- [end:conv-input-gradient-by-taps]
 
-    With ``sums``, also ``Σ_{h, w, n} a`` per channel (a convolution's bias gradient): for
-    one group it is the product with the row of ones, in the same GEMM.
+
+def _weight_gradient(
+    a: Array, xp: Array, geometry: ConvGeometry, weight_shape: tuple[int, ...]
+) -> Array:
+    """``Σ_chunks a · im2col(xp)ᵀ``: the correlation of ``xp`` with ``a`` (O, Ho, Wo, N),
+    the columns rebuilt chunk by chunk in a scratch buffer (a transposed convolution's
+    weight gradient, whose forward kept only its input).
 
     Each chunk's product is formed as ``(cols · aᵀ)ᵀ``: the same numbers, but OpenBLAS
-    runs this orientation of a short-and-wide product (a long sum over positions) 1.2-1.6x
-    faster than ``a · colsᵀ`` on the lenet and cnn layers (2 threads).
+    runs this orientation of a short-and-wide product (a long sum over positions) faster
+    than ``a · colsᵀ``.
     """
     out_channels, ho, wo, N = a.shape
     C = xp.shape[0]
     g = geometry.groups
     k = C * geometry.kernel_size[0] * geometry.kernel_size[1]
-    ones = sums and g == 1
-    grad = np.zeros((g, out_channels // g, k // g + ones), dtype=a.dtype)
-    chunks, buffer = _plan(ho, max(k + ones, out_channels), wo, N, a.dtype)
+    grad = np.zeros((g, out_channels // g, k // g), dtype=a.dtype)
+    chunks, buffer = _plan(ho, max(k, out_channels), wo, N, a.dtype)
     for p0, p1 in chunks:
         m = (p1 - p0) * wo * N
         scratch = _scratch_columns(buffer, xp, geometry, p1 - p0, wo)
         cols = _im2col(xp, geometry, p0, p1, wo, scratch).reshape(g, -1, m)
         ac = a[:, p0:p1].reshape(g, out_channels // g, m)
-        if ones:
-            grad[0] += matmul_transposed(_with_ones(buffer, k, m), ac[0]).T
-        else:
-            grad += np.matmul(cols, ac.transpose(0, 2, 1)).transpose(0, 2, 1)
-    if ones:
-        return grad[0, :, :k].reshape(weight_shape), grad[0, :, k].copy()
-    return grad.reshape(weight_shape), _channel_sums(a) if sums else None
+        grad += np.matmul(cols, ac.transpose(0, 2, 1)).transpose(0, 2, 1)
+    return grad.reshape(weight_shape)
 
 
 def _weight_gradient_from_columns(
@@ -726,6 +734,7 @@ def _channel_sums(a: Array) -> Array:
 # ---------------------------------------------------------------------- conv2d
 
 
+# --8<-- [start:conv2d-forward]
 def conv2d_forward(
     x: Array,
     weight: Array,
@@ -741,8 +750,7 @@ def conv2d_forward(
     ``reuse``: a cache that will not be used again (a layer's previous one), whose column
     matrix is overwritten when it is large enough. A layer then writes its columns into
     the same memory every step instead of a fresh allocation of kh·kw times its input,
-    which the caches may not hold: measured in the lenet training step (interleaved in one
-    process, 30 rounds), 0.28 ms less per step (median of paired differences, 26 of 30).
+    which the caches may not hold.
     """
     N, _, H, W = x.shape
     xp = _pad_batch_last(x, geometry)
@@ -756,6 +764,9 @@ def conv2d_forward(
     assert columns is not None
     cache = ConvCache(columns, (N, x.shape[1], H, W), (xp.shape[1], xp.shape[2]), geometry)
     return y.transpose(3, 0, 1, 2), cache
+
+
+# --8<-- [end:conv2d-forward]
 
 
 def conv2d_backward(
@@ -847,7 +858,7 @@ def conv_transpose2d_backward(
     geometry = cache.geometry
     padded = _pad_batch_last(grad_output, geometry)
     x = cache.x
-    grad_weight, _ = _weight_gradient(x, padded, geometry, weight.shape, sums=False)
+    grad_weight = _weight_gradient(x, padded, geometry, weight.shape)
     grad_bias = _channel_sums(to_batch_last(grad_output)) if bias_grad else None
     grad_input = None
     if input_grad:

@@ -35,9 +35,9 @@ The gradient is ĝ projected away from the two directions the normalisation remo
 
 Every kernel keeps the input's dtype; ε and momentum are Python floats, so no float64
 sneaks into a float32 path. Channel sums use ``einsum`` over contiguous rows: a SIMD
-sum (of products) per row, then per channel, in one call without a temporary; on a
-128x32x784 float32 array it took 0.26 ms against 0.61 ms for ``ndarray.sum(axis=(0, 2))``
-and 0.36 ms for a BLAS product with a ones vector, at the same accuracy (~4e-7).
+sum (of products) per row, then per channel, in one call without a temporary (faster
+than ``ndarray.sum(axis=(0, 2))`` or a BLAS product with ones, at the same accuracy; the
+speed chapter, docs/speed.md, has the measurements).
 """
 
 from __future__ import annotations
@@ -288,10 +288,9 @@ def batch_norm_train(
     **Blocks of channels.** Every channel is normalised on its own, so the six passes
     run block by block of channels (:func:`refnet._parallel.for_blocks`). When the
     channels are outermost in memory, as in a refnet convolution's output, a block is one
-    contiguous ~1 MiB that stays in cache from the first pass to the last (~12% faster on
-    128x32x28x28 float32), and with ``refnet.set_num_threads(2)`` the blocks run on two
-    threads (~30% faster on their own, not within a training step: see
-    :mod:`refnet._parallel`).
+    contiguous ~1 MiB that stays in cache from the first pass to the last, and with
+    ``refnet.set_num_threads(2)`` the blocks run on two threads (see
+    :mod:`refnet._parallel` for when that pays).
     """
     C = x.shape[1]
     y, centered = np.empty_like(x), np.empty_like(x)
@@ -356,7 +355,7 @@ def batch_norm_train_backward(
                                    b = mean(G) - mean(G · x̂)·δ/σ:
 
     four in-place passes over one new array (``-p c``, ``+ G``, ``- b``, ``· k``), with
-    no temporary of the input's size (8% faster than forming ``p c`` separately). Like
+    no temporary of the input's size (one pass fewer than forming ``p c`` separately). Like
     the forward, it runs block by block of channels.
     """
     C = grad_output.shape[1]
@@ -432,7 +431,7 @@ def batch_norm_eval_backward(
 
 
 def _row_mean(x: Array) -> Array:
-    """The mean of each row of ``(R, D)`` as ``(R, 1)`` (einsum: ~3x ``np.mean(axis=1)``)."""
+    """The mean of each row of ``(R, D)`` as ``(R, 1)`` (einsum: faster than ``np.mean``)."""
     return np.einsum("rd->r", x)[:, None] / x.shape[1]
 
 

@@ -22,7 +22,7 @@ input padded by ``p`` on each side, produces one output per position:
   ``y = (B_h x B_wᵀ) / (count_h count_wᵀ)`` with 0/1 matrices ``B``, so forward and
   backward are two small matrix products each.
 
-Every kernel loops over window taps (kh·kw of them), never over positions: tap
+Every fast kernel loops over window taps (kh·kw of them), never over positions: tap
 ``(i, j)`` of every window at once is one strided view of the padded input.
 
 **Layout.** Pooling treats (N, C) as independent planes, so the kernels accept any memory
@@ -32,7 +32,8 @@ common 2×2, stride-2 max-pool copies the four window positions into four contig
 planes first, where the comparisons run at full SIMD speed; on a row-contiguous float32
 input (plain NCHW) it has its own path, whose backward writes the gradient of each pair
 of horizontal neighbours as one 64-bit word (the gradient's bits shifted into the half of
-the word that won, or shifted out entirely).
+the word that won, or shifted out entirely). :func:`max_pool2d_forward` is the one
+dispatch between these paths; the speed chapter (docs/speed.md) explains each.
 """
 
 from __future__ import annotations
@@ -446,8 +447,16 @@ def _planes_order(x: Array) -> tuple[int, ...] | None:
     return None
 
 
+# --8<-- [start:max-pool-dispatch]
 def max_pool2d_forward(x: Array, geometry: PoolGeometry) -> tuple[Array, MaxPoolCache]:
-    """Max pooling of a batched (N, C, H, W) input; returns ``(y, cache)``."""
+    """Max pooling of a batched (N, C, H, W) input; returns ``(y, cache)``.
+
+    The dispatch between the three fast paths: for 2×2 windows of stride 2 (no padding
+    or dilation), :func:`_max_pool_planes` on a float32 input contiguous in its planes,
+    else :func:`_max_pool_pairwise` (any layout); every other window, and a ceil-mode
+    2×2 on odd sizes, :func:`_max_pool_taps`. The cache's ``kind`` records which ran, and
+    :func:`max_pool2d_backward` runs its backward.
+    """
     H, W = x.shape[2:]
     out = geometry.output_size(H, W)
     if _is_simple_2x2(geometry):
@@ -457,6 +466,9 @@ def max_pool2d_forward(x: Array, geometry: PoolGeometry) -> tuple[Array, MaxPool
         if not geometry.ceil_mode or (H % 2 == 0 and W % 2 == 0):
             return _max_pool_pairwise(x, out, geometry)
     return _max_pool_taps(x, out, geometry)
+
+
+# --8<-- [end:max-pool-dispatch]
 
 
 def max_pool2d_backward(grad_output: Array, cache: MaxPoolCache) -> Array:
@@ -471,7 +483,7 @@ def max_pool2d_backward(grad_output: Array, cache: MaxPoolCache) -> Array:
 def _max_pool_planes(
     x: Array, order: tuple[int, ...], geometry: PoolGeometry
 ) -> tuple[Array, MaxPoolCache]:
-    """2×2/2 max-pool of a float32 array that is C-contiguous in (N, C) ``order``.
+    """Fast path: 2×2/2 max-pool of a float32 array that is C-contiguous in (N, C) ``order``.
 
     One copy splits the windows into four contiguous planes a b / c d (top-left, top-right,
     bottom-left, bottom-right); then the tie rule is three comparisons: right beats left
@@ -513,7 +525,10 @@ def _max_pool_planes(
     return y, MaxPoolCache("planes", (shifts,), x.shape, order, geometry)
 
 
+# --8<-- [start:max-unpool-planes]
 def _max_unpool_planes(grad_output: Array, cache: MaxPoolCache) -> Array:
+    """Backward of :func:`_max_pool_planes`: each 64-bit word of two horizontal
+    neighbours of ∂L/∂x is the gradient's bits shifted into the half that won, or out."""
     order = cache.order
     shifts = cache.routes[0]
     go = grad_output.transpose(order)
@@ -533,6 +548,9 @@ def _max_unpool_planes(grad_output: Array, cache: MaxPoolCache) -> Array:
     return dxo.transpose(np.argsort(order))
 
 
+# --8<-- [end:max-unpool-planes]
+
+
 def _window_taps(x: Array, out: Pair) -> Array:
     """The 2×2/2 windows of ``x`` as a (2, 2, N, C, Ho, Wo) view: ``[i, j]`` is tap (i, j)
     (top-left, top-right / bottom-left, bottom-right) of every window."""
@@ -548,15 +566,16 @@ def _planes_like(shape: tuple[int, ...], dtype: npt.DTypeLike, order: tuple[int,
 
 
 def _max_pool_pairwise(x: Array, out: Pair, geometry: PoolGeometry) -> tuple[Array, MaxPoolCache]:
-    """2×2/2 max-pool on any layout: pairwise maxima of the four taps (ties as in torch).
+    """Fast path: 2×2/2 max-pool on any layout, pairwise maxima of the four taps (ties
+    as in torch).
 
     Block by block of planes, one copy first gathers the four taps of every window (a b /
     c d) into four contiguous planes laid out like the outputs; then the comparisons run
     on contiguous memory: right beats left only if strictly greater (in each row), bottom
     beats top only if strictly greater. On a refnet convolution's (C, H, W, N) layout a
     tap's strided view has contiguous runs of only N elements (a and b alternate every
-    N), and six comparisons over such views paid NumPy's per-run overhead six times:
-    measured at 128x32x28x28 float32, 3.6 ms against 2.7 ms with the copy.
+    N), and comparisons over such views pay NumPy's per-run overhead each time; one copy
+    pays it once.
     """
     order = memory_order(x)
     shape = (x.shape[0], x.shape[1], *out)
@@ -584,8 +603,7 @@ def _max_pool_pairwise(x: Array, out: Pair, geometry: PoolGeometry) -> tuple[Arr
 def _max_unpool_pairwise(grad_output: Array, cache: MaxPoolCache) -> Array:
     """Tap (i, j) of each window of ∂L/∂x is ``G`` where it won, else 0: the four products
     are formed in contiguous planes, then one copy scatters them into their windows
-    (the forward's gather in reverse; writing the products into the strided views
-    directly took 3.1 ms against 2.2 ms at 128x32x28x28 float32, (C, H, W, N) layout)."""
+    (the forward's gather in reverse, for the same reason)."""
     right_top, right_bottom, from_bottom = cache.routes
     grad_output = in_order(grad_output, cache.order)
     H, W = cache.input_shape[2:]
@@ -615,8 +633,8 @@ def _max_unpool_pairwise(grad_output: Array, cache: MaxPoolCache) -> Array:
 
 
 def _max_pool_taps(x: Array, out: Pair, geometry: PoolGeometry) -> tuple[Array, MaxPoolCache]:
-    """General max-pool: running maximum over the kh·kw tap views, remembering the first
-    tap that reached it (a later tap takes over only when strictly greater)."""
+    """Fast path for any window: running maximum over the kh·kw tap views, remembering
+    the first tap that reached it (a later tap takes over only when strictly greater)."""
     xp, pads = _padded(x, geometry, out, -np.inf)
     kh, kw = geometry.kernel_size
     order = memory_order(x)
@@ -638,6 +656,8 @@ def _max_pool_taps(x: Array, out: Pair, geometry: PoolGeometry) -> tuple[Array, 
 
 
 def _max_unpool_taps(grad_output: Array, cache: MaxPoolCache) -> Array:
+    """Backward of :func:`_max_pool_taps`: tap by tap, ``G`` where that tap won (added
+    when windows overlap, copied when they do not)."""
     (winner,) = cache.routes
     grad_output = in_order(grad_output, cache.order)
     geometry, pads = cache.geometry, cache.pads
