@@ -1,6 +1,6 @@
 """The textbook's exercises: every chapter listed has some, each with a checked solution.
 
-An exercise is a paragraph starting ``**N.M Title.**`` (N the chapter's number) in the
+An exercise is a paragraph starting ``**N.M Title.**`` (N the chapter's number, "2a") in the
 chapter's ``## Exercises`` section, followed by a folded solution (``??? success
 "Solution"``). The solutions' code runs with the rest of the page in
 ``test_docs_examples.py``; here we check that each solution has code that can fail: at
@@ -23,6 +23,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 CHAPTERS = {
     "1": "training-loop.md",
     "2": "chain-rule.md",
+    "2a": "computational-graph.md",
     "3": "linear-and-activations.md",
     "4": "losses.md",
     "5": "convolution-and-pooling.md",
@@ -31,7 +32,7 @@ CHAPTERS = {
     "8": "gradient-checking.md",
     "10": "fashion-mnist.md",
 }
-EXERCISE = re.compile(r"^\*\*(?P<number>\d+)\.(?P<item>\d+) [^*]+\*\*", re.M)
+EXERCISE = re.compile(r"^\*\*(?P<number>\d+[a-z]?)\.(?P<item>\d+) [^*]+\*\*", re.M)
 SOLUTION = '??? success "Solution"'
 
 

@@ -27,6 +27,7 @@ FIGURES = {
     "shakespeare_run.py": "shakespeare_gpt_curves.png",
     "attention_weights.py": "attention_weights.png",
     "fashion_mnist_run.py": "fashion_mnist_lenet_curves.png",
+    "computational_graph.py": "computational_graph.png",
 }
 NEEDS_FASHION_MNIST = {"learning_rates.py", "fashion_mnist_run.py"}
 
