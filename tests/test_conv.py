@@ -599,11 +599,18 @@ def test_a_call_that_waits_for_its_backward_keeps_its_column_matrix() -> None:
     np.testing.assert_allclose(conv.weight.grad, alone.weight.grad, rtol=1e-12)
 
 
+@pytest.mark.parametrize("layer", [nn.Conv2d, nn.Conv1d, nn.ConvTranspose2d])
 @pytest.mark.parametrize("field", ["stride", "padding", "dilation", "kernel_size", "groups"])
-def test_geometry_fixed_at_construction_is_refused_later(field: str) -> None:
-    """Issue 19: changing stride after construction changed the repr but not the output."""
-    conv = nn.Conv2d(2, 4, 3, generator=0)
-    before = repr(conv)
-    with pytest.raises(AttributeError, match=rf"Conv2d\(.*\): {field} is fixed at construction"):
+def test_geometry_fixed_at_construction_is_refused_later(
+    layer: type[nn.Module], field: str
+) -> None:
+    """Issue 19: changing stride after construction changed the repr but not the output;
+    now it is refused, and the layer computes as before."""
+    conv = layer(2, 4, 3, generator=0)
+    x = np.random.default_rng(0).standard_normal((1, 2, 7) if layer is nn.Conv1d else (1, 2, 7, 7))
+    before, y = repr(conv), conv(x.astype(np.float32))
+    name = layer.__name__
+    with pytest.raises(AttributeError, match=rf"{name}\(.*\): {field} is fixed at construction"):
         setattr(conv, field, 2)
     assert repr(conv) == before
+    np.testing.assert_array_equal(conv(x.astype(np.float32)), y)

@@ -421,3 +421,67 @@ def test_blocks_of_planes_on_threads_give_the_single_block_result(
     grad_blocks = pool.backward(g)
     np.testing.assert_array_equal(y_blocks, expected[0])
     np.testing.assert_array_equal(grad_blocks, expected[1])
+
+
+# ---------------------------------------------------------------------- settings changed later
+
+
+@pytest.mark.parametrize(
+    ("layer", "arguments", "field", "value"),
+    [
+        (nn.MaxPool2d, {"kernel_size": 3}, "stride", 1),
+        (nn.MaxPool2d, {"kernel_size": 3}, "padding", 1),
+        (nn.MaxPool2d, {"kernel_size": 3}, "dilation", 2),
+        (nn.MaxPool2d, {"kernel_size": 3, "stride": 3}, "kernel_size", 2),
+        (nn.MaxPool2d, {"kernel_size": 3, "stride": 2}, "ceil_mode", True),
+        (nn.MaxPool1d, {"kernel_size": 3}, "stride", 1),
+        (nn.AvgPool2d, {"kernel_size": 3}, "stride", 1),
+        (nn.AvgPool2d, {"kernel_size": 3, "stride": 2, "padding": 1}, "ceil_mode", True),
+        (nn.AvgPool2d, {"kernel_size": 3, "padding": 1}, "count_include_pad", False),
+        (nn.AvgPool2d, {"kernel_size": 3}, "divisor_override", 2),
+        (nn.AvgPool1d, {"kernel_size": 3}, "padding", (1,)),  # stored as a 1-tuple
+        (nn.AdaptiveAvgPool2d, {"output_size": 3}, "output_size", (2, 4)),
+        (nn.AdaptiveMaxPool2d, {"output_size": 3}, "output_size", 5),
+    ],
+)
+def test_a_setting_changed_after_construction_takes_effect(
+    layer: type[nn.Module], arguments: dict[str, object], field: str, value: object
+) -> None:
+    """Issue 19: the layer then computes as one constructed with the new setting (and
+    shows it in its repr), forward and backward; before, only the repr changed."""
+    changed = layer(**arguments)
+    x = _x(2, 3, 8, 8, dtype=np.float64)
+    x = x[:, :, 0] if layer.__name__.endswith("1d") else x
+    before = changed(x)
+    setattr(changed, field, value)
+    built = layer(**{**arguments, field: value})
+    y = changed(x)
+    assert repr(changed) == repr(built)
+    assert y.shape != before.shape or not np.array_equal(y, before)
+    np.testing.assert_array_equal(y, built(x))
+    g = np.random.default_rng(1).standard_normal(y.shape)
+    np.testing.assert_array_equal(changed.backward(g), built.backward(g))
+
+
+@pytest.mark.parametrize(
+    ("make", "field", "value", "message"),
+    [
+        (lambda: nn.MaxPool2d(2), "padding", 2, "padding must be between 0 and half"),
+        (lambda: nn.MaxPool2d(2), "stride", 0, "stride must be positive"),
+        (lambda: nn.AvgPool2d(2), "divisor_override", 0, "divisor_override must not be zero"),
+        (lambda: nn.AvgPool1d(2), "kernel_size", (2, 2), "kernel_size must be an int"),
+        (lambda: nn.AdaptiveAvgPool2d(2), "output_size", -1, "output_size must be"),
+    ],
+)
+def test_an_invalid_later_setting_is_refused_and_the_old_one_kept(
+    make: object, field: str, value: object, message: str
+) -> None:
+    layer = make()  # type: ignore[operator]
+    before, old = repr(layer), getattr(layer, field)
+    with pytest.raises(ValueError, match=rf"{type(layer).__name__}.*{message}"):
+        setattr(layer, field, value)
+    assert getattr(layer, field) == old
+    assert repr(layer) == before
+    x = _x(1, 2, 6, 6)
+    x = x[:, :, 0] if type(layer).__name__.endswith("1d") else x
+    np.testing.assert_array_equal(layer(x), make()(x))  # type: ignore[operator]

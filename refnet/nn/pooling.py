@@ -38,15 +38,43 @@ def _single(value: IntOrPair, name: str, owner: str) -> int:
 
 
 class _Pool(Module):
-    """Input checks and (un)batching shared by the pooling layers; ``_dims`` is 1 or 2."""
+    """Input checks and (un)batching shared by the pooling layers; ``_dims`` is 1 or 2.
+
+    A layer derives its kernel's settings (the window, the divisor, the output size)
+    from its public attributes, named in ``_SETTINGS``, in :meth:`_configure`. Assigning
+    one of them later runs it again (and restores the old value if the new one is
+    invalid), so the change takes effect, as it does in PyTorch.
+    """
 
     _dims = 2
+    _SETTINGS: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         super().__init__()
         self._cache: Any = None
         self._output_shape: tuple[int, ...] | None = None
         self._batched = True
+        self._configured = False
+
+    def _configure(self) -> None:
+        """Validate the public settings and derive the kernel's from them."""
+
+    def _configure_first(self) -> None:
+        """The end of a constructor: derive the settings, then follow their changes."""
+        self._configure()
+        self._configured = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self._SETTINGS or not self.__dict__.get("_configured"):
+            super().__setattr__(name, value)
+            return
+        old = getattr(self, name)
+        super().__setattr__(name, value)
+        try:
+            self._configure()
+        except (ValueError, TypeError):
+            super().__setattr__(name, old)
+            raise
 
     def _as_batched_2d(self, x: object) -> Array:
         x = float_input(self, x)
@@ -110,6 +138,8 @@ def _validate_window(
 class _MaxPool(_Pool):
     """Max pooling; the 2-d and 1-d layers differ only in their dimensionality."""
 
+    _SETTINGS = frozenset({"kernel_size", "stride", "padding", "dilation", "ceil_mode"})
+
     def __init__(
         self,
         kernel_size: IntOrPair,
@@ -130,7 +160,10 @@ class _MaxPool(_Pool):
         self.padding = padding
         self.dilation = dilation
         self.ceil_mode = ceil_mode
-        self._geometry = self._make_geometry(name)
+        self._configure_first()
+
+    def _configure(self) -> None:
+        self._geometry = self._make_geometry(type(self).__name__)
 
     def _make_geometry(self, name: str) -> F.PoolGeometry:
         if self._dims == 1:
@@ -195,23 +228,36 @@ class MaxPool1d(_MaxPool):
 class _AvgPool(_Pool):
     """Average pooling; the 2-d and 1-d layers differ only in their dimensionality."""
 
-    def _setup(
-        self,
-        kernel: tuple[int, int],
-        stride: tuple[int, int],
-        padding: tuple[int, int],
-        ceil_mode: bool,
-        count_include_pad: bool,
-        divisor_override: int | None,
-    ) -> None:
+    _SETTINGS = frozenset({"kernel_size", "stride", "padding", "ceil_mode", "divisor_override"})
+    kernel_size: IntOrPair
+    stride: IntOrPair
+    padding: IntOrPair
+    ceil_mode: bool
+    count_include_pad: bool
+
+    def _window(self, name: str) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        """The 2-d kernel size, stride and padding (a 1-d layer's over a height of 1)."""
+        if self._dims == 1:
+            return (
+                (1, _single(self.kernel_size, "kernel_size", name)),
+                (1, _single(self.stride, "stride", name)),
+                (0, _single(self.padding, "padding", name)),
+            )
+        return (
+            _pair(self.kernel_size, "kernel_size", name),
+            _pair(self.stride, "stride", name),
+            _pair(self.padding, "padding", name),
+        )
+
+    def _configure(self) -> None:
         name = type(self).__name__
+        kernel, stride, padding = self._window(name)
         _validate_window(name, kernel, stride, padding, (1, 1))
+        divisor_override = getattr(self, "divisor_override", None)
         if divisor_override is not None and divisor_override == 0:
             raise ValueError(f"{name}: divisor_override must not be zero")
-        self.ceil_mode = ceil_mode
-        self.count_include_pad = count_include_pad
         self._divisor_override = divisor_override
-        self._geometry = F.PoolGeometry(kernel, stride, padding, (1, 1), ceil_mode)
+        self._geometry = F.PoolGeometry(kernel, stride, padding, (1, 1), self.ceil_mode)
 
     def forward(self, x: Array) -> Array:
         x4 = self._as_batched_2d(x)
@@ -253,19 +299,13 @@ class AvgPool2d(_AvgPool):
         divisor_override: int | None = None,
     ) -> None:
         super().__init__()
-        name = type(self).__name__
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
-        self._setup(
-            _pair(kernel_size, "kernel_size", name),
-            _pair(self.stride, "stride", name),
-            _pair(padding, "padding", name),
-            ceil_mode,
-            count_include_pad,
-            divisor_override,
-        )
+        self._configure_first()
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -296,7 +336,9 @@ class AvgPool1d(_AvgPool):
         self.kernel_size = (k,)
         self.stride = (s,)
         self.padding = (p,)
-        self._setup((1, k), (1, s), (0, p), ceil_mode, count_include_pad, None)
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self._configure_first()
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -305,18 +347,23 @@ class AvgPool1d(_AvgPool):
 class _AdaptivePool(_Pool):
     """Pooling to a fixed output size; ``None`` in ``output_size`` keeps an input size."""
 
+    _SETTINGS = frozenset({"output_size"})
+
     def __init__(self, output_size: int | tuple[int | None, int | None]) -> None:
         super().__init__()
-        name = type(self).__name__
+        self.output_size = output_size
+        self._configure_first()
+
+    def _configure(self) -> None:
+        output_size = self.output_size
         sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
         if len(sizes) != 2 or any(
             s is not None and (not isinstance(s, (int, np.integer)) or s < 0) for s in sizes
         ):
             raise ValueError(
-                f"{name}: output_size must be a non-negative int or a pair of them "
-                f"(or None), got {output_size!r}"
+                f"{type(self).__name__}: output_size must be a non-negative int or a pair of "
+                f"them (or None), got {output_size!r}"
             )
-        self.output_size = output_size
         self._sizes = sizes
 
     def _out(self, x4: Array) -> tuple[int, int]:
