@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from refnet.optim.optimizer import Optimizer, ParamsT, _check_range
+from refnet.optim.optimizer import ParamsT, _check_range, _MomentsOptimizer
 
 
-class Adadelta(Optimizer):
+class Adadelta(_MomentsOptimizer):
     r"""Adadelta (PyTorch: ``torch.optim.Adadelta``).
 
     With learning rate γ (a scale on the update, 1.0 by default), decay ρ, eps ε and
@@ -26,6 +26,8 @@ class Adadelta(Optimizer):
     ε is inside both square roots (so the first step is ≈ √ε·sign(g), not zero).
     State: ``step``, ``square_avg`` (v), ``acc_delta`` (u), both starting at zero.
     """
+
+    _moments = ("square_avg", "acc_delta")
 
     def __init__(
         self,
@@ -52,23 +54,10 @@ class Adadelta(Optimizer):
         _check_range(options, "eps", "epsilon value", where)
         _check_range(options, "weight_decay", "weight_decay value", where)
 
-    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
-        return {"step", "square_avg", "acc_delta"}
-
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, rho, eps = group["lr"], group["rho"], group["eps"]
-        weight_decay, maximize = group["weight_decay"], group["maximize"]
         for p in self._trainable(group):
-            state = self._state_of(
-                p,
-                lambda q: {
-                    "step": 0.0,
-                    "square_avg": np.zeros_like(q.data),
-                    "acc_delta": np.zeros_like(q.data),
-                },
-            )
-            state["step"] += 1
-            g = self._gradient(p, maximize, weight_decay)
+            state, _, g = self._begin_step(p, group)
             square_avg, acc_delta = state["square_avg"], state["acc_delta"]
             tmp, delta = self._scratch_like(p, 1), self._scratch_like(p, 2)
 

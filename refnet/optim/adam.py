@@ -7,18 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from refnet.nn.parameter import Parameter
 from refnet.optim.optimizer import (
-    Optimizer,
     ParamsT,
-    _check_betas,
-    _check_range,
+    _AdamFamily,
     _pair,
     _update_moments_,
 )
 
 
-class Adam(Optimizer):
+class Adam(_AdamFamily):
     r"""Adam (PyTorch: ``torch.optim.Adam``, whose default single-tensor path this follows).
 
     With learning rate γ, betas (β₁, β₂), eps ε and weight decay λ, step t (from 1)::
@@ -45,6 +42,8 @@ class Adam(Optimizer):
     array([ 0.9, -0.9])
     """
 
+    _moments = ("exp_avg", "exp_avg_sq")
+
     def __init__(
         self,
         params: ParamsT,
@@ -68,37 +67,14 @@ class Adam(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def _validate_options(self, options: Mapping[str, Any], where: str) -> None:
-        super()._validate_options(options, where)
-        _check_range(options, "eps", "epsilon value", where)
-        _check_betas(options, where)
-        _check_range(options, "weight_decay", "weight_decay value", where)
-
-    @staticmethod
-    def _init_state(p: Parameter, amsgrad: bool) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "step": 0.0,
-            "exp_avg": np.zeros_like(p.data),
-            "exp_avg_sq": np.zeros_like(p.data),
-        }
-        if amsgrad:
-            state["max_exp_avg_sq"] = np.zeros_like(p.data)
-        return state
-
-    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
-        return {"step", "exp_avg", "exp_avg_sq"} | (
-            {"max_exp_avg_sq"} if group["amsgrad"] else set()
-        )
+    def _moments_of(self, group: Mapping[str, Any]) -> tuple[str, ...]:
+        return (*self._moments, "max_exp_avg_sq") if group["amsgrad"] else self._moments
 
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        weight_decay, amsgrad, maximize = group["weight_decay"], group["amsgrad"], group["maximize"]
-        decoupled = group["decoupled_weight_decay"]
+        amsgrad = group["amsgrad"]
         for p in self._trainable(group):
-            state = self._state_of(p, lambda q: self._init_state(q, amsgrad))
-            state["step"] += 1
-            step = state["step"]
-            g = self._decayed_gradient(p, lr, weight_decay, decoupled, maximize)
+            state, step, g = self._begin_step(p, group)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
             tmp = self._scratch_like(p, 1)
 

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from refnet.optim.optimizer import (
-    Optimizer,
     ParamsT,
-    _check_betas,
-    _check_range,
+    _AdamFamily,
     _lerp_,
     _pair,
 )
 
 
-class Adamax(Optimizer):
+class Adamax(_AdamFamily):
     r"""Adamax (PyTorch: ``torch.optim.Adamax``).
 
     With learning rate γ, betas (β₁, β₂), eps ε and weight decay λ, step t (from 1)::
@@ -38,6 +35,8 @@ class Adamax(Optimizer):
     array([ 0.9, -0.9])
     """
 
+    _moments = ("exp_avg", "exp_inf")
+
     def __init__(
         self,
         params: ParamsT,
@@ -57,29 +56,10 @@ class Adamax(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def _validate_options(self, options: Mapping[str, Any], where: str) -> None:
-        super()._validate_options(options, where)
-        _check_range(options, "eps", "epsilon value", where)
-        _check_betas(options, where)
-        _check_range(options, "weight_decay", "weight_decay value", where)
-
-    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
-        return {"step", "exp_avg", "exp_inf"}
-
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        weight_decay, maximize = group["weight_decay"], group["maximize"]
         for p in self._trainable(group):
-            state = self._state_of(
-                p,
-                lambda q: {
-                    "step": 0.0,
-                    "exp_avg": np.zeros_like(q.data),
-                    "exp_inf": np.zeros_like(q.data),
-                },
-            )
-            state["step"] += 1
-            g = self._gradient(p, maximize, weight_decay)
+            state, step, g = self._begin_step(p, group)
             exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
             tmp = self._scratch_like(p, 1)
 
@@ -87,5 +67,5 @@ class Adamax(Optimizer):
             exp_inf *= beta2
             np.maximum(exp_inf, np.add(np.abs(g, out=tmp), eps, out=tmp), out=exp_inf)
 
-            clr = lr / (1 - beta1 ** state["step"])
+            clr = lr / (1 - beta1**step)
             p.data -= np.multiply(np.divide(exp_avg, exp_inf, out=tmp), clr, out=tmp)

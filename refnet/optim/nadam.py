@@ -8,16 +8,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from refnet.optim.optimizer import (
-    Optimizer,
     ParamsT,
-    _check_betas,
+    _AdamFamily,
     _check_range,
     _pair,
     _update_moments_,
 )
 
 
-class NAdam(Optimizer):
+class NAdam(_AdamFamily):
     r"""NAdam (PyTorch: ``torch.optim.NAdam``).
 
     With learning rate γ, betas (β₁, β₂), eps ε, weight decay λ and momentum decay ψ,
@@ -42,6 +41,9 @@ class NAdam(Optimizer):
     """
 
     _scalar_state: ClassVar[frozenset[str]] = frozenset({"step", "mu_product"})
+
+    _moments = ("exp_avg", "exp_avg_sq")
+    _initial_scalars: ClassVar[Mapping[str, float]] = {"mu_product": 1.0}
 
     def __init__(
         self,
@@ -68,32 +70,14 @@ class NAdam(Optimizer):
 
     def _validate_options(self, options: Mapping[str, Any], where: str) -> None:
         super()._validate_options(options, where)
-        _check_range(options, "eps", "epsilon value", where)
-        _check_betas(options, where)
-        _check_range(options, "weight_decay", "weight_decay value", where)
         _check_range(options, "momentum_decay", "momentum_decay value", where)
-
-    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
-        return {"step", "mu_product", "exp_avg", "exp_avg_sq"}
 
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        weight_decay, momentum_decay = group["weight_decay"], group["momentum_decay"]
-        decoupled, maximize = group["decoupled_weight_decay"], group["maximize"]
+        momentum_decay = group["momentum_decay"]
         for p in self._trainable(group):
-            state = self._state_of(
-                p,
-                lambda q: {
-                    "step": 0.0,
-                    "mu_product": 1.0,
-                    "exp_avg": np.zeros_like(q.data),
-                    "exp_avg_sq": np.zeros_like(q.data),
-                },
-            )
-            state["step"] += 1
-            step = state["step"]
+            state, step, g = self._begin_step(p, group)
             bias_correction2 = 1 - beta2**step
-            g = self._decayed_gradient(p, lr, weight_decay, decoupled, maximize)
 
             mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
             mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))

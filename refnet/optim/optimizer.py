@@ -394,6 +394,57 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
+class _MomentsOptimizer(Optimizer):
+    """The optimizers whose per-parameter state is a step count and zero-initialised
+    arrays (Adam, Adamax, NAdam, RAdam, Adadelta): the preamble of their updates, written
+    once (:meth:`_begin_step`), and the state entries they need, declared once.
+
+    ``_moments`` names the arrays; ``_initial_scalars`` gives any scalar state besides
+    ``step`` with its first value (NAdam's ``mu_product``).
+    """
+
+    _moments: ClassVar[tuple[str, ...]] = ()
+    _initial_scalars: ClassVar[Mapping[str, float]] = {}
+
+    def _moments_of(self, group: Mapping[str, Any]) -> tuple[str, ...]:
+        """The arrays a parameter's state holds under ``group``'s options."""
+        return self._moments
+
+    def _fresh_state(self, param: Parameter, group: Mapping[str, Any]) -> dict[str, Any]:
+        """The state before the first step: step 0, the scalars, zero arrays."""
+        state: dict[str, Any] = {"step": 0.0, **self._initial_scalars}
+        state.update((name, np.zeros_like(param.data)) for name in self._moments_of(group))
+        return state
+
+    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
+        return {"step", *self._initial_scalars, *self._moments_of(group)}
+
+    def _begin_step(
+        self, param: Parameter, group: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], float, Array]:
+        """``(state, t, g)`` for one parameter's update: its state (created on first
+        use), counted one step further to ``t``, and the gradient with the group's
+        weight decay (decoupled when the group's ``decoupled_weight_decay`` says so) and
+        sign (``maximize``)."""
+        state = self._state_of(param, lambda p: self._fresh_state(p, group))
+        state["step"] += 1
+        decoupled = group.get("decoupled_weight_decay", False)
+        g = self._decayed_gradient(
+            param, group["lr"], group["weight_decay"], decoupled, group["maximize"]
+        )
+        return state, state["step"], g
+
+
+class _AdamFamily(_MomentsOptimizer):
+    """Adam and its variants: their ``eps``, ``betas`` and ``weight_decay``, validated once."""
+
+    def _validate_options(self, options: Mapping[str, Any], where: str) -> None:
+        super()._validate_options(options, where)
+        _check_range(options, "eps", "epsilon value", where)
+        _check_betas(options, where)
+        _check_range(options, "weight_decay", "weight_decay value", where)
+
+
 def _split_names(params: Any, where: str) -> tuple[list[Parameter], list[str] | None]:
     """Parameters of a group, and their names if given as ``(name, parameter)`` pairs."""
     if isinstance(params, Parameter):

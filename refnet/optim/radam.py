@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from refnet.optim.optimizer import (
-    Optimizer,
     ParamsT,
-    _check_betas,
-    _check_range,
+    _AdamFamily,
     _pair,
     _update_moments_,
 )
 
 
-class RAdam(Optimizer):
+class RAdam(_AdamFamily):
     r"""RAdam (PyTorch: ``torch.optim.RAdam``).
 
     Adam's adaptive step is unreliable while few gradients have been seen; RAdam uses
@@ -43,6 +40,8 @@ class RAdam(Optimizer):
     the first five steps are un-adapted (ρ_t ≈ t for small t; ρ_6 ≈ 5.99).
     """
 
+    _moments = ("exp_avg", "exp_avg_sq")
+
     def __init__(
         self,
         params: ParamsT,
@@ -64,31 +63,10 @@ class RAdam(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def _validate_options(self, options: Mapping[str, Any], where: str) -> None:
-        super()._validate_options(options, where)
-        _check_range(options, "eps", "epsilon value", where)
-        _check_betas(options, where)
-        _check_range(options, "weight_decay", "weight_decay value", where)
-
-    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
-        return {"step", "exp_avg", "exp_avg_sq"}
-
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        weight_decay, decoupled = group["weight_decay"], group["decoupled_weight_decay"]
-        maximize = group["maximize"]
         for p in self._trainable(group):
-            state = self._state_of(
-                p,
-                lambda q: {
-                    "step": 0.0,
-                    "exp_avg": np.zeros_like(q.data),
-                    "exp_avg_sq": np.zeros_like(q.data),
-                },
-            )
-            state["step"] += 1
-            step = state["step"]
-            g = self._decayed_gradient(p, lr, weight_decay, decoupled, maximize)
+            state, step, g = self._begin_step(p, group)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
             tmp, update = self._scratch_like(p, 1), self._scratch_like(p, 2)
 
