@@ -808,14 +808,7 @@ class CyclicLR(LRScheduler):
             for lr, group in zip(base_lrs, optimizer.param_groups, strict=True):
                 group["lr"] = lr
         self.max_lrs = _positive_rates(_per_group("max_lr", optimizer, max_lr, who), "max_lr", who)
-        up = float(_positive_int(step_size_up, "step_size_up", who))
-        down = (
-            up
-            if step_size_down is None
-            else float(_positive_int(step_size_down, "step_size_down", who))
-        )
-        self.total_size = up + down
-        self.step_ratio = up / self.total_size
+        self.total_size, self.step_ratio = _cycle_shape(step_size_up, step_size_down, who)
         if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
             raise ValueError(f"{who}: mode {mode!r} is invalid and scale_fn is None")
         if scale_mode not in ("cycle", "iterations"):
@@ -828,21 +821,9 @@ class CyclicLR(LRScheduler):
 
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(
-                    f"{who}: optimizer {type(optimizer).__name__} has neither momentum nor "
-                    "betas; use cycle_momentum=False"
-                )
-            self.use_beta1 = "betas" in optimizer.defaults
-            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum, who)
-            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum, who)
-            if last_epoch == -1:
-                for m_momentum, b_momentum, group in zip(
-                    self.max_momentums, self.base_momentums, optimizer.param_groups, strict=True
-                ):
-                    _set_momentum(group, m_momentum, self.use_beta1)
-                    group["max_momentum"] = m_momentum
-                    group["base_momentum"] = b_momentum
+            self.use_beta1, self.base_momentums, self.max_momentums = _cycled_momentum(
+                optimizer, base_momentum, max_momentum, last_epoch == -1, who
+            )
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
@@ -931,13 +912,7 @@ class OneCycleLR(LRScheduler):
     ) -> None:
         who = type(self).__name__
         self.optimizer = _check_optimizer(optimizer, who)
-        if total_steps is not None:
-            self.total_steps = _positive_int(total_steps, "total_steps", who)
-        elif epochs is not None and steps_per_epoch is not None:
-            epochs = _positive_int(epochs, "epochs", who)
-            self.total_steps = epochs * _positive_int(steps_per_epoch, "steps_per_epoch", who)
-        else:
-            raise ValueError(f"{who}: define either total_steps or (epochs and steps_per_epoch)")
+        self.total_steps = _total_steps(total_steps, epochs, steps_per_epoch, who)
         if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
             raise ValueError(f"{who}: expected a float pct_start in [0, 1], got {pct_start!r}")
         if anneal_strategy not in ("cos", "linear"):
@@ -945,27 +920,7 @@ class OneCycleLR(LRScheduler):
                 f"{who}: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}"
             )
         self._anneal_func_type = anneal_strategy
-
-        rise_end = float(pct_start * self.total_steps) - 1
-        if three_phase:
-            self._schedule_phases = [
-                _phase(rise_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                _phase(
-                    float(2 * pct_start * self.total_steps) - 2,
-                    "max_lr",
-                    "initial_lr",
-                    "base_momentum",
-                    "max_momentum",
-                ),
-                _phase(
-                    self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"
-                ),
-            ]
-        else:
-            self._schedule_phases = [
-                _phase(rise_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                _phase(self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
-            ]
+        self._schedule_phases = _one_cycle_phases(pct_start, self.total_steps, three_phase)
 
         max_lrs = _positive_rates(_per_group("max_lr", optimizer, max_lr, who), "max_lr", who)
         if last_epoch == -1:
@@ -976,21 +931,9 @@ class OneCycleLR(LRScheduler):
 
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(
-                    f"{who}: optimizer {type(optimizer).__name__} has neither momentum nor "
-                    "betas; use cycle_momentum=False"
-                )
-            self.use_beta1 = "betas" in optimizer.defaults
-            max_momentums = _per_group("max_momentum", optimizer, max_momentum, who)
-            base_momentums = _per_group("base_momentum", optimizer, base_momentum, who)
-            if last_epoch == -1:
-                for m_momentum, b_momentum, group in zip(
-                    max_momentums, base_momentums, optimizer.param_groups, strict=True
-                ):
-                    _set_momentum(group, m_momentum, self.use_beta1)
-                    group["max_momentum"] = m_momentum
-                    group["base_momentum"] = b_momentum
+            self.use_beta1, _, _ = _cycled_momentum(
+                optimizer, base_momentum, max_momentum, last_epoch == -1, who
+            )
         super().__init__(optimizer, last_epoch)
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
@@ -1022,6 +965,80 @@ class OneCycleLR(LRScheduler):
                     break
                 start_step = phase["end_step"]
         return lrs
+
+
+def _cycle_shape(step_size_up: int, step_size_down: int | None, who: str) -> tuple[float, float]:
+    """CyclicLR's cycle length ``up + down`` (down defaults to up) and rising fraction."""
+    up = float(_positive_int(step_size_up, "step_size_up", who))
+    down = (
+        up
+        if step_size_down is None
+        else float(_positive_int(step_size_down, "step_size_down", who))
+    )
+    return up + down, up / (up + down)
+
+
+def _cycled_momentum(
+    optimizer: Optimizer,
+    base_momentum: float | Sequence[float],
+    max_momentum: float | Sequence[float],
+    fresh: bool,
+    who: str,
+) -> tuple[bool, list[float], list[float]]:
+    """For a scheduler that cycles the momentum: whether it is ``betas[0]`` (else
+    ``momentum``), and the per-group base and max momenta. On a ``fresh`` start (no
+    ``last_epoch``) each group starts at its max momentum and records both bounds, as in
+    PyTorch."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(
+            f"{who}: optimizer {type(optimizer).__name__} has neither momentum nor "
+            "betas; use cycle_momentum=False"
+        )
+    use_beta1 = "betas" in optimizer.defaults
+    base_momentums = _per_group("base_momentum", optimizer, base_momentum, who)
+    max_momentums = _per_group("max_momentum", optimizer, max_momentum, who)
+    if fresh:
+        for m_momentum, b_momentum, group in zip(
+            max_momentums, base_momentums, optimizer.param_groups, strict=True
+        ):
+            _set_momentum(group, m_momentum, use_beta1)
+            group["max_momentum"] = m_momentum
+            group["base_momentum"] = b_momentum
+    return use_beta1, base_momentums, max_momentums
+
+
+def _total_steps(
+    total_steps: int | None, epochs: int | None, steps_per_epoch: int | None, who: str
+) -> int:
+    """OneCycleLR's length: ``total_steps``, or ``epochs · steps_per_epoch``."""
+    if total_steps is not None:
+        return _positive_int(total_steps, "total_steps", who)
+    if epochs is not None and steps_per_epoch is not None:
+        epochs = _positive_int(epochs, "epochs", who)
+        return epochs * _positive_int(steps_per_epoch, "steps_per_epoch", who)
+    raise ValueError(f"{who}: define either total_steps or (epochs and steps_per_epoch)")
+
+
+def _one_cycle_phases(
+    pct_start: float, total_steps: int, three_phase: bool
+) -> list[dict[str, Any]]:
+    """OneCycleLR's phases: each one's last step and the group entries (lr, momentum)
+    it anneals from and to."""
+    rise_end = float(pct_start * total_steps) - 1
+    rise = _phase(rise_end, "initial_lr", "max_lr", "max_momentum", "base_momentum")
+    if not three_phase:
+        return [rise, _phase(total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
+    return [
+        rise,
+        _phase(
+            float(2 * pct_start * total_steps) - 2,
+            "max_lr",
+            "initial_lr",
+            "base_momentum",
+            "max_momentum",
+        ),
+        _phase(total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+    ]
 
 
 def _phase(

@@ -284,6 +284,16 @@ class Optimizer:
         or they overwrite the loaded learning rates). Arrays are copied and cast to each
         parameter's dtype. Everything is validated before anything changes.
         """
+        saved_groups = self._saved_groups(state_dict)
+        by_index = self._parameters_by_index(saved_groups)
+        state = self._loaded_state(state_dict["state"], by_index)
+        groups = [self._loaded_group(i, g, saved) for i, (g, saved) in self._paired(saved_groups)]
+        self._check_complete(state, groups, {id(p): i for i, p in by_index.items()})
+        self.state = state
+        self.param_groups = groups
+
+    def _saved_groups(self, state_dict: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The loaded ``param_groups``, one for each of this optimizer's groups."""
         name = type(self).__name__
         if not isinstance(state_dict, Mapping) or not {"state", "param_groups"} <= set(state_dict):
             raise ValueError(f"{name}: a state dict needs 'state' and 'param_groups' entries")
@@ -293,48 +303,64 @@ class Optimizer:
                 f"{name}: loaded state dict has {len(saved_groups)} parameter groups, "
                 f"the optimizer has {len(self.param_groups)}"
             )
+        return saved_groups
+
+    def _paired(
+        self, saved_groups: list[Mapping[str, Any]]
+    ) -> Iterable[tuple[int, tuple[dict[str, Any], Mapping[str, Any]]]]:
+        """``(i, (group, saved group))`` for the groups matched by position."""
+        return enumerate(zip(self.param_groups, saved_groups, strict=True))
+
+    def _parameters_by_index(self, saved_groups: list[Mapping[str, Any]]) -> dict[int, Parameter]:
+        """The saved indices mapped to this optimizer's parameters, group by group."""
         by_index: dict[int, Parameter] = {}
-        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
+        for i, (group, saved) in self._paired(saved_groups):
             saved_params = list(saved["params"])
             if len(saved_params) != len(group["params"]):
                 raise ValueError(
-                    f"{name}: loaded param group {i} has {len(saved_params)} parameters, "
-                    f"the optimizer's group {i} has {len(group['params'])}"
+                    f"{type(self).__name__}: loaded param group {i} has {len(saved_params)} "
+                    f"parameters, the optimizer's group {i} has {len(group['params'])}"
                 )
             by_index.update(zip((int(k) for k in saved_params), group["params"], strict=True))
+        return by_index
 
+    def _loaded_state(
+        self, saved_state: Mapping[Any, Mapping[str, Any]], by_index: Mapping[int, Parameter]
+    ) -> defaultdict[Parameter, dict[str, Any]]:
+        """Each saved parameter state, its values copied and checked (see _loaded_value)."""
         state: defaultdict[Parameter, dict[str, Any]] = defaultdict(dict)
-        for key, entry in state_dict["state"].items():
+        for key, entry in saved_state.items():
             index = int(key)
             if index not in by_index:
                 raise ValueError(
-                    f"{name}: loaded state for parameter {index}, which no param group lists"
+                    f"{type(self).__name__}: loaded state for parameter {index}, which no "
+                    "param group lists"
                 )
             param = by_index[index]
             state[param] = {
                 k: self._loaded_value(param, index, k, v) for k, v in entry.items() if v is not None
             }
+        return state
 
-        groups = []
-        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
-            new = copy.deepcopy({k: v for k, v in saved.items() if k != "params"})
-            if "betas" in new:
-                new["betas"] = tuple(float(b) for b in new["betas"])
-            missing = sorted(set(self.defaults) - set(new))
-            if missing:
-                raise ValueError(
-                    f"{name}: loaded param group {i} lacks the option(s) {', '.join(missing)} "
-                    f"(is it the state of another optimizer than {name}?)"
-                )
-            new["params"] = group["params"]
-            if "param_names" in group and "param_names" not in new:
-                new["param_names"] = group["param_names"]
-            self._validate_options(new, f"{name}, loaded param group {i}: ")
-            groups.append(new)
-
-        self._check_complete(state, groups, {id(p): i for i, p in by_index.items()})
-        self.state = state
-        self.param_groups = groups
+    def _loaded_group(
+        self, i: int, group: Mapping[str, Any], saved: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Group ``i`` with the loaded options (validated) and its own parameters."""
+        name = type(self).__name__
+        new = copy.deepcopy({k: v for k, v in saved.items() if k != "params"})
+        if "betas" in new:
+            new["betas"] = tuple(float(b) for b in new["betas"])
+        missing = sorted(set(self.defaults) - set(new))
+        if missing:
+            raise ValueError(
+                f"{name}: loaded param group {i} lacks the option(s) {', '.join(missing)} "
+                f"(is it the state of another optimizer than {name}?)"
+            )
+        new["params"] = group["params"]
+        if "param_names" in group and "param_names" not in new:
+            new["param_names"] = group["param_names"]
+        self._validate_options(new, f"{name}, loaded param group {i}: ")
+        return new
 
     def _check_complete(
         self,
