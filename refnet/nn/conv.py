@@ -38,6 +38,31 @@ def _ntuple(value: IntOrTuple, n: int, name: str, owner: str) -> tuple[int, ...]
     return tuple(int(v) for v in items)
 
 
+def _check_channels(name: str, in_channels: int, out_channels: int, groups: int) -> None:
+    """Positive channel counts and groups, both counts divisible by the groups."""
+    if in_channels < 1 or out_channels < 1:
+        raise ValueError(
+            f"{name}: in_channels and out_channels must be positive, "
+            f"got ({in_channels}, {out_channels})"
+        )
+    if groups < 1:
+        raise ValueError(f"{name}: groups must be a positive integer, got {groups}")
+    for what, count in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if count % groups:
+            raise ValueError(
+                f"{name}: {what} must be divisible by groups, got {count} and {groups}"
+            )
+
+
+def _check_padding_mode(name: str, padding_mode: str, transposed: bool) -> None:
+    if padding_mode not in F.PADDING_MODES:
+        raise ValueError(
+            f"{name}: padding_mode must be one of {F.PADDING_MODES}, got {padding_mode!r}"
+        )
+    if transposed and padding_mode != "zeros":
+        raise ValueError(f'{name}: only "zeros" padding mode is supported')
+
+
 class _ConvNd(Module):
     """Shared by the convolution layers: parameters, initialisation, checks and repr.
 
@@ -70,27 +95,8 @@ class _ConvNd(Module):
     ) -> None:
         super().__init__()
         name, n = type(self).__name__, self._dims
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(
-                f"{name}: in_channels and out_channels must be positive, "
-                f"got ({in_channels}, {out_channels})"
-            )
-        if groups < 1:
-            raise ValueError(f"{name}: groups must be a positive integer, got {groups}")
-        if in_channels % groups:
-            raise ValueError(
-                f"{name}: in_channels must be divisible by groups, got {in_channels} and {groups}"
-            )
-        if out_channels % groups:
-            raise ValueError(
-                f"{name}: out_channels must be divisible by groups, got {out_channels} and {groups}"
-            )
-        if padding_mode not in F.PADDING_MODES:
-            raise ValueError(
-                f"{name}: padding_mode must be one of {F.PADDING_MODES}, got {padding_mode!r}"
-            )
-        if self.transposed and padding_mode != "zeros":
-            raise ValueError(f'{name}: only "zeros" padding mode is supported')
+        _check_channels(name, in_channels, out_channels, groups)
+        _check_padding_mode(name, padding_mode, self.transposed)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _ntuple(kernel_size, n, "kernel_size", name)
@@ -99,36 +105,8 @@ class _ConvNd(Module):
         self.output_padding = _ntuple(output_padding, n, "output_padding", name)
         self.groups = groups
         self.padding_mode = padding_mode
-        self.padding: tuple[int, ...] | str
-        if isinstance(padding, str):
-            if self.transposed or padding not in ("same", "valid"):
-                raise ValueError(
-                    f"{name}: invalid padding string {padding!r}"
-                    + ("" if self.transposed else ", should be 'same' or 'valid'")
-                )
-            if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError(
-                    f"{name}: padding='same' is not supported for strided convolutions"
-                )
-            self.padding = padding
-        else:
-            self.padding = _ntuple(padding, n, "padding", name)
-        for what, values, low in (
-            ("kernel_size", self.kernel_size, 1),
-            ("stride", self.stride, 1),
-            ("dilation", self.dilation, 1),
-            ("padding", self.padding if isinstance(self.padding, tuple) else (0,), 0),
-            ("output_padding", self.output_padding, 0),
-        ):
-            if any(v < low for v in values):
-                raise ValueError(f"{name}: {what} must be at least {low}, got {values}")
-        for op, s, d in zip(self.output_padding, self.stride, self.dilation, strict=True):
-            if op >= s and op >= d:
-                raise ValueError(
-                    f"{name}: output_padding must be smaller than either stride or dilation, "
-                    f"got output_padding={self.output_padding}, stride={self.stride}, "
-                    f"dilation={self.dilation}"
-                )
+        self.padding: tuple[int, ...] | str = self._parse_padding(padding, name)
+        self._check_sizes(name)
         if self.transposed:
             shape = (in_channels, out_channels // groups, *self.kernel_size)
         else:
@@ -145,6 +123,39 @@ class _ConvNd(Module):
         self._output_shape: tuple[int, ...] | None = None
         self._batched = True
         self.needs_input_grad = True
+
+    def _parse_padding(self, padding: IntOrTuple | str, name: str) -> tuple[int, ...] | str:
+        """An n-tuple, or (not for a transposed convolution) ``'same'``/``'valid'``."""
+        if not isinstance(padding, str):
+            return _ntuple(padding, self._dims, "padding", name)
+        if self.transposed or padding not in ("same", "valid"):
+            raise ValueError(
+                f"{name}: invalid padding string {padding!r}"
+                + ("" if self.transposed else ", should be 'same' or 'valid'")
+            )
+        if padding == "same" and any(s != 1 for s in self.stride):
+            raise ValueError(f"{name}: padding='same' is not supported for strided convolutions")
+        return padding
+
+    def _check_sizes(self, name: str) -> None:
+        """PyTorch's limits: kernel, stride, dilation ≥ 1, paddings ≥ 0, and an output
+        padding smaller than the stride or the dilation."""
+        for what, values, low in (
+            ("kernel_size", self.kernel_size, 1),
+            ("stride", self.stride, 1),
+            ("dilation", self.dilation, 1),
+            ("padding", self.padding if isinstance(self.padding, tuple) else (0,), 0),
+            ("output_padding", self.output_padding, 0),
+        ):
+            if any(v < low for v in values):
+                raise ValueError(f"{name}: {what} must be at least {low}, got {values}")
+        for op, s, d in zip(self.output_padding, self.stride, self.dilation, strict=True):
+            if op >= s and op >= d:
+                raise ValueError(
+                    f"{name}: output_padding must be smaller than either stride or dilation, "
+                    f"got output_padding={self.output_padding}, stride={self.stride}, "
+                    f"dilation={self.dilation}"
+                )
 
     _FIXED = frozenset(
         {
