@@ -25,6 +25,7 @@ CHAPTERS = {
     "2": "chain-rule.md",
     "2a": "computational-graph.md",
     "3": "linear-and-activations.md",
+    "3a": "initialisation.md",
     "4": "losses.md",
     "5": "convolution-and-pooling.md",
     "6": "optimizers.md",

@@ -28,6 +28,7 @@ FIGURES = {
     "attention_weights.py": "attention_weights.png",
     "fashion_mnist_run.py": "fashion_mnist_lenet_curves.png",
     "computational_graph.py": "computational_graph.png",
+    "initialisation.py": "initialisation.png",
 }
 NEEDS_FASHION_MNIST = {"learning_rates.py", "fashion_mnist_run.py"}
 
@@ -110,3 +111,24 @@ def test_optimizer_chapter_describes_its_figure(monkeypatch: pytest.MonkeyPatch)
     most = max(banana[k] for k in ("RMSprop", "momentum 0.9", "Nesterov 0.9"))
     assert most < 0.1 < min(banana["SGD"], banana["Adagrad"])
     assert abs(banana["momentum 0.9"] - banana["Nesterov 0.9"]) < 0.01
+
+
+def test_initialisation_chapter_describes_its_figure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chapter 3a's reading of the histograms: too small vanishes forward and backward,
+    too large saturates tanh while the lower layers' gradients grow, Xavier and Kaiming
+    keep both of order 1."""
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    pytest.importorskip("matplotlib")
+    script = runpy.run_path(str(SCRIPTS / "initialisation.py"))
+    stds = {}
+    for label, (activation, initialise) in script["INITS"].items():
+        net = script["deep_network"](activation, initialise)
+        outputs, grads = script["activations_and_gradients"](net, 128)
+        stds[label.split(":")[0]] = (outputs, grads)
+    small_out, small_grad = stds["tanh, N(0, 0.01²)"]
+    assert small_out[10].std() < 1e-4 and small_grad[2].std() < 1e-4
+    large_out, large_grad = stds["tanh, N(0, 1)"]
+    assert np.mean(np.abs(large_out[6]) > 0.9) > 0.5 and large_grad[2].std() > 10
+    for label in ("tanh, Xavier", "ReLU, Kaiming (fan_in)"):
+        out, grad = stds[label]
+        assert all(0.1 < out[k].std() < 2 and 0.3 < grad[k].std() < 3 for k in (2, 6, 10))
