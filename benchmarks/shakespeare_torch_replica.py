@@ -191,18 +191,7 @@ def config_from(args: argparse.Namespace, seed: int) -> Config:
         "model": args.model,
         "seed": seed,
     }
-    for field in (
-        "iters",
-        "batch_size",
-        "block_size",
-        "n_layer",
-        "n_head",
-        "n_embd",
-        "lr",
-        "eval_interval",
-        "eval_iters",
-        "warmup_iters",
-    ):
+    for field in FLAGS:
         if getattr(args, field) is not None:
             values[field] = getattr(args, field)
     return Config(**values)
