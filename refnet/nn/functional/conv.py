@@ -58,6 +58,7 @@ paths"):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,6 +194,20 @@ def _group_slices(channels: int, groups: int) -> list[slice]:
     return [slice(g * size, (g + 1) * size) for g in range(groups)]
 
 
+def _groups_and_positions(
+    in_channels: int, out_channels: int, groups: int, size: Pair
+) -> Iterator[tuple[slice, slice, int, int]]:
+    """The reference kernels' loops: each group's input and output channels, with each
+    position ``(p, q)`` of ``size``."""
+    pairs = zip(
+        _group_slices(in_channels, groups), _group_slices(out_channels, groups), strict=True
+    )
+    for cs, os in pairs:
+        for p in range(size[0]):
+            for q in range(size[1]):
+                yield cs, os, p, q
+
+
 def conv2d_reference(x: Array, weight: Array, bias: Array | None, geometry: ConvGeometry) -> Array:
     """The convolution by its definition, one output position at a time.
 
@@ -207,13 +222,11 @@ def conv2d_reference(x: Array, weight: Array, bias: Array | None, geometry: Conv
     ho, wo = geometry.output_size(x.shape[2], x.shape[3])
     y = np.zeros((N, out_channels, ho, wo), dtype=x.dtype)
     groups = geometry.groups
-    pairs = zip(_group_slices(x.shape[1], groups), _group_slices(out_channels, groups), strict=True)
-    for cs, os in pairs:
-        for p in range(ho):
-            for q in range(wo):
-                rows, cols = _window_reference(geometry, p, q)
-                window = xp[:, cs, rows, cols]  # (N, C/g, kh, kw)
-                y[:, os, p, q] = np.einsum("ncij,ocij->no", window, weight[os])
+    positions = _groups_and_positions(x.shape[1], out_channels, groups, (ho, wo))
+    for cs, os, p, q in positions:
+        rows, cols = _window_reference(geometry, p, q)
+        window = xp[:, cs, rows, cols]  # (N, C/g, kh, kw)
+        y[:, os, p, q] = np.einsum("ncij,ocij->no", window, weight[os])
     if bias is not None:
         y += bias[:, None, None]
     return y
@@ -238,16 +251,12 @@ def conv2d_backward_reference(
     grad_padded, grad_weight = np.zeros_like(xp), np.zeros_like(weight)
     ho, wo = grad_output.shape[2:]
     groups = geometry.groups
-    pairs = zip(
-        _group_slices(x.shape[1], groups), _group_slices(weight.shape[0], groups), strict=True
-    )
-    for cs, os in pairs:
-        for p in range(ho):
-            for q in range(wo):
-                rows, cols = _window_reference(geometry, p, q)
-                g = grad_output[:, os, p, q]  # (N, O/g)
-                grad_weight[os] += np.einsum("no,ncij->ocij", g, xp[:, cs, rows, cols])
-                grad_padded[:, cs, rows, cols] += np.einsum("no,ocij->ncij", g, weight[os])
+    positions = _groups_and_positions(x.shape[1], weight.shape[0], groups, (ho, wo))
+    for cs, os, p, q in positions:
+        rows, cols = _window_reference(geometry, p, q)
+        g = grad_output[:, os, p, q]  # (N, O/g)
+        grad_weight[os] += np.einsum("no,ncij->ocij", g, xp[:, cs, rows, cols])
+        grad_padded[:, cs, rows, cols] += np.einsum("no,ocij->ncij", g, weight[os])
     grad_input = _pad_backward_reference(grad_padded, geometry, (x.shape[2], x.shape[3]))
     return grad_input, grad_weight, grad_output.sum(axis=(0, 2, 3))
 
@@ -279,14 +288,10 @@ def conv_transpose2d_reference(
     N, in_channels, H, W = x.shape
     groups = geometry.groups
     canvas = np.zeros((N, weight.shape[1] * groups, full_h, full_w), dtype=x.dtype)
-    pairs = zip(
-        _group_slices(in_channels, groups), _group_slices(canvas.shape[1], groups), strict=True
-    )
-    for cs, os in pairs:
-        for p in range(H):
-            for q in range(W):
-                rows, cols = _window_reference(geometry, p, q)
-                canvas[:, os, rows, cols] += np.einsum("nc,coij->noij", x[:, cs, p, q], weight[cs])
+    positions = _groups_and_positions(in_channels, canvas.shape[1], groups, (H, W))
+    for cs, os, p, q in positions:
+        rows, cols = _window_reference(geometry, p, q)
+        canvas[:, os, rows, cols] += np.einsum("nc,coij->noij", x[:, cs, p, q], weight[cs])
     top, _, left, _ = geometry.padding
     y = canvas[:, :, top : top + ho, left : left + wo].copy()
     if bias is not None:
@@ -311,16 +316,12 @@ def conv_transpose2d_backward_reference(
     grad_input, grad_weight = np.zeros_like(x), np.zeros_like(weight)
     _, in_channels, H, W = x.shape
     groups = geometry.groups
-    pairs = zip(
-        _group_slices(in_channels, groups), _group_slices(grad_output.shape[1], groups), strict=True
-    )
-    for cs, os in pairs:
-        for p in range(H):
-            for q in range(W):
-                rows, cols = _window_reference(geometry, p, q)
-                patch = grad_canvas[:, os, rows, cols]  # (N, C_out/g, kh, kw)
-                grad_input[:, cs, p, q] = np.einsum("noij,coij->nc", patch, weight[cs])
-                grad_weight[cs] += np.einsum("nc,noij->coij", x[:, cs, p, q], patch)
+    positions = _groups_and_positions(in_channels, grad_output.shape[1], groups, (H, W))
+    for cs, os, p, q in positions:
+        rows, cols = _window_reference(geometry, p, q)
+        patch = grad_canvas[:, os, rows, cols]  # (N, C_out/g, kh, kw)
+        grad_input[:, cs, p, q] = np.einsum("noij,coij->nc", patch, weight[cs])
+        grad_weight[cs] += np.einsum("nc,noij->coij", x[:, cs, p, q], patch)
     return grad_input, grad_weight, grad_output.sum(axis=(0, 2, 3))
 
 

@@ -157,13 +157,18 @@ def _pool_padded_reference(x: Array, geometry: PoolGeometry, value: float) -> Ar
     return np.pad(x, ((0, 0), (0, 0), pads[0], pads[1]), constant_values=value)
 
 
-def _pool_window_reference(geometry: PoolGeometry, p: int, q: int) -> tuple[slice, slice]:
-    """Rows and columns of the padded input in window (p, q): ``p·s + i·d``, i < k."""
+def _pool_windows_reference(
+    geometry: PoolGeometry, out: tuple[int, int]
+) -> list[tuple[int, int, slice, slice]]:
+    """Every output position (p, q) with the rows and columns of the padded input in its
+    window: ``p·s + i·d`` for ``i < k`` (likewise for columns)."""
     (kh, kw), (sh, sw), (dh, dw) = geometry.kernel_size, geometry.stride, geometry.dilation
-    return (
-        slice(p * sh, p * sh + dh * (kh - 1) + 1, dh),
-        slice(q * sw, q * sw + dw * (kw - 1) + 1, dw),
-    )
+    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1  # the window's extent
+    return [
+        (p, q, slice(p * sh, p * sh + eh, dh), slice(q * sw, q * sw + ew, dw))
+        for p in range(out[0])
+        for q in range(out[1])
+    ]
 
 
 def _first_argmax(window: Array) -> Array:
@@ -180,10 +185,8 @@ def max_pool2d_reference(x: Array, geometry: PoolGeometry) -> Array:
     xp = _pool_padded_reference(x, geometry, -np.inf)
     ho, wo = geometry.output_size(x.shape[2], x.shape[3])
     y = np.empty((*x.shape[:2], ho, wo), dtype=x.dtype)
-    for p in range(ho):
-        for q in range(wo):
-            rows, cols = _pool_window_reference(geometry, p, q)
-            y[:, :, p, q] = xp[:, :, rows, cols].max(axis=(2, 3))
+    for p, q, rows, cols in _pool_windows_reference(geometry, (ho, wo)):
+        y[:, :, p, q] = xp[:, :, rows, cols].max(axis=(2, 3))
     return y
 
 
@@ -194,11 +197,9 @@ def max_pool2d_backward_reference(grad_output: Array, x: Array, geometry: PoolGe
     xp = _pool_padded_reference(x, geometry, -np.inf)
     grad_padded = np.zeros_like(xp)
     ho, wo = grad_output.shape[2:]
-    for p in range(ho):
-        for q in range(wo):
-            rows, cols = _pool_window_reference(geometry, p, q)
-            won = _first_argmax(xp[:, :, rows, cols])
-            grad_padded[:, :, rows, cols] += grad_output[:, :, p, q, None, None] * won
+    for p, q, rows, cols in _pool_windows_reference(geometry, (ho, wo)):
+        won = _first_argmax(xp[:, :, rows, cols])
+        grad_padded[:, :, rows, cols] += grad_output[:, :, p, q, None, None] * won
     top, left = geometry.padding
     return grad_padded[:, :, top : top + x.shape[2], left : left + x.shape[3]]
 
@@ -241,10 +242,8 @@ def avg_pool2d_reference(
     xp = _pool_padded_reference(x, geometry, 0.0)
     divisor = avg_pool_divisor_reference(x.shape[2:], geometry, count_include_pad, divisor_override)
     y = np.empty((*x.shape[:2], *divisor.shape), dtype=x.dtype)
-    for p in range(divisor.shape[0]):
-        for q in range(divisor.shape[1]):
-            rows, cols = _pool_window_reference(geometry, p, q)
-            y[:, :, p, q] = xp[:, :, rows, cols].sum(axis=(2, 3)) / divisor[p, q]
+    for p, q, rows, cols in _pool_windows_reference(geometry, divisor.shape):
+        y[:, :, p, q] = xp[:, :, rows, cols].sum(axis=(2, 3)) / divisor[p, q]
     return y
 
 
@@ -260,12 +259,8 @@ def avg_pool2d_backward_reference(
     xp = _pool_padded_reference(x, geometry, 0.0)
     divisor = avg_pool_divisor_reference(x.shape[2:], geometry, count_include_pad, divisor_override)
     grad_padded = np.zeros_like(xp)
-    for p in range(divisor.shape[0]):
-        for q in range(divisor.shape[1]):
-            rows, cols = _pool_window_reference(geometry, p, q)
-            grad_padded[:, :, rows, cols] += (grad_output[:, :, p, q] / divisor[p, q])[
-                :, :, None, None
-            ]
+    for p, q, rows, cols in _pool_windows_reference(geometry, divisor.shape):
+        grad_padded[:, :, rows, cols] += (grad_output[:, :, p, q] / divisor[p, q])[:, :, None, None]
     top, left = geometry.padding
     return grad_padded[:, :, top : top + x.shape[2], left : left + x.shape[3]]
 
