@@ -31,6 +31,7 @@ CHAPTERS = {
     "6": "optimizers.md",
     "7": "learning-rate.md",
     "8": "gradient-checking.md",
+    "8a": "debugging.md",
     "10": "fashion-mnist.md",
 }
 EXERCISE = re.compile(r"^\*\*(?P<number>\d+[a-z]?)\.(?P<item>\d+) [^*]+\*\*", re.M)
