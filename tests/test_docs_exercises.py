@@ -30,6 +30,7 @@ CHAPTERS = {
     "5": "convolution-and-pooling.md",
     "6": "optimizers.md",
     "7": "learning-rate.md",
+    "7a": "regularisation.md",
     "8": "gradient-checking.md",
     "8a": "debugging.md",
     "10": "fashion-mnist.md",

@@ -29,8 +29,9 @@ FIGURES = {
     "fashion_mnist_run.py": "fashion_mnist_lenet_curves.png",
     "computational_graph.py": "computational_graph.png",
     "initialisation.py": "initialisation.png",
+    "regularisation.py": "regularisation.png",
 }
-NEEDS_FASHION_MNIST = {"learning_rates.py", "fashion_mnist_run.py"}
+NEEDS_FASHION_MNIST = {"learning_rates.py", "fashion_mnist_run.py", "regularisation.py"}
 
 
 def fake_fashion_mnist(directory: Path, n: int = 256) -> Path:
@@ -132,3 +133,21 @@ def test_initialisation_chapter_describes_its_figure(monkeypatch: pytest.MonkeyP
     for label in ("tanh, Xavier", "ReLU, Kaiming (fan_in)"):
         out, grad = stds[label]
         assert all(0.1 < out[k].std() < 2 and 0.3 < grad[k].std() < 3 for k in (2, 6, 10))
+
+
+def test_regularisation_chapter_reads_its_run_correctly() -> None:
+    """Chapter 7a: the plain run's validation loss has its minimum early and ends higher;
+    dropout ends with a lower validation loss than the plain run; weight decay 0.1 hardly
+    changes it; the four validation accuracies stay within about a point."""
+    table = (DOCS / "_generated" / "regularisation_run.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells
+    plain, decay, dropout = rows["plain"], rows["weight decay 0.1"], rows["dropout 0.5"]
+    lowest, epoch = plain[4].split()
+    assert float(plain[2]) > 1.3 * float(lowest) and int(epoch.strip("()")) <= 15
+    assert float(dropout[2]) < float(plain[2])
+    assert abs(float(decay[2]) - float(plain[2])) < 0.1 * float(plain[2])
+    accuracies = [float(cells[3].rstrip("%")) for cells in rows.values()]
+    assert max(accuracies) - min(accuracies) < 2.5
