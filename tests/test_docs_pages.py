@@ -6,6 +6,7 @@ the project's internals.
   docs were written on (``/work/...``, ``../shared/data``): a reader has neither.
 * Teaching code touches public API only: no ``layer._x`` or ``self._saved`` in a page's
   code blocks, since a learner copies what the book shows.
+* A runnable code line is at most 88 characters, so it does not need a scroll bar.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ PAGES = sorted(DOCS.glob("*.md"))
 # strict: once a page is fixed, its entry must go.
 KNOWN = {
     ("shakespeare.md", "machine"): "its command names ../shared/data",
+    ("attention.md", "width"): "a code line longer than 88 characters",
+    ("recurrent.md", "width"): "code lines longer than 88 characters",
+    ("shakespeare.md", "width"): "a code line longer than 88 characters",
 }
 
 
@@ -95,6 +99,24 @@ def private_uses(page: Path) -> list[str]:
 def test_teaching_code_uses_public_api(page: Path) -> None:
     found = private_uses(page)
     assert not found, f"{page.name} teaches private attributes: {sorted(set(found))}"
+
+
+WIDTH = 88  # characters of code that fit the content column without a scroll bar
+
+
+@pytest.mark.parametrize(
+    "page",
+    [pytest.param(p, marks=known(p, "width"), id=p.name) for p in PAGES],
+)
+def test_runnable_code_lines_are_not_too_wide(page: Path) -> None:
+    wide = [
+        f"line {start + k}: {len(line)} characters"
+        for info, code, start in fenced_blocks(prose(page))
+        if "python" in info and ".no-run" not in info
+        for k, line in enumerate(code.split("\n"))
+        if len(line) > WIDTH
+    ]
+    assert not wide, f"{page.name}: {wide}"
 
 
 def test_the_rules_see_what_they_look_for() -> None:
