@@ -27,6 +27,7 @@ CHAPTERS = {
     "3": "linear-and-activations.md",
     "3a": "initialisation.md",
     "4": "losses.md",
+    "4a": "losses-worked-examples.md",
     "5": "convolution-and-pooling.md",
     "6": "optimizers.md",
     "7": "learning-rate.md",
