@@ -146,8 +146,10 @@ def test_line_range_includes_are_whole_definitions() -> None:
     found = 0
     for page in PAGES:
         for match in SNIPPET_LINES.finditer(prose(page)):
-            found += 1
             source = ROOT / match["path"]
+            if source.suffix != ".py":  # a Markdown fragment has no definitions to keep whole
+                continue
+            found += 1
             span = (int(match["start"]), int(match["end"]))
             assert span in whole_definitions(source), (
                 f"{page.name}: lines {span} of {match['path']} are no longer one definition "
