@@ -190,14 +190,14 @@ def _gelu_piece_fast32(x: Array, y: Array, d: Array) -> None:
     np.add(cdf, pdf, out=d)
 
 
-def sigmoid(x: Array) -> Array:
+def sigmoid(input: Array) -> Array:
     """σ(x) = 1 / (1 + e^{-x}), computed as e^{-|x|}-based so no exp overflows.
 
     For x ≥ 0: 1 / (1 + e^{-x}); for x < 0: e^{x} / (1 + e^{x}). Both only exponentiate
     ``-|x|`` and keep full relative precision in either tail.
     """
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+    e = np.exp(-np.abs(input))
+    return np.where(input >= 0, 1.0, e) / (1.0 + e)
 
 
 def softplus(x: Array) -> Array:
