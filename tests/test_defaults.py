@@ -47,6 +47,8 @@ REQUIRED: dict[str, Any] = {
     "decoder_layer": None,
     "num_layers": 2,
     "block": None,
+    "padding": 2,
+    "value": 0.5,
 }
 SKIP = {
     nn.Residual: "no torch counterpart",

@@ -60,6 +60,16 @@ from refnet.nn.functional.normalization import (
     rms_norm,
     rms_norm_backward,
 )
+from refnet.nn.functional.padding import (
+    pad,
+    pad_backward,
+    pad_backward_reference,
+    pad_forward,
+    pad_gradient,
+    pad_reference,
+    pad_widths,
+    padded_shape,
+)
 from refnet.nn.functional.pooling import (
     PoolGeometry,
     adaptive_avg_pool2d,
@@ -185,6 +195,14 @@ __all__ = [
     "one_hot",
     "p_norm",
     "p_norm_backward",
+    "pad",
+    "pad_backward",
+    "pad_backward_reference",
+    "pad_forward",
+    "pad_gradient",
+    "pad_reference",
+    "pad_widths",
+    "padded_shape",
     "pairwise_distance",
     "relu",
     "relu_backward",
