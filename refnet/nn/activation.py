@@ -322,15 +322,16 @@ class Hardsigmoid(_Activation):
 
 
 class Hardswish(_Activation):
-    """``y = x · clip(x + 3, 0, 6) / 6``; ``f'(x)`` is 0 below -3, ``x/3 + 1/2`` in
-    ``[-3, 3]`` and 1 above 3 (PyTorch's one-sided choices at the kinks). Caches ``x``.
+    """``y = x · clip(x + 3, 0, 6) / 6``; ``f'(x)`` is 0 up to -3, ``x/3 + 1/2`` in
+    ``(-3, 3)`` and 1 from 3 on (PyTorch's one-sided choices at the kinks: 0 at -3 and 1
+    at 3). Caches ``x``.
     """
 
     def _forward(self, x: Array) -> tuple[Array, Array]:
         return x * np.clip(x + 3, 0, 6) / 6, x
 
     def _backward(self, grad_output: Array, x: Array) -> Array:
-        slope = np.where(x < -3, 0, np.where(x <= 3, x / 3 + 0.5, 1))
+        slope = np.where(x <= -3, 0, np.where(x < 3, x / 3 + 0.5, 1))
         return grad_output * slope
 
 
