@@ -229,9 +229,12 @@ def test_max_pool_equals_the_reference(tiny: bool, problem: tuple[Array, P.PoolG
 def two_by_two_paths(x: Array, geometry: P.PoolGeometry) -> list[str]:
     """The 2x2/2 fast paths that accept ``x`` (the dispatch takes the first)."""
     H, W = x.shape[2:]
+    planes_layout = any(
+        x.transpose(order).flags.c_contiguous for order in [(0, 1, 2, 3), (1, 0, 2, 3)]
+    )
     paths = []
-    if P._planes_order(x) is not None:
-        paths.append("planes")
+    if x.dtype == np.float32 and planes_layout and H % 2 == 0 and W % 2 == 0:
+        paths.append("planes")  # float32, contiguous (N, C) or (C, N) planes, even sizes
     if not geometry.ceil_mode or (H % 2 == 0 and W % 2 == 0):
         paths.append("pairwise")
     return [*paths, "taps"]
@@ -466,3 +469,46 @@ def test_float32_batch_norm_far_from_zero_keeps_float64_accuracy(
     ref_dx, ref_dw, _ = Nm.batch_norm_backward_reference(g64, x64, w64, 1e-5)
     np.testing.assert_allclose(dx, ref_dx, atol=5e-6 * scale)
     np.testing.assert_allclose(dw, ref_dw, rtol=1e-4, atol=1e-4)
+
+
+@given(
+    N=st.integers(1, 2),
+    C_=st.integers(1, 3),
+    H=st.integers(3, 7),
+    W=st.integers(3, 7),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_functional_pooling_api_equals_the_reference(
+    N: int, C_: int, H: int, W: int, seed: int
+) -> None:
+    """F.max_pool2d & co. (forward only): unbatched inputs, ``None`` in an adaptive
+    size, the 1-d pools as 2-d ones over a height of 1, PyTorch's default stride."""
+    rng = np.random.default_rng(seed)
+    x = tied_values(rng, (N, C_, H, W), np.float64)
+    geometry = P.PoolGeometry((3, 2), (1, 2), (1, 1), (1, 2), ceil_mode=True)
+    expected = P.max_pool2d_reference(x, geometry)
+    np.testing.assert_array_equal(
+        P.max_pool2d(x[0], (3, 2), (1, 2), (1, 1), (1, 2), True), expected[0]
+    )
+    avg = P.avg_pool2d(x, 3, padding=1, count_include_pad=False)
+    close(avg, P.avg_pool2d_reference(x, P.PoolGeometry((3, 3), (3, 3), (1, 1)), False))
+    close(P.adaptive_avg_pool2d(x[0], (None, 2)), P.adaptive_avg_pool2d_reference(x, (H, 2))[0])
+    np.testing.assert_array_equal(
+        P.adaptive_max_pool2d(x[0], 2), P.adaptive_max_pool2d_reference(x, (2, 2))[0]
+    )
+    line = x[:, :, 0]  # (N, C, W)
+    one_d = P.PoolGeometry((1, 3), (1, 3), (0, 1), (1, 2))
+    np.testing.assert_array_equal(
+        P.max_pool1d(line, 3, padding=1, dilation=2),
+        P.max_pool2d_reference(line[:, :, None], one_d)[:, :, 0],
+    )
+    defaults = P.PoolGeometry((1, 2), (1, 2))  # stride = kernel, no padding or dilation
+    np.testing.assert_array_equal(
+        P.max_pool1d(line, 2), P.max_pool2d_reference(line[:, :, None], defaults)[:, :, 0]
+    )
+    close(P.avg_pool1d(line, 2), P.avg_pool2d_reference(line[:, :, None], defaults)[:, :, 0])
+    one_d = P.PoolGeometry((1, 3), (1, 2), (0, 1), ceil_mode=True)
+    close(
+        P.avg_pool1d(line, 3, 2, padding=1, ceil_mode=True),
+        P.avg_pool2d_reference(line[:, :, None], one_d)[:, :, 0],
+    )
