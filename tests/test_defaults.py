@@ -49,6 +49,7 @@ REQUIRED: dict[str, Any] = {
     "block": None,
     "padding": 2,
     "value": 0.5,
+    "threshold": 0.1,
 }
 SKIP = {
     nn.Residual: "no torch counterpart",

@@ -25,6 +25,15 @@ from refnet.nn.activation import (
     Softsign,
     Tanh,
 )
+from refnet.nn.activation_extra import (
+    CELU,
+    GLU,
+    Hardshrink,
+    Softmin,
+    Softshrink,
+    Tanhshrink,
+    Threshold,
+)
 from refnet.nn.attention import MultiheadAttention
 from refnet.nn.container import (
     ModuleDict,
@@ -89,8 +98,10 @@ from refnet.nn.transformer import (
 )
 
 __all__ = [
+    "CELU",
     "ELU",
     "GELU",
+    "GLU",
     "GRU",
     "LSTM",
     "RNN",
@@ -118,6 +129,7 @@ __all__ = [
     "Flatten",
     "GRUCell",
     "GroupNorm",
+    "Hardshrink",
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
@@ -163,9 +175,13 @@ __all__ = [
     "Sigmoid",
     "SmoothL1Loss",
     "Softmax",
+    "Softmin",
     "Softplus",
+    "Softshrink",
     "Softsign",
     "Tanh",
+    "Tanhshrink",
+    "Threshold",
     "Transformer",
     "TransformerDecoder",
     "TransformerDecoderLayer",

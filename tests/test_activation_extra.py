@@ -1,0 +1,53 @@
+"""The activations of refnet.nn.activation_extra: torch's repr, refusals and values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import refnet.nn as nn
+
+MODULES = [
+    nn.CELU(),
+    nn.CELU(0.5),
+    nn.Threshold(0.1, 20.0),
+    nn.Hardshrink(),
+    nn.Softshrink(0.25),
+    nn.Tanhshrink(),
+    nn.Softmin(1),
+    nn.GLU(),
+    nn.GLU(0),
+]
+
+
+@pytest.mark.parametrize("module", MODULES, ids=repr)
+def test_repr_is_torchs(module: nn.Module) -> None:
+    pytest.importorskip("torch")
+    from refnet.interop.torch import to_torch
+
+    assert repr(module) == repr(to_torch(module))
+
+
+def test_invalid_settings_are_refused_with_the_module_named() -> None:
+    with pytest.raises(ValueError, match="CELU: alpha cannot be 0"):
+        nn.CELU(0.0)
+    with pytest.raises(ValueError, match="Softshrink: lambd must be at least 0"):
+        nn.Softshrink(-0.1)
+    with pytest.raises(ValueError, match=r"GLU\(dim=1\): expected input of shape with an even"):
+        nn.GLU(1)(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"GLU\(dim=2\): expected input of shape with a dim"):
+        nn.GLU(2)(np.zeros((2, 4)))
+
+
+def test_values_at_a_glance() -> None:
+    x = np.array([-1.0, -0.25, 0.0, 0.25, 1.0])
+    np.testing.assert_array_equal(nn.Hardshrink(0.5)(x), [-1.0, 0, 0, 0, 1.0])
+    np.testing.assert_array_equal(nn.Softshrink(0.5)(x), [-0.5, 0, 0, 0, 0.5])
+    np.testing.assert_array_equal(nn.Threshold(0.0, 7.0)(x), [7.0, 7.0, 7.0, 0.25, 1.0])
+    y = nn.GLU()(np.array([[2.0, -3.0, 0.0, 0.0]]))
+    np.testing.assert_array_equal(y, [[1.0, -1.5]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threshold_value_keeps_the_dtype(dtype: type[np.floating]) -> None:
+    assert nn.Threshold(0.0, 0.1)(np.array([-1.0, 1.0], dtype=dtype)).dtype == dtype
