@@ -203,3 +203,15 @@ def test_linear_backward_for_f_ordered_input_equals_the_plain_path() -> None:
     np.testing.assert_allclose(grad_f, grad_c, rtol=1e-13)
     np.testing.assert_allclose(fast.weight.grad, plain.weight.grad, rtol=1e-13)
     np.testing.assert_allclose(fast.bias.grad, plain.bias.grad, rtol=1e-13)
+
+
+def test_linear_refuses_negative_sizes_and_takes_zero() -> None:
+    for sizes in ((-1, 3), (3, -1)):
+        with pytest.raises(ValueError, match="must be non-negative"):
+            nn.Linear(*sizes)
+    with pytest.warns(UserWarning, match="zero-element tensors is a no-op"):  # as torch's
+        empty = nn.Linear(0, 3, generator=0)  # no inputs: the output is the bias
+    assert empty.bias is not None
+    np.testing.assert_array_equal(
+        empty(np.zeros((2, 0), np.float32)), np.tile(empty.bias.data, (2, 1))
+    )

@@ -16,6 +16,7 @@ nonlinearity removes (ReLU zeroes half the inputs: gain √2). A uniform distrib
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -173,6 +174,14 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Seed = None) ->
     return normal_(tensor, 0.0, std, generator)
 
 
+def _is_empty(tensor: Tensor) -> bool:
+    """True, with PyTorch's warning, for a tensor with no elements (its fan may be 0)."""
+    if _array(tensor).size:
+        return False
+    warnings.warn("Initializing zero-element tensors is a no-op", UserWarning, stacklevel=3)
+    return True
+
+
 def kaiming_uniform_(
     tensor: Tensor,
     a: float = 0.0,
@@ -183,7 +192,10 @@ def kaiming_uniform_(
     """He uniform: U(-b, b) with ``b = gain·√(3 / fan)``, and the gain of ``nonlinearity``.
 
     PyTorch's ``Linear`` and ``Conv`` layers use ``a=√5``, which makes ``b = 1/√fan_in``.
+    A tensor with no elements is left as it is, with PyTorch's warning.
     """
+    if _is_empty(tensor):
+        return tensor
     fan = _calculate_correct_fan(tensor, mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     bound = math.sqrt(3.0) * std
@@ -197,7 +209,10 @@ def kaiming_normal_(
     nonlinearity: str = "leaky_relu",
     generator: Seed = None,
 ) -> Tensor:
-    """He normal: N(0, σ²) with ``σ = gain / √fan``."""
+    """He normal: N(0, σ²) with ``σ = gain / √fan`` (a tensor with no elements: as
+    :func:`kaiming_uniform_`)."""
+    if _is_empty(tensor):
+        return tensor
     fan = _calculate_correct_fan(tensor, mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     return normal_(tensor, 0.0, std, generator)

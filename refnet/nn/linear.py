@@ -33,6 +33,12 @@ class Identity(Module):
         return same_shape_gradient(self, grad_output, self._saved(self._shape))
 
 
+def as_rows(x: Array) -> Array:
+    """``x`` (*, F) as a matrix (M, F), M the product of the leading sizes (0 included,
+    which ``reshape(-1, 0)`` cannot infer)."""
+    return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+
+
 class Linear(Module):
     """Affine map ``y = x Wᵀ + b`` (PyTorch: ``nn.Linear``).
 
@@ -100,27 +106,30 @@ class Linear(Module):
             raise shape_error(self, f"(*, {self.in_features})", x)
         matching_dtype(self, x, self.weight.dtype)
         self._x = x
-        y = x.reshape(-1, self.in_features) @ self.weight.data.T
+        y = as_rows(x) @ self.weight.data.T
         if self.bias is not None:
             y += self.bias.data
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
+    # --8<-- [start:backward]
     def backward(self, grad_output: Array) -> Array | None:
         x = self._saved(self._x)
         grad_output = same_shape_gradient(self, grad_output, x.shape[:-1] + (self.out_features,))
-        g = grad_output.reshape(-1, self.out_features)
-        self.weight.grad += g.T @ x.reshape(-1, self.in_features)
+        g = as_rows(grad_output)
+        self.weight.grad += g.T @ as_rows(x)
         if self.bias is not None:
             self.bias.grad += np.ones(g.shape[0], dtype=g.dtype) @ g
         if not self.needs_input_grad:
             return None
-        flat = x.reshape(-1, self.in_features)
+        flat = as_rows(x)
         if flat.flags.f_contiguous and not flat.flags.c_contiguous:
             # ∂L/∂x in the input's layout, as (Wᵀ Gᵀ)ᵀ: the same product. A Flatten of a
             # refnet convolution's (C, H, W, N) output is such an input, and the layer
             # below then reads the gradient without a transposing copy.
             return (self.weight.data.T @ g.T).T.reshape(x.shape)
         return (g @ self.weight.data).reshape(x.shape)
+
+    # --8<-- [end:backward]
 
     def extra_repr(self) -> str:
         bias = self.bias is not None
