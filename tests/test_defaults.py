@@ -50,6 +50,9 @@ REQUIRED: dict[str, Any] = {
     "padding": 2,
     "value": 0.5,
     "threshold": 0.1,
+    "upscale_factor": 2,
+    "downscale_factor": 2,
+    "groups": 2,
 }
 SKIP = {
     nn.Residual: "no torch counterpart",

@@ -44,6 +44,7 @@ from refnet.nn.container import (
     Sequential,
 )
 from refnet.nn.conv import Conv1d, Conv2d, ConvTranspose2d
+from refnet.nn.distance import CosineSimilarity, PairwiseDistance
 from refnet.nn.dropout import Dropout, Dropout2d
 from refnet.nn.flatten import Flatten, Unflatten
 from refnet.nn.linear import Identity, Linear
@@ -79,6 +80,7 @@ from refnet.nn.padding import (
     ZeroPad2d,
 )
 from refnet.nn.parameter import Parameter
+from refnet.nn.pixelshuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from refnet.nn.pooling import (
     AdaptiveAvgPool2d,
     AdaptiveMaxPool2d,
@@ -114,6 +116,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "ChannelShuffle",
     "CircularPad1d",
     "CircularPad2d",
     "ConstantPad1d",
@@ -122,6 +125,7 @@ __all__ = [
     "Conv2d",
     "ConvTranspose2d",
     "CosineEmbeddingLoss",
+    "CosineSimilarity",
     "CrossEntropyLoss",
     "Dropout",
     "Dropout2d",
@@ -157,9 +161,12 @@ __all__ = [
     "MultiheadAttention",
     "NLLLoss",
     "PReLU",
+    "PairwiseDistance",
     "Parameter",
     "ParameterDict",
     "ParameterList",
+    "PixelShuffle",
+    "PixelUnshuffle",
     "PoissonNLLLoss",
     "RMSNorm",
     "RNNCell",
