@@ -138,7 +138,7 @@ class Softmin(_Activation):
 
     def _forward(self, x: Array) -> tuple[Array, Array]:
         self._axis = _softmax_dim(self, self.dim, x)
-        y = F.softmax(-x, dim=self._axis)
+        y = F.softmax(-x, dim=self._axis) if x.size else np.empty_like(x)  # no max of nothing
         return y, y
 
     def _backward(self, grad_output: Array, y: Array) -> Array:

@@ -113,6 +113,12 @@ def _check_rank(shape: tuple[int, ...], k: int, mode: str, owner: str) -> None:
             f"{owner}: {mode!r} padding of {k} axes takes a {k + 1}-d (unbatched) or "
             f"{k + 2}-d (batched) input, got shape {shape}"
         )
+    unbatched = shape if len(shape) == k + 1 else shape[1:]
+    if mode in ("reflect", "replicate") and 0 in unbatched:
+        raise ValueError(
+            f"{owner}: {mode!r} padding takes an input whose axes are non-empty except "
+            f"the batch axis, got shape {shape}"
+        )
 
 
 def _check_axis(
