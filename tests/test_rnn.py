@@ -92,3 +92,14 @@ def test_bad_inputs_are_clear_errors() -> None:
         nn.GRU(D, H, dropout=1.5)
     with pytest.raises(ValueError, match="nonlinearity"):
         nn.RNN(D, H, nonlinearity="gelu")
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_a_batch_of_none_runs_and_an_empty_sequence_is_refused(kind: str) -> None:
+    """As torch: N = 0 gives empty outputs and gradients; L = 0 is an error."""
+    layer = getattr(nn, kind)(3, 4, num_layers=2, bidirectional=True, generator=0)
+    out, _ = layer(np.zeros((5, 0, 3), np.float32))
+    assert out.shape == (5, 0, 8)
+    assert layer.backward(np.ones_like(out)).shape == (5, 0, 3)
+    with pytest.raises(ValueError, match=f"{kind}.*the input sequence is empty"):
+        layer(np.zeros((0, 2, 3), np.float32))

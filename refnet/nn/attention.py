@@ -30,6 +30,7 @@ path (``scaled_dot_product_attention``: that query gets 0) are both reproduced.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -60,12 +61,12 @@ def _from_heads(h: Array, batch_first: bool) -> Array:
 def _merge_heads(h: Array, batch_first: bool) -> Array:
     """``(N, H, T, D)`` -> ``(N, T, E)`` or ``(T, N, E)``, a contiguous copy."""
     t = _from_heads(h, batch_first)
-    return t.reshape(t.shape[0], t.shape[1], -1)
+    return t.reshape(t.shape[0], t.shape[1], t.shape[2] * t.shape[3])
 
 
 def _affine(x: Array, weight: Array, bias: Array | None) -> Array:
     """``x Wᵀ + b`` over the last axis, one GEMM."""
-    y = x.reshape(-1, x.shape[-1]) @ weight.T
+    y = x.reshape(math.prod(x.shape[:-1]), x.shape[-1]) @ weight.T
     if bias is not None:
         y += bias
     return y.reshape(*x.shape[:-1], weight.shape[0])

@@ -370,7 +370,10 @@ class _RNNBase(Module):
             )
         matching_dtype(self, x, self._dtype)
         where = _Layout(x.ndim == 3, self.batch_first, None)
-        return where.inside(x), where
+        inside = where.inside(x)
+        if inside.shape[0] == 0:
+            raise ValueError(f"{self.describe()}: the input sequence is empty (length 0)")
+        return inside, where
 
     def _initial(self, state: object, N: int, width: int, where: _Layout, name: str) -> Array:
         """A state as the kernels' (layers·D, N, width); None: zeros."""

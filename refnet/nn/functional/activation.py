@@ -215,7 +215,7 @@ def logsumexp(x: Array, axis: int, keepdims: bool = False) -> Array:
 
     With m = max x: log Σ eˣ = m + log Σ e^{x - m}, and every x - m ≤ 0.
     """
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # -inf: an empty array's
     m = np.where(np.isfinite(m), m, 0)
     out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
@@ -228,6 +228,6 @@ def log_softmax(input: Array, dim: int) -> Array:
 
 def softmax(input: Array, dim: int) -> Array:
     """softmax(x)_i = e^{x_i - m} / Σ_j e^{x_j - m}, m the maximum along ``dim``."""
-    e = np.exp(input - np.max(input, axis=dim, keepdims=True))
+    e = np.exp(input - np.max(input, axis=dim, keepdims=True, initial=-np.inf))
     e /= np.sum(e, axis=dim, keepdims=True)
     return e

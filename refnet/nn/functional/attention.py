@@ -167,7 +167,7 @@ def masked_softmax(scores: Array, masked_rows: str = "zero") -> Array:
     """
     if masked_rows not in ("zero", "nan"):
         raise ValueError(f"masked_rows must be 'zero' or 'nan', got {masked_rows!r}")
-    top = scores.max(axis=-1, keepdims=True)
+    top = scores.max(axis=-1, keepdims=True, initial=-np.inf)  # -inf: no keys at all
     top[~np.isfinite(top)] = 0.0
     scores -= top
     np.exp(scores, out=scores)

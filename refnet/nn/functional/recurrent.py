@@ -76,7 +76,7 @@ def _transposed(w: Array) -> Array:
 def _input_projection(x: Array, w_ih: Array, bias: Array | None) -> Array:
     """All steps' ``x W_ihᵀ + bias`` as one GEMM: (L, N, I) -> (L, N, G·H), a new array."""
     L, N, _ = x.shape
-    out = np.matmul(x.reshape(L * N, -1), w_ih.T).reshape(L, N, -1)
+    out = np.matmul(x.reshape(L * N, x.shape[-1]), w_ih.T).reshape(L, N, w_ih.shape[0])
     if bias is not None:
         out += bias
     return out
@@ -121,10 +121,10 @@ def _output_gradient(grad: Array | None, t: int, b: int) -> Array | None:
 def _param_grads(d_x: Array, x: Array, d_h: Array, prev: Array, has_bias: bool) -> ParamGrads:
     """``(∂W_ih, ∂W_hh, ∂b_ih, ∂b_hh)``: each a GEMM or a sum over all L·N rows."""
     rows = d_x.shape[0] * d_x.shape[1]
-    dx2 = d_x.reshape(rows, -1)
-    dh2 = d_h.reshape(rows, -1)
-    grad_w_ih = dx2.T @ x.reshape(rows, -1)
-    grad_w_hh = dh2.T @ prev.reshape(rows, -1)
+    dx2 = d_x.reshape(rows, d_x.shape[-1])
+    dh2 = d_h.reshape(rows, d_h.shape[-1])
+    grad_w_ih = dx2.T @ x.reshape(rows, x.shape[-1])
+    grad_w_hh = dh2.T @ prev.reshape(rows, prev.shape[-1])
     if not has_bias:
         return grad_w_ih, grad_w_hh, None, None
     return grad_w_ih, grad_w_hh, dx2.sum(axis=0), dh2.sum(axis=0)
@@ -132,7 +132,7 @@ def _param_grads(d_x: Array, x: Array, d_h: Array, prev: Array, has_bias: bool) 
 
 def _input_gradient(d_x: Array, w_ih: Array) -> Array:
     L, N, _ = d_x.shape
-    return np.matmul(d_x.reshape(L * N, -1), w_ih).reshape(L, N, -1)
+    return np.matmul(d_x.reshape(L * N, d_x.shape[-1]), w_ih).reshape(L, N, w_ih.shape[1])
 
 
 def _carry(grad: Array | None, like: Array) -> Array:
@@ -370,7 +370,9 @@ def lstm_backward(
     grad_w_hr = None
     if d_proj is not None and hidden is not None:
         rows = L * N
-        grad_w_hr = d_proj.reshape(rows, -1).T @ hidden.reshape(rows, -1)
+        grad_w_hr = d_proj.reshape(rows, d_proj.shape[-1]).T @ hidden.reshape(
+            rows, hidden.shape[-1]
+        )
     return _input_gradient(d_gates, w_ih), carry_h, carry_c, grads, grad_w_hr
 
 
