@@ -186,6 +186,53 @@ def test_conv_transpose2d_forward_and_backward_equal_the_reference(
         close(db, ref_db)
 
 
+@given(
+    N=st.integers(1, 2),
+    C_=st.integers(1, 2),
+    H=st.integers(3, 6),
+    W=st.integers(3, 6),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_functional_conv_api_equals_the_reference(
+    N: int, C_: int, H: int, W: int, seed: int
+) -> None:
+    """F.conv2d & co. (forward only): PyTorch's defaults, unbatched inputs, 'same'
+    padding, conv1d as a 2-d convolution over a height of 1."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N, 2 * C_, H, W))
+    w = rng.normal(size=(3, 2 * C_, 3, 2))
+    b = rng.normal(size=3)
+    plain = C.ConvGeometry((3, 2))  # the defaults: stride 1, no padding, one group
+    close(C.conv2d(x, w, b), C.conv2d_reference(x, w, b, plain))
+    close(C.conv2d(x, w, b, padding="valid"), C.conv2d_reference(x, w, b, plain))
+    same = C.ConvGeometry((3, 2), padding=C.same_padding((3, 2), (1, 2)), dilation=(1, 2))
+    close(
+        C.conv2d(x[0], w, None, padding="same", dilation=(1, 2)),
+        C.conv2d_reference(x, w, None, same)[0],
+    )
+    grouped = C.ConvGeometry((3, 2), (2, 1), (1, 1, 0, 0), groups=2) if C_ == 1 else None
+    if grouped is not None:
+        w2 = rng.normal(size=(4, 1, 3, 2))
+        close(C.conv2d(x, w2, None, (2, 1), (1, 0), 1, 2), C.conv2d_reference(x, w2, None, grouped))
+    line, w1 = x[:, :, 0], w[:, :, 0]  # (N, C, W), (O, C, 2)
+    close(
+        C.conv1d(line, w1, b),
+        C.conv2d_reference(line[:, :, None], w1[:, :, None], b, C.ConvGeometry((1, 2)))[:, :, 0],
+    )
+    one_d = C.ConvGeometry((1, 2), (1, 2), (0, 0, 1, 1), (1, 2))
+    close(
+        C.conv1d(line, w1, None, 2, 1, 2),
+        C.conv2d_reference(line[:, :, None], w1[:, :, None], None, one_d)[:, :, 0],
+    )
+    wt = rng.normal(size=(2 * C_, 3, 3, 2))
+    close(C.conv_transpose2d(x, wt, b), C.conv_transpose2d_reference(x, wt, b, plain, (0, 0)))
+    strided = C.ConvGeometry((3, 2), (2, 2), (1, 1, 1, 1), (1, 2))
+    close(
+        C.conv_transpose2d(x[0], wt, None, 2, 1, 1, 1, (1, 2)),
+        C.conv_transpose2d_reference(x, wt, None, strided, (1, 1))[0],
+    )
+
+
 # ---------------------------------------------------------------------- pooling
 
 

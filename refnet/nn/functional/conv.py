@@ -512,11 +512,6 @@ def _col2im(
     for_blocks(block, cols, 0, cache_blocks=True)
 
 
-def _grouped(matrix: Array, groups: int) -> Array:
-    """View a (rows, cols) matrix as (groups, rows/groups, cols)."""
-    return matrix.reshape(groups, matrix.shape[0] // groups, -1)
-
-
 def _fits(buffer: Array, size: int, dtype: np.dtype[Any]) -> bool:
     """Whether ``buffer`` can hold ``size`` elements of ``dtype`` as one flat array."""
     return buffer.dtype == dtype and buffer.size >= size and buffer.flags.c_contiguous
