@@ -12,8 +12,10 @@ layer joins this suite by existing. For each, one drawn case, and these calls:
   refnet raises a ``TypeError``/``ValueError`` naming the module (allowed even where
   torch computes something), or returns an output of torch's shape where torch runs
   too; computing something where torch refuses is a failure;
-* after a good forward, a gradient of the wrong shape or of integer dtype: a
-  ``TypeError``/``ValueError`` naming the module.
+* after a good forward, a gradient of the wrong shape, of integer dtype or of another
+  floating dtype than the output's: a ``TypeError``/``ValueError`` naming the module
+  (torch's autograd would cast the last; refnet casts nothing, so a float64 gradient
+  cannot turn a float32 network's backward float64).
 
 The array-shape calls are made on the first input; the dtype calls on every floating
 input of a module with several. Every registered loss gets ``backward`` before a call,
@@ -205,7 +207,12 @@ def test_a_gradient_of_the_wrong_shape_or_kind_is_refused_by_name(
     cls: type[Module], data: st.DataObject
 ) -> None:
     case = data.draw(MODULE_CASES[cls])
-    for corrupt in (lambda g: np.ones(g.shape + (2,), g.dtype), lambda g: g.astype(np.int64)):
+    corruptions = (
+        lambda g: np.ones(g.shape + (2,), g.dtype),  # the wrong shape
+        lambda g: g.astype(np.int64),  # not floating
+        lambda g: g.astype(np.float32 if g.dtype == np.float64 else np.float64),  # no cast
+    )
+    for corrupt in corruptions:
         module = fresh(case)
         out = run(module, case, case.inputs)
         grads = gradients_like(out)

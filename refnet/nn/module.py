@@ -451,6 +451,41 @@ _REPLACED = (
 )
 
 
+#: A forward's record: its cache values, the cache names it did not assign, and the
+#: dtypes of its outputs (mirroring their structure), which its gradients must have.
+_Call = tuple[dict[str, Any], list[str], Any]
+
+
+def _dtypes(out: Any) -> Any:
+    """The dtype of each array in a (nested) output, None for anything else."""
+    if isinstance(out, np.ndarray):
+        return out.dtype
+    if isinstance(out, tuple):
+        return tuple(_dtypes(item) for item in out)
+    return None
+
+
+def _check_gradient_dtypes(module: Module, grads: tuple[Any, ...], dtypes: Any) -> None:
+    """A floating gradient must have its output's floating dtype. torch's autograd casts
+    it; refnet refuses, as it refuses an input of another dtype than the parameters: a
+    float64 gradient into a float32 layer would turn everything below it float64."""
+    expected = dtypes if isinstance(dtypes, tuple) else (dtypes,)
+    for grad, dtype in zip(grads, expected, strict=False):
+        if isinstance(grad, tuple) and isinstance(dtype, tuple):
+            _check_gradient_dtypes(module, grad, dtype)
+        elif (
+            isinstance(grad, np.ndarray)
+            and isinstance(dtype, np.dtype)
+            and np.issubdtype(grad.dtype, np.floating)
+            and np.issubdtype(dtype, np.floating)
+            and grad.dtype != dtype
+        ):
+            raise TypeError(
+                f"{module.describe()}: backward() got a gradient of dtype {grad.dtype} for "
+                f"an output of dtype {dtype}; convert it (g.astype(np.{dtype}))"
+            )
+
+
 def _reset_call_records(module: Module) -> None:
     """No forward waits for a backward (a new module, or after ``load_state_dict``)."""
     state = module.__dict__
@@ -472,7 +507,7 @@ def _recorded_forward(forward: Callable[..., Any]) -> Callable[..., Any]:
             out = forward(self, *args, **kwargs)
         finally:
             state["_in_forward"] = False
-        _record(self)
+        _record(self, out)
         return out
 
     return recorded
@@ -484,10 +519,11 @@ def _recorded_backward(backward: Callable[..., Any]) -> Callable[..., Any]:
         state = self.__dict__
         if state["_in_backward"]:  # super().backward(...) inside a subclass's backward
             return backward(self, *args, **kwargs)
-        calls: list[tuple[dict[str, Any], list[str]]] = state["_calls"]
+        calls: list[_Call] = state["_calls"]
         if not calls:
             raise RuntimeError(f"{self.describe()}: {state['_no_record']}")
-        values, absent = calls[-1]
+        values, absent, output_dtypes = calls[-1]
+        _check_gradient_dtypes(self, args, output_dtypes)
         mode = self.training
         state.update(values)
         for name in absent:
@@ -512,14 +548,14 @@ def _first_assignment(module: Module, name: str) -> None:
     """
     state = module.__dict__
     state["_cache_names"].add(name)
-    for values, absent in state["_calls"]:
+    for values, absent, _ in state["_calls"]:
         if name in state:
             values[name] = state[name]
         else:
             absent.append(name)
 
 
-def _record(module: Module) -> None:
+def _record(module: Module, out: Any) -> None:
     """Push the forward's cache as a record (under ``no_grad``, none).
 
     A forward that fails pushes nothing, and neither does one under ``no_grad``: its
@@ -527,7 +563,7 @@ def _record(module: Module) -> None:
     use them, and a waiting call's backward restores its own record first.
     """
     state = module.__dict__
-    calls: list[tuple[dict[str, Any], list[str]]] = state["_calls"]
+    calls: list[_Call] = state["_calls"]
     if not is_grad_enabled():
         if not calls:
             state["_no_record"] = _NO_GRAD
@@ -541,7 +577,7 @@ def _record(module: Module) -> None:
     values = {name: state[name] for name in cache_names if name in state}
     absent = [] if len(values) == len(cache_names) else list(cache_names - values.keys())
     values["training"] = module.training
-    calls.append((values, absent))
+    calls.append((values, absent, _dtypes(out)))
 
 
 def _lossless_cast(key: str, value: Array, dtype: np.dtype[Any]) -> tuple[Array, str]:
