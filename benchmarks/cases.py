@@ -63,7 +63,7 @@ class Case:
     group: str  # "layer" or "step"
     title: str
     build: Callable[[Any], Contest] = field(repr=False)
-    target: float | None = None  # the target for the ratio refnet / torch
+    target: float | None = None  # the ratio refnet / torch aimed at (speed, round two)
 
 
 # ---------------------------------------------------------------------- comparisons
@@ -439,7 +439,7 @@ def all_cases() -> list[Case]:
             "Conv2d(32→64, k3, pad 1), 128x32x14x14",
             lambda: nn.Conv2d(32, 64, 3, padding=1, generator=0),
             (128, 32, 14, 14),
-            (None, 2.0),
+            (None, 1.4),
         ),
         *_layer(
             "maxpool2d",
@@ -453,6 +453,7 @@ def all_cases() -> list[Case]:
             "BatchNorm2d(32) train, 128x32x28x28",
             lambda: nn.BatchNorm2d(32),
             (128, 32, 28, 28),
+            (None, 1.4),
         ),
         *_layer("relu", "ReLU, 128x32x28x28", nn.ReLU, (128, 32, 28, 28)),
         *_loss("cross-entropy", "CrossEntropyLoss, 128x10"),
@@ -501,21 +502,21 @@ def all_cases() -> list[Case]:
             "step",
             "training step, MLP 784-256-128-10, batch 128, Adam",
             lambda torch: step_contest("mlp", 128, torch),
-            0.8,
+            0.75,
         ),
         Case(
             "step-lenet",
             "step",
             "training step, lenet, batch 64, SGD momentum",
             lambda torch: step_contest("lenet", 64, torch),
-            1.0,
+            0.85,
         ),
         Case(
             "step-cnn",
             "step",
             "training step, cnn, batch 128, Adam",
             lambda torch: step_contest("cnn", 128, torch),
-            1.25,
+            1.0,
         ),
     ]
 

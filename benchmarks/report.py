@@ -214,8 +214,8 @@ def markdown(
             "",
             table(results, with_torch),
             "",
-            "Targets are the ratios aimed at in issue 7. The machine is shared and noisy: "
-            "compare ratios measured in one run, not milliseconds across runs.",
+            "Targets are the ratios aimed at (the speed chapter says why). The machine is "
+            "shared and noisy: compare ratios measured in one run, not milliseconds across runs.",
             "",
             *breakdown_tables(results),
         ]
