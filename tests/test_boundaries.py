@@ -124,6 +124,14 @@ LOSSES = [
         [1.0, -1.0, 1.0],
     ),
     loss_case(
+        "MarginRankingLoss, target 0 (torch accepts it: the loss is the margin)",
+        lambda: nn.MarginRankingLoss(margin=0.5),
+        lambda: torch.nn.MarginRankingLoss(margin=0.5),
+        [1.0, 2.0, 0.0],
+        [0.5, 2.5, 1.0],
+        [0.0, 0.0, 1.0],
+    ),
+    loss_case(
         "HingeEmbeddingLoss at x = margin",
         nn.HingeEmbeddingLoss,
         torch.nn.HingeEmbeddingLoss,
