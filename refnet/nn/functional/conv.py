@@ -73,10 +73,14 @@ __all__ = [
     "conv1d",
     "conv2d",
     "conv2d_backward",
+    "conv2d_backward_reference",
     "conv2d_forward",
+    "conv2d_reference",
     "conv_transpose2d",
     "conv_transpose2d_backward",
+    "conv_transpose2d_backward_reference",
     "conv_transpose2d_forward",
+    "conv_transpose2d_reference",
     "same_padding",
 ]
 
