@@ -43,6 +43,8 @@ from refnet.nn.module import Module
 from refnet.random import as_generator
 
 DEFAULT_EPS = 1e-6
+#: How many mismatched elements a report lists per tensor (the largest errors).
+SHOWN_MISMATCHES = 5
 DEFAULT_RTOL = 1e-6
 DEFAULT_ATOL = 1e-9
 
@@ -114,8 +116,10 @@ class GradcheckReport:
                 f"  {t.name} {t.shape}: max abs error {t.max_abs_error:.3g}, "
                 f"max relative error {t.max_relative_error:.3g}: {status}"
             )
-            worst = sorted(t.mismatches, key=lambda m: -abs(m.analytic - m.numerical))[:5]
-            lines.extend(f"    {m}" for m in worst)
+            worst = sorted(t.mismatches, key=lambda m: -abs(m.analytic - m.numerical))
+            lines.extend(f"    {m}" for m in worst[:SHOWN_MISMATCHES])
+            if len(worst) > SHOWN_MISMATCHES:
+                lines.append(f"    ... the {SHOWN_MISMATCHES} largest shown, of {len(worst)}")
         return "\n".join(lines)
 
 

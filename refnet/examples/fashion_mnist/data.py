@@ -2,9 +2,9 @@
 
 * If the data directory holds the official test split (``t10k-*``), the model trains on
   the whole training split and is validated on the test split.
-* Otherwise (e.g. the 8,226-image subset in the team's shared data folder, which has a
-  training split only) the **last** ``val_size`` images of the training split are held
-  out for validation and the model trains on the images before them. The default
+* Otherwise (e.g. a directory with only the first 8,226 training images) the **last**
+  ``val_size`` images of the training split are held out for validation and the model
+  trains on the images before them. The default
   ``val_size`` is 1,226, the fair split of that subset (train on the first 7,000,
   evaluate on the remaining 1,226); a split of fewer than 6,130 images holds out a fifth.
 * An explicit ``val_size`` always holds out from the training split, even when the test
