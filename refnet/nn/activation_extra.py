@@ -14,7 +14,7 @@ import numpy as np
 from refnet._typing import Array
 from refnet.nn import functional as F
 from refnet.nn._validation import float_input, same_shape_gradient, shape_error
-from refnet.nn.activation import _Activation, _softmax_dim
+from refnet.nn.activation import Softmax, _Activation
 from refnet.nn.module import Module
 
 
@@ -123,29 +123,20 @@ class Tanhshrink(_Activation):
         return grad_output * (t * t)
 
 
-class Softmin(_Activation):
+class Softmin(Softmax):
     """``y = softmax(-x)`` along ``dim`` (PyTorch: ``nn.Softmin(dim=None)``).
 
     With ``u = -x`` and softmax's backward ``∂L/∂u = y ⊙ (G - Σ_dim G ⊙ y)``, the chain
-    rule through the negation gives ``∂L/∂x = -y ⊙ (G - Σ_dim G ⊙ y)``. Caches ``y``.
-    ``dim=None`` follows PyTorch's legacy rule, with a warning (as :class:`Softmax`).
+    rule through the negation gives ``∂L/∂x = -y ⊙ (G - Σ_dim G ⊙ y)``: :class:`Softmax`
+    on ``-x``, its gradient negated. Caches ``y``. ``dim=None`` follows PyTorch's legacy
+    rule, with a warning (as :class:`Softmax`).
     """
 
-    def __init__(self, dim: int | None = None) -> None:
-        super().__init__()
-        self.dim = dim
-        self._axis = -1
-
     def _forward(self, x: Array) -> tuple[Array, Array]:
-        self._axis = _softmax_dim(self, self.dim, x)
-        y = F.softmax(-x, dim=self._axis) if x.size else np.empty_like(x)  # no max of nothing
-        return y, y
+        return super()._forward(-x)
 
     def _backward(self, grad_output: Array, y: Array) -> Array:
-        return -y * (grad_output - np.sum(grad_output * y, axis=self._axis, keepdims=True))
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+        return -super()._backward(grad_output, y)
 
 
 class GLU(Module):
