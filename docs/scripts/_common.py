@@ -28,6 +28,16 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def add_data_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--data-dir``, for the scripts that train on FashionMNIST."""
+    parser.add_argument(
+        "--data-dir",
+        help="directory of the FashionMNIST IDX files (default: $REFNET_DATA_DIR, "
+        "else ~/.cache/refnet/fashion-mnist)",
+    )
+    return parser
+
+
 def save(figure: object, out_dir: Path, name: str, quick: bool) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / name

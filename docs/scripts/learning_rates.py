@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from _common import make_parser, save
+from _common import add_data_dir, make_parser, save
 
 import refnet
 import refnet.nn as nn
@@ -88,13 +88,7 @@ def plain_log_ticks(axes: Any, ticks: tuple[float, ...]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = make_parser(__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data-dir",
-        help="directory of the FashionMNIST IDX files (default: $REFNET_DATA_DIR, "
-        "else ~/.cache/refnet/fashion-mnist)",
-    )
-    args = parser.parse_args(argv)
+    args = add_data_dir(make_parser(__doc__.splitlines()[0])).parse_args(argv)
     import matplotlib.pyplot as plt
 
     data = FashionMNIST(args.data_dir, train=True, transform=lambda x: (x - MEAN) / STD)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from _common import make_parser, save
+from _common import add_data_dir, make_parser, save
 
 import refnet
 import refnet.nn as nn
@@ -101,13 +101,7 @@ def table(results: dict[str, dict[str, list[float]]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = make_parser(__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data-dir",
-        help="directory of the FashionMNIST IDX files (default: $REFNET_DATA_DIR, "
-        "else ~/.cache/refnet/fashion-mnist)",
-    )
-    args = parser.parse_args(argv)
+    args = add_data_dir(make_parser(__doc__.splitlines()[0])).parse_args(argv)
     import matplotlib.pyplot as plt
 
     full = FashionMNIST(args.data_dir, train=True, transform=lambda x: (x - MEAN) / STD)
