@@ -35,6 +35,10 @@ CHAPTERS = {
     "8": "gradient-checking.md",
     "8a": "debugging.md",
     "10": "fashion-mnist.md",
+    "11": "recurrent.md",
+    "12": "attention.md",
+    "13": "shakespeare.md",
+    "14": "porting.md",
 }
 EXERCISE = re.compile(r"^\*\*(?P<number>\d+[a-z]?)\.(?P<item>\d+) [^*]+\*\*", re.M)
 SOLUTION = '??? success "Solution"'
