@@ -34,6 +34,7 @@ CHAPTERS = {
     "7a": "regularisation.md",
     "8": "gradient-checking.md",
     "8a": "debugging.md",
+    "9": "speed.md",
     "10": "fashion-mnist.md",
     "11": "recurrent.md",
     "12": "attention.md",
