@@ -36,6 +36,7 @@ CHAPTERS = {
     "8a": "debugging.md",
     "9": "speed.md",
     "10": "fashion-mnist.md",
+    "10a": "fashion-mnist-results.md",
     "11": "recurrent.md",
     "12": "attention.md",
     "13": "shakespeare.md",
