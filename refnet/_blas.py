@@ -4,28 +4,22 @@ OpenBLAS (0.3.x on x86-64) sends a product of at most ``SMALL_PRODUCT`` = 100³
 multiply-adds (``M·N·K``) to a "small matrix" kernel on the calling thread; larger ones
 take its general path (packing, then its threads). For a *skinny* product, two short
 dimensions and one long one, such as a first convolution layer's
-``(10 × 26) @ (26 × 36864)``, the general path is 2-3x slower than the small kernel.
-Measured on the 2-core machine (float32, 2 BLAS threads), ``(26 × b) @ (b × 10)``:
-80-90 GFLOP/s for ``b`` up to 3840 (10⁶ multiply-adds), then 30 GFLOP/s from ``b = 4096``.
-Products whose short dimensions are larger (a 20 × 251 weight matrix) run well on the
-general path (~120 GFLOP/s) and stay whole.
+``(10 × 26) @ (26 × 36864)``, the general path is several times slower than the small
+kernel. Products whose short dimensions are larger (a 20 × 251 weight matrix) run well
+on the general path and stay whole.
 
 So a skinny product ``A Bᵀ`` whose *inner* dimension n is long (both (·, n)), e.g. a
 convolution's weight gradient ``G Xᵀ`` summed over every output position, is computed as
 ``Σ_pieces A[:, piece] B[:, piece]ᵀ`` with pieces of at most ``SMALL_PRODUCT``
 multiply-adds: a sum split into partial sums (float32 rounding differs from one product
-by a few ulps, as between two BLAS builds). Measured, lenet's Conv2d(1→10, k5) weight
-gradient ``(26 × 36864) @ (36864 × 10)`` took 0.64 ms whole and 0.25 ms in 10 pieces;
-the cnn's Conv2d(1→32, k3) at batch 128, 1.9-4.4 ms whole and 1.2 ms in pieces.
+by a few ulps, as between two BLAS builds).
 
 A long *outer* dimension, ``Y = A B`` with ``B`` (K, n) (a convolution's forward
 ``W X``), is cut the same way, ``Y[:, piece] = A B[:, piece]`` (the same numbers), but
-only for an output of at most ``OUTER_BYTES``: the small kernel runs on one thread, and
-the cnn's Conv2d(1→32, k3) at batch 128, whose 12.8 MB output the general path writes
-on two, took 3.0 ms in pieces against 2.0 ms whole. For lenet's Conv2d(1→10, k5), 1.5 MB,
-the pieces made the training step faster: paired rounds in one process, -0.13 ms
-(14 of 24 faster) and -0.43 ms (25 of 30).
+only for an output of at most ``OUTER_BYTES``: the small kernel runs on one thread, so a
+large output, which the general path writes on all of them, is faster whole.
 
+The speed chapter's table of measurements gives the figures behind these thresholds.
 With another BLAS the pieces are still correct (partial sums), only perhaps not faster.
 """
 

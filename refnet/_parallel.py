@@ -18,13 +18,12 @@ other, which keeps a multi-pass kernel's block in cache.
 
 **Why not by default.** OpenBLAS's idle workers keep spinning for ~0.1 s after each
 matrix product, on the other core. Elementwise work that follows a product closely
-shares that core with the spinner, and the threads cost more than they gain: measured
-interleaved on 2 cores, the lenet training step took 5.8 ms with 1 thread against
-6.8 ms with 2 (cnn: 72 against 74 ms), and blocks of im2col/col2im copies on threads made
-the convolution's backward 2-5% slower, while on their own, away from products, batch
-norm, ReLU and max-pool run 1.3-2x faster on 2 threads. Set it for work like that.
-(``OPENBLAS_THREAD_TIMEOUT=4``, set before NumPy loads, makes the workers sleep at once:
-the threads then paid in the cnn step, but lenet's many small products cost 2-3x more.)
+shares that core with the spinner, and the threads cost more than they gain: the
+training steps were slower with 2 threads, while on their own, away from products,
+batch norm, ReLU and max-pool run faster on 2 threads. Set it for work like that.
+(``OPENBLAS_THREAD_TIMEOUT=4``, set before NumPy loads, makes the workers sleep at once,
+which helps the threads but makes many small products slower.) The speed chapter's table
+of measurements has the figures.
 """
 
 from __future__ import annotations
