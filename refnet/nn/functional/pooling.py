@@ -908,7 +908,7 @@ def _batched(fn_input: Array) -> tuple[Array, bool]:
 
 
 def max_pool2d(
-    x: Array,
+    input: Array,
     kernel_size: int | tuple[int, int],
     stride: int | tuple[int, int] | None = None,
     padding: int | tuple[int, int] = 0,
@@ -920,13 +920,13 @@ def max_pool2d(
     geometry = PoolGeometry(
         k, k if stride is None else _pair(stride), _pair(padding), _pair(dilation), ceil_mode
     )
-    xb, batched = _batched(x)
+    xb, batched = _batched(input)
     y, _ = max_pool2d_forward(xb, geometry)
     return y if batched else y[0]
 
 
 def avg_pool2d(
-    x: Array,
+    input: Array,
     kernel_size: int | tuple[int, int],
     stride: int | tuple[int, int] | None = None,
     padding: int | tuple[int, int] = 0,
@@ -939,7 +939,7 @@ def avg_pool2d(
     geometry = PoolGeometry(
         k, k if stride is None else _pair(stride), _pair(padding), (1, 1), ceil_mode
     )
-    xb, batched = _batched(x)
+    xb, batched = _batched(input)
     y, _ = avg_pool2d_forward(xb, geometry, count_include_pad, divisor_override)
     return y if batched else y[0]
 
@@ -953,24 +953,24 @@ def _adaptive_size(x: Array, output_size: int | tuple[int | None, int | None]) -
     )
 
 
-def adaptive_avg_pool2d(x: Array, output_size: int | tuple[int | None, int | None]) -> Array:
+def adaptive_avg_pool2d(input: Array, output_size: int | tuple[int | None, int | None]) -> Array:
     """PyTorch's ``F.adaptive_avg_pool2d`` (forward only); ``None`` keeps an input size."""
-    out = _adaptive_size(x, output_size)
-    xb, batched = _batched(x)
+    out = _adaptive_size(input, output_size)
+    xb, batched = _batched(input)
     y, _ = adaptive_avg_pool2d_forward(xb, out)
     return y if batched else y[0]
 
 
-def adaptive_max_pool2d(x: Array, output_size: int | tuple[int | None, int | None]) -> Array:
+def adaptive_max_pool2d(input: Array, output_size: int | tuple[int | None, int | None]) -> Array:
     """PyTorch's ``F.adaptive_max_pool2d`` (forward only); ``None`` keeps an input size."""
-    out = _adaptive_size(x, output_size)
-    xb, batched = _batched(x)
+    out = _adaptive_size(input, output_size)
+    xb, batched = _batched(input)
     y, _ = adaptive_max_pool2d_forward(xb, out)
     return y if batched else y[0]
 
 
 def max_pool1d(
-    x: Array,
+    input: Array,
     kernel_size: int,
     stride: int | None = None,
     padding: int = 0,
@@ -980,13 +980,13 @@ def max_pool1d(
     """PyTorch's ``F.max_pool1d`` (forward only): a 2-d max-pool over a height of 1."""
     s = kernel_size if stride is None else stride
     y = max_pool2d(
-        x[..., None, :], (1, kernel_size), (1, s), (0, padding), (1, dilation), ceil_mode
+        input[..., None, :], (1, kernel_size), (1, s), (0, padding), (1, dilation), ceil_mode
     )
     return y[..., 0, :]
 
 
 def avg_pool1d(
-    x: Array,
+    input: Array,
     kernel_size: int,
     stride: int | None = None,
     padding: int = 0,
@@ -996,6 +996,6 @@ def avg_pool1d(
     """PyTorch's ``F.avg_pool1d`` (forward only): a 2-d average pool over a height of 1."""
     s = kernel_size if stride is None else stride
     y = avg_pool2d(
-        x[..., None, :], (1, kernel_size), (1, s), (0, padding), ceil_mode, count_include_pad
+        input[..., None, :], (1, kernel_size), (1, s), (0, padding), ceil_mode, count_include_pad
     )
     return y[..., 0, :]
