@@ -153,60 +153,19 @@ def layer_contest(module: nn.Module, x: np.ndarray, backward: bool, torch: Any) 
     return Contest(ours, torchs, check)
 
 
-def sequence_contest(module: nn.Module, x: np.ndarray, torch: Any) -> Contest:
-    """A recurrent layer over a time-major ``x``: forward, then backward from the output
-    (the final state unused: ``None`` on refnet's side, not in torch's graph)."""
+def first_output_contest(module: nn.Module, x: np.ndarray, torch: Any, copies: int = 1) -> Contest:
+    """A layer with several outputs, called on ``copies`` times ``x`` (a recurrent layer:
+    once; self-attention ``mha(x, x, x)``: three times): forward, then backward from the
+    first output only (the others unused: ``None`` on refnet's side, not in torch's
+    graph). refnet's gradients of the copies are added, as torch's autograd does inside."""
+    inputs = (x,) * copies
     with no_grad():
-        y, _ = module(x)
-    g = random_input(y.shape, seed=1)
-
-    def ours() -> None:
-        module(x)
-        module.backward(g, None)
-
-    if torch is None:
-        return Contest(ours)
-
-    from refnet.interop.torch import to_torch
-
-    theirs = to_torch(module)
-    tx = torch.from_numpy(x.copy()).requires_grad_(True)
-    tg = torch.from_numpy(g.copy())
-
-    def torchs() -> None:
-        tx.grad = None
-        theirs.zero_grad(set_to_none=True)
-        theirs(tx)[0].backward(tg)
-
-    def check() -> dict[str, float]:
-        errors: dict[str, float] = {}
-        module.zero_grad()
-        tx.grad = None
-        theirs.zero_grad(set_to_none=True)
-        ty = theirs(tx)[0]
-        ty.backward(tg)
-        compare(errors, "output", module(x)[0], numpy_of(ty))
-        compare(errors, "input gradient", module.backward(g, None), numpy_of(tx.grad))
-        their_params = dict(theirs.named_parameters())
-        for name, p in module.named_parameters():
-            compare(errors, f"{name} gradient", p.grad, numpy_of(their_params[name].grad))
-        return errors
-
-    return Contest(ours, torchs, check)
-
-
-def self_attention_contest(module: nn.MultiheadAttention, x: np.ndarray, torch: Any) -> Contest:
-    """Self-attention ``mha(x, x, x)``: forward (the weights returned, as by default), then
-    backward from the output (the weights unused); refnet adds the three input gradients,
-    which torch's autograd does inside."""
-    with no_grad():
-        y, _ = module(x, x, x)
+        y = module(*inputs)[0]
     g = random_input(y.shape, seed=1)
 
     def ours() -> np.ndarray:
-        module(x, x, x)
-        gq, gk, gv = module.backward(g, None)
-        return gq + gk + gv
+        module(*inputs)
+        return _summed(module.backward(g, None))
 
     if torch is None:
         return Contest(ours)
@@ -220,24 +179,28 @@ def self_attention_contest(module: nn.MultiheadAttention, x: np.ndarray, torch: 
     def torchs() -> None:
         tx.grad = None
         theirs.zero_grad(set_to_none=True)
-        theirs(tx, tx, tx)[0].backward(tg)
+        theirs(*(tx,) * copies)[0].backward(tg)
 
     def check() -> dict[str, float]:
         errors: dict[str, float] = {}
         module.zero_grad()
         tx.grad = None
         theirs.zero_grad(set_to_none=True)
-        ty = theirs(tx, tx, tx)[0]
+        ty = theirs(*(tx,) * copies)[0]
         ty.backward(tg)
-        compare(errors, "output", module(x, x, x)[0], numpy_of(ty))
-        gq, gk, gv = module.backward(g, None)
-        compare(errors, "input gradient", gq + gk + gv, numpy_of(tx.grad))
+        compare(errors, "output", module(*inputs)[0], numpy_of(ty))
+        compare(errors, "input gradient", _summed(module.backward(g, None)), numpy_of(tx.grad))
         their_params = dict(theirs.named_parameters())
         for name, p in module.named_parameters():
             compare(errors, f"{name} gradient", p.grad, numpy_of(their_params[name].grad))
         return errors
 
     return Contest(ours, torchs, check)
+
+
+def _summed(grads: np.ndarray | tuple[np.ndarray, ...]) -> np.ndarray:
+    """One input's gradient, or the sum of the gradients of several copies of it."""
+    return sum(grads[1:], grads[0]) if isinstance(grads, tuple) else grads
 
 
 def loss_contest(make: Callable[[], nn.Module], backward: bool, torch: Any) -> Contest:
@@ -408,7 +371,7 @@ def _sequence(
         f"{name}-fwdbwd",
         "layer",
         f"{title}, forward+backward",
-        lambda torch: sequence_contest(make(), random_input((64, 32, 128)), torch),
+        lambda torch: first_output_contest(make(), random_input((64, 32, 128)), torch),
         target,
     )
 
@@ -476,8 +439,8 @@ def all_cases() -> list[Case]:
             "mha-fwdbwd",
             "layer",
             "MultiheadAttention(128, 4) self-attention, length 64 x batch 12, forward+backward",
-            lambda torch: self_attention_contest(
-                nn.MultiheadAttention(128, 4, generator=0), random_input((64, 12, 128)), torch
+            lambda torch: first_output_contest(
+                nn.MultiheadAttention(128, 4, generator=0), random_input((64, 12, 128)), torch, 3
             ),
             1.0,
         ),
