@@ -466,9 +466,10 @@ def _dtypes(out: Any) -> Any:
 
 
 def _check_gradient_dtypes(module: Module, grads: tuple[Any, ...], dtypes: Any) -> None:
-    """A floating gradient must have its output's floating dtype. torch's autograd casts
-    it; refnet refuses, as it refuses an input of another dtype than the parameters: a
-    float64 gradient into a float32 layer would turn everything below it float64."""
+    """The gradient of a floating output must have that output's dtype. An integer one
+    has no meaning; one of another float dtype torch's autograd casts, and refnet refuses,
+    as it refuses an input of another dtype than the parameters: a float64 gradient into a
+    float32 layer would turn everything below it float64."""
     expected = dtypes if isinstance(dtypes, tuple) else (dtypes,)
     for grad, dtype in zip(grads, expected, strict=False):
         if isinstance(grad, tuple) and isinstance(dtype, tuple):
@@ -476,14 +477,22 @@ def _check_gradient_dtypes(module: Module, grads: tuple[Any, ...], dtypes: Any) 
         elif (
             isinstance(grad, np.ndarray)
             and isinstance(dtype, np.dtype)
-            and np.issubdtype(grad.dtype, np.floating)
             and np.issubdtype(dtype, np.floating)
             and grad.dtype != dtype
         ):
-            raise TypeError(
-                f"{module.describe()}: backward() got a gradient of dtype {grad.dtype} for "
-                f"an output of dtype {dtype}; convert it (g.astype(np.{dtype}))"
-            )
+            raise TypeError(_gradient_dtype_message(module, grad.dtype, dtype))
+
+
+def _gradient_dtype_message(module: Module, got: np.dtype[Any], expected: np.dtype[Any]) -> str:
+    if not np.issubdtype(got, np.floating):
+        return (
+            f"{module.describe()}: backward() expects a floating-point gradient, got dtype "
+            f"{got} (convert with g.astype(np.{expected}))"
+        )
+    return (
+        f"{module.describe()}: backward() got a gradient of dtype {got} for an output of "
+        f"dtype {expected}; convert it (g.astype(np.{expected}))"
+    )
 
 
 def _reset_call_records(module: Module) -> None:
