@@ -27,6 +27,7 @@ CASES: dict[str, dict[str, Any]] = {
     "LinearLR": {"start_factor": 0.2, "end_factor": 0.9, "total_iters": 9},
     "ExponentialLR": {"gamma": 0.93},
     "CosineAnnealingLR": {"T_max": 12, "eta_min": 0.003},
+    "PolynomialLR": {"total_iters": 13, "power": 1.7},
 }
 
 

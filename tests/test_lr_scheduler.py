@@ -150,6 +150,45 @@ CASES: list[tuple[str, str, Builder]] = [
         ),
     ),
     ("Sequential-three", "SGD", three_sequential),
+    ("MultiplicativeLR", "SGD", lambda lib, o: lib.MultiplicativeLR(o, lambda t: 0.99 - t / 1e4)),
+    (
+        "MultiplicativeLR-per-group",
+        "Adam",
+        lambda lib, o: lib.MultiplicativeLR(o, [lambda t: 0.95, Warmup(50)]),
+    ),
+    ("PolynomialLR", "SGD", lambda lib, o: lib.PolynomialLR(o)),
+    ("PolynomialLR-square", "Adam", lambda lib, o: lib.PolynomialLR(o, total_iters=60, power=2.0)),
+    ("PolynomialLR-root", "SGD", lambda lib, o: lib.PolynomialLR(o, total_iters=30, power=0.5)),
+    (
+        "Chained-constant-exponential",
+        "SGD",
+        lambda lib, o: lib.ChainedScheduler(
+            [lib.ConstantLR(o, factor=0.1, total_iters=4), lib.ExponentialLR(o, gamma=0.95)]
+        ),
+    ),
+    (
+        "Chained-three",
+        "Adam",
+        lambda lib, o: lib.ChainedScheduler(
+            [
+                lib.LinearLR(o, start_factor=0.2, total_iters=10),
+                lib.CosineAnnealingLR(o, T_max=50),
+                lib.MultiStepLR(o, [20, 70], gamma=0.5),
+            ],
+            optimizer=o,
+        ),
+    ),
+    (
+        "Sequential-of-chained",
+        "SGD",
+        sequential(
+            lambda lib, o: lib.ChainedScheduler(
+                [lib.LinearLR(o, start_factor=0.5, total_iters=5), lib.StepLR(o, 3, 0.9)]
+            ),
+            lambda lib, o: lib.ExponentialLR(o, gamma=0.9),
+            20,
+        ),
+    ),
 ]
 
 PLATEAU_CASES: list[tuple[str, dict[str, Any]]] = [
@@ -296,6 +335,8 @@ EVERY_SCHEDULER: list[tuple[type[Any], dict[str, Any]]] = [
     (lr_scheduler.OneCycleLR, {"max_lr": 0.1, "total_steps": 10}),
     (lr_scheduler.CyclicLR, {"base_lr": 0.01, "max_lr": 0.1}),
     (lr_scheduler.LambdaLR, {"lr_lambda": half_life}),
+    (lr_scheduler.MultiplicativeLR, {"lr_lambda": half_life}),
+    (lr_scheduler.PolynomialLR, {}),
     (lr_scheduler.SequentialLR, {"schedulers": [], "milestones": []}),
     (lr_scheduler.ReduceLROnPlateau, {}),
 ]
@@ -383,6 +424,35 @@ def test_sequential_lr_checks_its_schedulers() -> None:
     third = lr_scheduler.StepLR(opt, 2)
     with pytest.raises(ValueError, match="increasing"):
         lr_scheduler.SequentialLR(opt, [mine, third, lr_scheduler.StepLR(opt, 4)], [9, 5])
+
+
+def test_chained_scheduler_checks_its_schedulers() -> None:
+    opt, other = refnet_optimizer("SGD"), refnet_optimizer("SGD")
+    mine = lr_scheduler.StepLR(opt, 3)
+    with pytest.raises(ValueError, match="at least one scheduler"):
+        lr_scheduler.ChainedScheduler([])
+    with pytest.raises(ValueError, match="same optimizer"):
+        lr_scheduler.ChainedScheduler([mine, lr_scheduler.StepLR(other, 3)])
+    with pytest.raises(ValueError, match="same optimizer"):
+        lr_scheduler.ChainedScheduler([mine], optimizer=other)
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        lr_scheduler.ChainedScheduler([mine, lr_scheduler.ReduceLROnPlateau(opt)])
+    with pytest.raises(TypeError, match="not an LRScheduler"):
+        lr_scheduler.ChainedScheduler([mine, "cosine"])  # type: ignore[list-item]
+    chained = lr_scheduler.ChainedScheduler([mine])
+    sequential = lr_scheduler.SequentialLR(opt, [lr_scheduler.StepLR(opt, 2), chained], [4])
+    for _ in range(3):
+        sequential.step()
+    with pytest.raises(TypeError, match="cannot start at a milestone"):  # torch: TypeError too
+        sequential.step()
+    with pytest.raises(ValueError, match="has 2 schedulers, this one 1"):
+        state = chained.state_dict()
+        chained.load_state_dict(state | {"_schedulers": state["_schedulers"] * 2})
+
+
+def test_polynomial_lr_refuses_no_iterations() -> None:
+    with pytest.raises(ValueError, match="positive integer total_iters"):
+        lr_scheduler.PolynomialLR(refnet_optimizer("SGD"), total_iters=0)
 
 
 def test_one_cycle_refuses_to_step_past_total_steps() -> None:
@@ -509,8 +579,13 @@ def test_reduce_lr_on_plateau_matches_torch(case: str, options: dict[str, Any]) 
     assert min(ours.get_last_lr()) < 0.05, f"{case}: the lr was never reduced"
 
 
+def case_named(name: str) -> tuple[str, str, Builder]:
+    return next(case for case in CASES if case[0] == name)
+
+
 def test_scheduler_and_optimizer_resume_through_a_file() -> None:
-    for case, opt_name, build in CASES[-3:] + CASES[13:14]:
+    names = ["Cyclic-no-momentum", "Sequential-three", "Chained-three", "OneCycle-cos"]
+    for case, opt_name, build in map(case_named, names):
         their_lrs, their_moms, _ = torch_sequence(opt_name, build)
         our_lrs, our_moms, _ = refnet_sequence(opt_name, build, file_round_trip)
         assert_same_sequences(our_lrs, their_lrs, f"{case}: lr")
@@ -519,7 +594,7 @@ def test_scheduler_and_optimizer_resume_through_a_file() -> None:
 
 def test_a_torch_scheduler_state_dict_loads_into_refnet() -> None:
     torch = pytest.importorskip("torch")
-    build = CASES[13][2]  # OneCycleLR
+    build = case_named("OneCycle-cos")[2]
     topt = torch_optimizer("SGD")
     theirs = build(torch.optim.lr_scheduler, topt)
     for _ in range(30):

@@ -41,6 +41,7 @@ from typing import Any, ClassVar, Literal
 from refnet.optim.optimizer import Optimizer
 
 __all__ = [
+    "ChainedScheduler",
     "ConstantLR",
     "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts",
@@ -50,7 +51,9 @@ __all__ = [
     "LambdaLR",
     "LinearLR",
     "MultiStepLR",
+    "MultiplicativeLR",
     "OneCycleLR",
+    "PolynomialLR",
     "ReduceLROnPlateau",
     "SequentialLR",
     "StepLR",
@@ -281,6 +284,23 @@ class LambdaLR(LRScheduler):
                 fn.__dict__.update(attributes)
 
 
+class MultiplicativeLR(LambdaLR):
+    """``lr_t = lr_{t-1} · λ(t)`` for t > 0 (PyTorch: ``MultiplicativeLR``): the factor
+    multiplies the current rate, where :class:`LambdaLR`'s multiplies the base rate.
+
+    With ``λ(t) = γ`` it is :class:`ExponentialLR`; one function or one per group, saved
+    as ``LambdaLR`` saves them.
+    """
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial:
+            return self._group_lrs()
+        return [
+            lr * fn(self.last_epoch)
+            for fn, lr in zip(self.lr_lambdas, self._group_lrs(), strict=True)
+        ]
+
+
 class StepLR(LRScheduler):
     """Multiply the lr by ``gamma`` every ``step_size`` epochs (PyTorch: ``StepLR``).
 
@@ -447,6 +467,38 @@ class ExponentialLR(LRScheduler):
         return [base_lr * self.gamma**self.last_epoch for base_lr in self.base_lrs]
 
 
+class PolynomialLR(LRScheduler):
+    r"""Decay the lr polynomially to zero over ``total_iters`` epochs (PyTorch:
+    ``PolynomialLR``): ``lr_t = base_lr · (1 − min(t, T) / T)^p``.
+
+    Chainable form, for 0 < t ≤ T: multiply the current rate by the ratio of consecutive
+    closed forms, ``((1 − t/T) / (1 − (t − 1)/T))^p``; from T on the rate stays (zero,
+    alone). With ``power=1`` it is a linear decay.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        total_iters: int = 5,
+        power: float = 1.0,
+        last_epoch: int = -1,
+    ) -> None:
+        self.total_iters = _positive_int(total_iters, "total_iters", "PolynomialLR")
+        self.power = _real(power, "power", "PolynomialLR")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        t, total = self.last_epoch, self.total_iters
+        if self._is_initial or t > total:
+            return self._group_lrs()
+        factor = ((1.0 - t / total) / (1.0 - (t - 1) / total)) ** self.power
+        return [lr * factor for lr in self._group_lrs()]
+
+    def _closed_form_lr(self) -> list[float]:
+        progress = min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base_lr * (1.0 - progress) ** self.power for base_lr in self.base_lrs]
+
+
 class CosineAnnealingLR(LRScheduler):
     r"""Cosine annealing from ``base_lr`` to ``eta_min`` over ``T_max`` epochs
     (PyTorch: ``CosineAnnealingLR``, without restarts).
@@ -563,28 +615,16 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self._last_lr = self._group_lrs()
 
 
-class SequentialLR(LRScheduler):
-    """Run ``schedulers[i]`` between ``milestones[i-1]`` and ``milestones[i]``
-    (PyTorch: ``SequentialLR``), e.g. a linear warm-up followed by cosine annealing.
-
-    At a milestone the next scheduler starts from its closed form at epoch 0 (its own
-    fresh start); between milestones it steps normally. The state dict nests the
-    schedulers' state dicts under ``_schedulers``.
-    """
+class _Composite(LRScheduler):
+    """A scheduler made of schedulers (``SequentialLR``, ``ChainedScheduler``): their
+    checks, and their state dicts nested under ``_schedulers``."""
 
     _not_saved = frozenset({"optimizer", "_schedulers"})
+    _schedulers: list[LRScheduler]
 
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        schedulers: Sequence[LRScheduler],
-        milestones: Sequence[int],
-        last_epoch: int = -1,
-    ) -> None:
+    def _check_schedulers(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer) -> None:
+        """Refuse anything but schedulers of ``optimizer`` that step without a metric."""
         who = type(self).__name__
-        _check_optimizer(optimizer, who)
-        if len(schedulers) < 1:
-            raise ValueError(f"{who} expects at least one scheduler, but got none")
         for i, scheduler in enumerate(schedulers):
             if not isinstance(scheduler, LRScheduler):
                 raise TypeError(
@@ -600,6 +640,51 @@ class SequentialLR(LRScheduler):
                     f"{who} expects all schedulers to belong to the same optimizer, but "
                     f"scheduler {i} ({type(scheduler).__name__}) has another one"
                 )
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        raise TypeError(
+            f"{type(self).__name__} has no closed form: it cannot start at a milestone of "
+            "a SequentialLR"
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def _load(self, state: dict[str, Any]) -> None:
+        saved = state.pop("_schedulers")
+        if len(saved) != len(self._schedulers):
+            raise ValueError(
+                f"{type(self).__name__}: the state dict has {len(saved)} schedulers, this one "
+                f"{len(self._schedulers)}"
+            )
+        super()._load(state)
+        for scheduler, inner in zip(self._schedulers, saved, strict=True):
+            scheduler.load_state_dict(inner)
+
+
+class SequentialLR(_Composite):
+    """Run ``schedulers[i]`` between ``milestones[i-1]`` and ``milestones[i]``
+    (PyTorch: ``SequentialLR``), e.g. a linear warm-up followed by cosine annealing.
+
+    At a milestone the next scheduler starts from its closed form at epoch 0 (its own
+    fresh start); between milestones it steps normally. The state dict nests the
+    schedulers' state dicts under ``_schedulers``.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        schedulers: Sequence[LRScheduler],
+        milestones: Sequence[int],
+        last_epoch: int = -1,
+    ) -> None:
+        who = type(self).__name__
+        _check_optimizer(optimizer, who)
+        if len(schedulers) < 1:
+            raise ValueError(f"{who} expects at least one scheduler, but got none")
+        self._check_schedulers(schedulers, optimizer)
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
                 f"{who} expects one milestone fewer than schedulers, but got "
@@ -623,7 +708,7 @@ class SequentialLR(LRScheduler):
 
     @classmethod
     def _undo_initial_steps(cls, scheduler: LRScheduler) -> None:
-        if isinstance(scheduler, SequentialLR):
+        if isinstance(scheduler, _Composite):
             for inner in scheduler._schedulers:
                 cls._undo_initial_steps(inner)
         else:
@@ -639,24 +724,32 @@ class SequentialLR(LRScheduler):
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
 
-    def _update_lr(self, epoch: int | None = None) -> None:
-        raise TypeError("SequentialLR cannot be nested at a milestone of another SequentialLR")
 
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
+class ChainedScheduler(_Composite):
+    """Step several schedulers together, every step (PyTorch: ``ChainedScheduler``).
 
-    def _load(self, state: dict[str, Any]) -> None:
-        saved = state.pop("_schedulers")
-        if len(saved) != len(self._schedulers):
-            raise ValueError(
-                f"SequentialLR: the state dict has {len(saved)} schedulers, this one "
-                f"{len(self._schedulers)}"
-            )
-        super()._load(state)
-        for scheduler, inner in zip(self._schedulers, saved, strict=True):
-            scheduler.load_state_dict(inner)
+    The schedulers are chainable, so their factors compose: ``ConstantLR`` with
+    ``ExponentialLR`` gives a damped start of an exponential decay. Unlike
+    :class:`SequentialLR`, every scheduler acts at every step. The state dict nests the
+    schedulers' state dicts under ``_schedulers``.
+    """
+
+    def __init__(
+        self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None
+    ) -> None:
+        who = type(self).__name__
+        if len(schedulers) < 1:
+            raise ValueError(f"{who} expects at least one scheduler to be chained, but got none")
+        owner = _check_optimizer(optimizer or schedulers[0].optimizer, who)
+        self._check_schedulers(schedulers, owner)
+        self._schedulers = list(schedulers)
+        self.optimizer = owner
+        self._last_lr = self._group_lrs()
+
+    def step(self) -> None:
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = self._group_lrs()
 
 
 class ReduceLROnPlateau(LRScheduler):
