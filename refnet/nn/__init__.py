@@ -98,6 +98,7 @@ from refnet.nn.transformer import (
     TransformerEncoder,
     TransformerEncoderLayer,
 )
+from refnet.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
     "CELU",
@@ -196,6 +197,9 @@ __all__ = [
     "TransformerEncoderLayer",
     "TripletMarginLoss",
     "Unflatten",
+    "Upsample",
+    "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
     "ZeroPad1d",
     "ZeroPad2d",
     "functional",

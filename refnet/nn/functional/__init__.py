@@ -144,6 +144,7 @@ from refnet.nn.functional.stateless_extra import (
     threshold,
     threshold_backward,
 )
+from refnet.nn.functional.upsampling import interpolate, interpolate_backward
 
 __all__ = [
     "AttentionCache",
@@ -203,6 +204,8 @@ __all__ = [
     "group_norm_backward",
     "hardshrink",
     "hardshrink_backward",
+    "interpolate",
+    "interpolate_backward",
     "l1_loss",
     "l1_loss_backward",
     "layer_norm",
