@@ -23,6 +23,9 @@ OPTIMIZERS: dict[str, type[optim.Optimizer]] = {
     "Adagrad": optim.Adagrad,
     "Adadelta": optim.Adadelta,
     "Lion": optim.Lion,
+    "Rprop": optim.Rprop,
+    "ASGD": optim.ASGD,
+    "Adafactor": optim.Adafactor,
 }
 
 SHAPES = [(3, 4), (4,), (2, 1, 3)]

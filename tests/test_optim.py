@@ -263,6 +263,69 @@ def ref_lion(
     return out
 
 
+def ref_rprop(
+    theta: Array,
+    grads: list[Array],
+    lr: float = 1e-2,
+    etas: tuple[float, float] = (0.5, 1.2),
+    step_sizes: tuple[float, float] = (1e-6, 50),
+    maximize: bool = False,
+) -> list[Array]:
+    prev, size, out = np.zeros_like(theta), np.full_like(theta, lr), []
+    for g in grads:
+        g = _signed(g, maximize)
+        s = np.sign(g * prev)
+        size = np.clip(size * np.where(s > 0, etas[1], np.where(s < 0, etas[0], 1.0)), *step_sizes)
+        g = np.where(s < 0, 0.0, g)
+        theta = theta - np.sign(g) * size
+        prev = g
+        out.append(theta)
+    return out
+
+
+def ref_asgd(
+    theta: Array,
+    grads: list[Array],
+    lr: float = 1e-2,
+    lambd: float = 1e-4,
+    alpha: float = 0.75,
+    t0: float = 1e6,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> list[Array]:
+    eta, out = lr, []
+    for t, g in enumerate(grads, start=1):
+        g = _signed(g, maximize) + weight_decay * theta
+        theta = theta * (1 - lambd * eta) - eta * g
+        eta = lr / (1 + lambd * lr * t) ** alpha
+        out.append(theta)
+    return out
+
+
+def ref_adafactor(
+    theta: Array,
+    grads: list[Array],
+    lr: float = 1e-2,
+    beta2_decay: float = -0.8,
+    eps: tuple[float | None, float] = (None, 1e-3),
+    d: float = 1.0,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> list[Array]:
+    """The vector form (THETA is a vector); the factored one is in test_optim_extra.py."""
+    eps1 = np.finfo(theta.dtype).eps if eps[0] is None else eps[0]
+    v, out = 0.0, []
+    for t, g in enumerate(grads, start=1):
+        g = _signed(g, maximize)
+        alpha = max(eps[1], np.sqrt(np.mean(theta**2))) * min(lr, 1 / np.sqrt(t))
+        theta = theta * (1 - lr * weight_decay)
+        v = v + t**beta2_decay * (g**2 - v)
+        u = g / np.sqrt(np.maximum(v, eps1**2))
+        theta = theta - alpha / max(1.0, np.sqrt(np.mean(u**2)) / d) * u
+        out.append(theta)
+    return out
+
+
 REFERENCES: dict[str, Callable[..., list[Array]]] = {
     "SGD": ref_sgd,
     "Adam": ref_adam,
@@ -274,6 +337,9 @@ REFERENCES: dict[str, Callable[..., list[Array]]] = {
     "Adagrad": ref_adagrad,
     "Adadelta": ref_adadelta,
     "Lion": ref_lion,
+    "Rprop": ref_rprop,
+    "ASGD": ref_asgd,
+    "Adafactor": ref_adafactor,
 }
 
 HAND_CASES: list[tuple[str, dict[str, Any]]] = [
@@ -304,6 +370,16 @@ HAND_CASES: list[tuple[str, dict[str, Any]]] = [
     ("Adadelta", {"lr": 0.5, "rho": 0.5, "eps": 1e-2, "weight_decay": 0.1, "maximize": True}),
     ("Lion", {"lr": 0.1}),
     ("Lion", {"lr": 0.1, "betas": (0.5, 0.2), "weight_decay": 0.5, "maximize": True}),
+    ("Rprop", {"lr": 0.1}),
+    ("Rprop", {"lr": 0.1, "etas": (0.3, 2.0), "step_sizes": (0.05, 0.15), "maximize": True}),
+    ("ASGD", {"lr": 0.1}),
+    ("ASGD", {"lr": 0.1, "lambd": 0.5, "alpha": 0.5, "weight_decay": 0.2, "maximize": True}),
+    ("Adafactor", {}),
+    (
+        "Adafactor",
+        {"lr": 0.5, "beta2_decay": -0.5, "eps": (1e-3, 0.1), "d": 2.0, "weight_decay": 0.1},
+    ),
+    ("Adafactor", {"lr": 0.1, "maximize": True}),
 ]
 
 
@@ -367,6 +443,9 @@ CONVEX_LR = {
     "Adagrad": 0.3,
     "Adadelta": 1.0,
     "Lion": 0.01,
+    "Rprop": 0.1,
+    "ASGD": 0.1,
+    "Adafactor": 0.1,
 }
 FLAGS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "SGD": st.sampled_from(
@@ -655,7 +734,7 @@ def test_negative_eps_is_rejected(name: str) -> None:
         OPTIMIZERS[name](params(), eps=-1e-8)
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("name", sorted(set(OPTIMIZERS) - {"Rprop"}))
 def test_negative_weight_decay_is_rejected(name: str) -> None:
     with pytest.raises(ValueError, match="weight_decay"):
         OPTIMIZERS[name](params(), weight_decay=-0.1)
@@ -671,6 +750,14 @@ def test_negative_weight_decay_is_rejected(name: str) -> None:
         ("Adagrad", {"initial_accumulator_value": -1.0}, "initial_accumulator_value"),
         ("Adadelta", {"rho": 1.5}, "rho"),
         ("NAdam", {"momentum_decay": -1.0}, "momentum_decay"),
+        ("Rprop", {"etas": (1.2, 0.5)}, "eta values"),
+        ("Rprop", {"etas": (0.5, 1.0)}, "eta values"),
+        ("Rprop", {"step_sizes": (1.0, 0.1)}, "step_sizes"),
+        ("ASGD", {"lambd": -1.0}, "lambd"),
+        ("Adafactor", {"beta2_decay": 0.5}, "beta2_decay"),
+        ("Adafactor", {"d": 0.5}, "clipping threshold"),
+        ("Adafactor", {"eps": (-1.0, 1e-3)}, "epsilon1"),
+        ("Adafactor", {"eps": (None, -1e-3)}, "epsilon2"),
         ("SGD", {"nesterov": True}, "Nesterov momentum requires a momentum"),
         ("SGD", {"nesterov": True, "momentum": 0.9, "dampening": 0.1}, "zero dampening"),
     ],
@@ -818,7 +905,7 @@ def test_load_state_dict_refuses_a_state_missing_an_entry(name: str) -> None:
 
 def test_infinite_rates_and_sets_of_parameters_are_refused() -> None:
     p = Parameter(np.ones(2))
-    for name in ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "Lion"]:
+    for name in OPTIMIZERS:
         with pytest.raises(ValueError, match=r"inf .*finite"):
             getattr(optim, name)([p], lr=float("inf"))
     with pytest.raises(TypeError, match="not a set"):

@@ -199,16 +199,22 @@ class Optimizer:
             return state
         data = param.data
         for key, value in state.items():
-            if isinstance(value, np.ndarray) and (
-                value.dtype != data.dtype or value.shape != data.shape
-            ):
-                if value.shape != data.shape:
-                    raise ValueError(
-                        f"{type(self).__name__}: the state {key!r} of a parameter has shape "
-                        f"{value.shape}, but the parameter now has shape {data.shape}"
-                    )
+            if not isinstance(value, np.ndarray):
+                continue
+            shape = self._state_shape(param, key)
+            if value.shape != shape:
+                raise ValueError(
+                    f"{type(self).__name__}: the state {key!r} of a parameter has shape "
+                    f"{value.shape}, but the parameter (now of shape {data.shape}) needs {shape}"
+                )
+            if value.dtype != data.dtype:
                 state[key] = value.astype(data.dtype)
         return state
+
+    def _state_shape(self, param: Parameter, key: str) -> tuple[int, ...]:
+        """The shape of the state array ``key`` of ``param``: the parameter's own, unless
+        an optimizer keeps a reduced statistic (Adafactor's row and column factors)."""
+        return param.data.shape
 
     def _scratch_like(self, param: Parameter, slot: int) -> Array:
         """A temporary array shaped like ``param`` (contents undefined), reused across steps.
@@ -350,6 +356,9 @@ class Optimizer:
         new = copy.deepcopy({k: v for k, v in saved.items() if k != "params"})
         if "betas" in new:
             new["betas"] = tuple(float(b) for b in new["betas"])
+        for key, default in self.defaults.items():  # JSON turns tuples into lists
+            if isinstance(default, tuple) and isinstance(new.get(key), list):
+                new[key] = tuple(new[key])
         missing = sorted(set(self.defaults) - set(new))
         if missing:
             raise ValueError(
@@ -394,10 +403,11 @@ class Optimizer:
                     f"a number, got {value!r}"
                 ) from None
         array = np.array(np.asarray(value), dtype=param.data.dtype)  # a copy; tensors too
-        if array.shape != param.data.shape:
+        shape = self._state_shape(param, key)
+        if array.shape != shape:
             raise ValueError(
                 f"{type(self).__name__}: loaded state {key!r} of parameter {index} has shape "
-                f"{array.shape}, the parameter has shape {param.data.shape}"
+                f"{array.shape}, expected {shape} (the parameter's shape is {param.data.shape})"
             )
         return array
 
