@@ -448,3 +448,25 @@ def _transformer_from_torch(module: torch.nn.Module) -> rnn.Module:
         custom_decoder=from_torch(module.decoder),
         batch_first=module.batch_first,
     )
+
+
+def _distance_to_torch(distance: Any) -> Any:
+    """A refnet distance as torch's: a module converted, a functional by torch's name."""
+    if isinstance(distance, rnn.Module):
+        return to_torch(distance)
+    module_name = getattr(distance, "__module__", "") or ""
+    theirs = getattr(torch.nn.functional, getattr(distance, "__name__", ""), None)
+    if module_name.startswith("refnet.nn.functional") and theirs is not None:
+        return theirs
+    raise TypeError(f"no torch counterpart for the distance function {distance!r}")
+
+
+@register_to_torch(rnn.TripletMarginWithDistanceLoss)
+def _triplet_with_distance_to_torch(module: rnn.Module) -> torch.nn.Module:
+    assert isinstance(module, rnn.TripletMarginWithDistanceLoss)
+    return torch.nn.TripletMarginWithDistanceLoss(
+        distance_function=_distance_to_torch(module.distance_function),
+        margin=module.margin,
+        swap=module.swap,
+        reduction=module.reduction,
+    )

@@ -51,6 +51,19 @@ def pairwise_distance(x1: Array, x2: Array, p: float = 2.0, eps: float = 1e-6) -
     return p_norm(x1 - x2 + eps, p)
 
 
+def pairwise_distance_backward(
+    grad: Array, x1: Array, x2: Array, p: float = 2.0, eps: float = 1e-6
+) -> tuple[Array, Array]:
+    """``(∂L/∂x1, ∂L/∂x2)`` of :func:`pairwise_distance` for ``x1`` and ``x2`` of one shape.
+
+    With ``v = x1 - x2 + eps``: ``∂L/∂x1 = G ∂‖v‖_p/∂v`` (:func:`p_norm_backward`) and
+    ``∂L/∂x2 = -∂L/∂x1``, ``G`` the upstream gradient of shape ``(*)``.
+    """
+    v = x1 - x2 + eps
+    g = grad[..., None] * p_norm_backward(v, p_norm(v, p), p)
+    return g, -g
+
+
 def p_norm(v: Array, p: float) -> Array:
     """``‖v‖_p = (Σ_k |v_k|^p)^{1/p}`` along the last axis; ``max_k |v_k|`` for ``p = ∞``."""
     a = np.abs(v)
