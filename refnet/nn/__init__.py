@@ -47,6 +47,7 @@ from refnet.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from refnet.nn.distance import CosineSimilarity, PairwiseDistance
 from refnet.nn.dropout import Dropout, Dropout2d
 from refnet.nn.flatten import Flatten, Unflatten
+from refnet.nn.fold import Fold, Unfold
 from refnet.nn.linear import Identity, Linear
 from refnet.nn.loss import (
     BCELoss,
@@ -139,6 +140,7 @@ __all__ = [
     "Dropout2d",
     "Embedding",
     "Flatten",
+    "Fold",
     "GRUCell",
     "GaussianNLLLoss",
     "GroupNorm",
@@ -209,6 +211,7 @@ __all__ = [
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
     "Unflatten",
+    "Unfold",
     "Upsample",
     "UpsamplingBilinear2d",
     "UpsamplingNearest2d",

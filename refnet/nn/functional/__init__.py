@@ -25,6 +25,7 @@ from refnet.nn.functional.attention import (
     scaled_dot_product_attention_forward,
     scaled_dot_product_attention_reference,
 )
+from refnet.nn.functional.blocks import fold, fold_backward, unfold, unfold_backward
 from refnet.nn.functional.conv import (
     ConvGeometry,
     conv1d,
@@ -226,6 +227,8 @@ __all__ = [
     "erf",
     "erf_rational",
     "erfc",
+    "fold",
+    "fold_backward",
     "gaussian_nll_loss",
     "gaussian_nll_loss_backward",
     "gelu",
@@ -327,5 +330,7 @@ __all__ = [
     "triplet_margin_loss_backward",
     "triplet_margin_with_distance_loss",
     "triplet_margin_with_distance_loss_backward",
+    "unfold",
+    "unfold_backward",
     "xlogy",
 ]

@@ -70,6 +70,7 @@ from refnet._typing import Array
 
 __all__ = [
     "ConvGeometry",
+    "col2im",
     "conv1d",
     "conv2d",
     "conv2d_backward",
@@ -81,6 +82,7 @@ __all__ = [
     "conv_transpose2d_backward_reference",
     "conv_transpose2d_forward",
     "conv_transpose2d_reference",
+    "im2col",
     "same_padding",
 ]
 
@@ -481,6 +483,30 @@ def _im2col(xp: Array, geometry: ConvGeometry, p0: int, p1: int, wo: int, cols: 
 
 
 # --8<-- [end:conv-im2col]
+
+
+def im2col(x: Array, geometry: ConvGeometry) -> Array:
+    """The column matrix of a batched (N, C, H, W) input, as (C, kh, kw, Ho, Wo, N).
+
+    Element ``(c, i, j, p, q, n)`` is ``xp[n, c, p·s_h + i·d_h, q·s_w + j·d_w]`` (``xp``
+    padded with ``geometry.padding_mode``): the convolution's own padding and window
+    view (:func:`_windows`), copied once. ``F.unfold`` is this matrix reshaped.
+    """
+    xp = _pad_batch_last(x, geometry)
+    ho, wo = geometry.output_size(x.shape[2], x.shape[3])
+    return np.ascontiguousarray(_windows(xp, geometry, 0, ho, wo))
+
+
+def col2im(columns: Array, geometry: ConvGeometry, size: Pair) -> Array:
+    """The adjoint of :func:`im2col` with zero padding: columns (C, kh, kw, Ho, Wo, N)
+    added back into the (C, H, W, N) positions they were copied from (the parts of the
+    windows over the padding dropped). ``F.fold`` is this sum; it is also the last step
+    of a convolution's input gradient (:func:`_col2im`, the same code)."""
+    C, _, _, ho, _, N = columns.shape
+    top, _, left, _ = geometry.padding
+    dx = np.zeros((C, size[0], size[1], N), dtype=columns.dtype)
+    _col2im(dx, columns, geometry, 0, ho, (top, left, size[0], size[1]))
+    return dx
 
 
 def _scratch_columns(buffer: Array, xp: Array, geometry: ConvGeometry, rows: int, wo: int) -> Array:
