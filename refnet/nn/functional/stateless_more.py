@@ -1,0 +1,278 @@
+"""PyTorch's functional names for refnet's other layers, each with a backward sibling.
+
+The activations ``hardtanh``, ``relu6``, ``selu``, ``softsign``, ``logsigmoid``, ``mish``,
+``hardsigmoid``, ``hardswish``, ``tanh``, ``prelu`` and the backward of ``sigmoid``;
+``batch_norm`` (the running statistics updated in place, as PyTorch's) and ``normalize``.
+As in :mod:`refnet.nn.functional.stateless`, each function runs the matching refnet
+module, and ``*_backward(grad, <the same arguments>)`` returns the gradient of the input
+(``prelu_backward`` and ``batch_norm_backward`` also of the weights) by running that
+module's backward, so the numbers are the layer's own. ``normalize`` has no module and is
+written out here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from refnet._typing import Array
+from refnet.nn.functional.loss import p_norm, p_norm_backward
+
+__all__ = [
+    "batch_norm",
+    "batch_norm_backward",
+    "hardsigmoid",
+    "hardsigmoid_backward",
+    "hardswish",
+    "hardswish_backward",
+    "hardtanh",
+    "hardtanh_backward",
+    "logsigmoid",
+    "logsigmoid_backward",
+    "mish",
+    "mish_backward",
+    "normalize",
+    "normalize_backward",
+    "prelu",
+    "prelu_backward",
+    "relu6",
+    "relu6_backward",
+    "selu",
+    "selu_backward",
+    "sigmoid_backward",
+    "softsign",
+    "softsign_backward",
+    "tanh",
+]
+
+
+def _nn() -> Any:
+    import refnet.nn as nn  # refnet.nn imports this package: import it when called
+
+    return nn
+
+
+def _through(module: Any, grad: Any, *inputs: Any) -> Any:
+    """Run ``module`` on ``inputs`` and backpropagate ``grad`` through that call."""
+    module(*inputs)
+    return module.backward(grad)
+
+
+# ---------------------------------------------------------------------- activations
+
+
+def hardtanh(input: Array, min_val: float = -1.0, max_val: float = 1.0) -> Array:
+    """``clip(x, min_val, max_val)`` (``torch.nn.functional.hardtanh``)."""
+    return _nn().Hardtanh(min_val, max_val)(input)
+
+
+def hardtanh_backward(
+    grad: Array, input: Array, min_val: float = -1.0, max_val: float = 1.0
+) -> Array:
+    """∂L/∂input of :func:`hardtanh`: ``grad`` strictly inside the limits, else 0."""
+    return _through(_nn().Hardtanh(min_val, max_val), grad, input)
+
+
+def relu6(input: Array) -> Array:
+    """``min(max(0, x), 6)`` (``torch.nn.functional.relu6``)."""
+    return _nn().ReLU6()(input)
+
+
+def relu6_backward(grad: Array, input: Array) -> Array:
+    """∂L/∂input of :func:`relu6`: ``grad`` for ``0 < x < 6``, else 0."""
+    return _through(_nn().ReLU6(), grad, input)
+
+
+def selu(input: Array) -> Array:
+    """``λ (max(0, x) + min(0, α(eˣ - 1)))`` with the self-normalising constants."""
+    return _nn().SELU()(input)
+
+
+def selu_backward(grad: Array, input: Array) -> Array:
+    """∂L/∂input of :func:`selu`: ``λ grad`` for ``x > 0``, else ``λα eˣ grad``."""
+    return _through(_nn().SELU(), grad, input)
+
+
+def softsign(input: Array) -> Array:
+    """``x / (1 + |x|)`` (``torch.nn.functional.softsign``)."""
+    return _nn().Softsign()(input)
+
+
+def softsign_backward(grad: Array, input: Array) -> Array:
+    """∂L/∂input of :func:`softsign`: ``grad / (1 + |x|)²``."""
+    return _through(_nn().Softsign(), grad, input)
+
+
+def logsigmoid(input: Array) -> Array:
+    """``log σ(x)``, finite for any x (``torch.nn.functional.logsigmoid``)."""
+    return _nn().LogSigmoid()(input)
+
+
+def logsigmoid_backward(grad: Array, input: Array) -> Array:
+    """∂L/∂input of :func:`logsigmoid`: ``grad · σ(-x)``."""
+    return _through(_nn().LogSigmoid(), grad, input)
+
+
+def mish(input: Array) -> Array:
+    """``x tanh(softplus(x))`` (``torch.nn.functional.mish``)."""
+    return _nn().Mish()(input)
+
+
+def mish_backward(grad: Array, input: Array) -> Array:
+    """∂L/∂input of :func:`mish`: ``grad (tanh(s) + x σ(x)(1 - tanh²(s)))``, s = softplus(x)."""
+    return _through(_nn().Mish(), grad, input)
+
+
+def hardsigmoid(input: Array) -> Array:
+    """``clip(x/6 + 1/2, 0, 1)`` (``torch.nn.functional.hardsigmoid``)."""
+    return _nn().Hardsigmoid()(input)
+
+
+def hardsigmoid_backward(grad: Array, input: Array) -> Array:
+    """∂L/∂input of :func:`hardsigmoid`: ``grad/6`` for ``-3 < x < 3``, else 0."""
+    return _through(_nn().Hardsigmoid(), grad, input)
+
+
+def hardswish(input: Array) -> Array:
+    """``x · hardsigmoid(x)`` (``torch.nn.functional.hardswish``)."""
+    return _nn().Hardswish()(input)
+
+
+def hardswish_backward(grad: Array, input: Array) -> Array:
+    """∂L/∂input of :func:`hardswish`: ``grad (2x + 3)/6`` inside (-3, 3), 0 below -3,
+    ``grad`` above 3."""
+    return _through(_nn().Hardswish(), grad, input)
+
+
+def tanh(input: Array) -> Array:
+    """``tanh(x)`` (``torch.nn.functional.tanh``); the backward is ``tanh_backward``."""
+    return _nn().Tanh()(input)
+
+
+def sigmoid_backward(grad: Array, input: Array) -> Array:
+    """∂L/∂input of :func:`refnet.nn.functional.sigmoid`: ``grad · σ(x)(1 - σ(x))``."""
+    return _through(_nn().Sigmoid(), grad, input)
+
+
+def _prelu_module(input: Array, weight: Array) -> Any:
+    module = _nn().PReLU(num_parameters=int(np.size(weight)), dtype=np.asarray(input).dtype)
+    module.weight.data[...] = np.ravel(weight)
+    return module
+
+
+def prelu(input: Array, weight: Array) -> Array:
+    """``max(0, x) + a · min(0, x)``, one slope ``a`` or one per channel (axis 1)."""
+    return _prelu_module(input, weight)(input)
+
+
+def prelu_backward(grad: Array, input: Array, weight: Array) -> tuple[Array, Array]:
+    """``(∂L/∂input, ∂L/∂weight)`` of :func:`prelu`; the slopes' gradient has ``weight``'s
+    shape."""
+    module = _prelu_module(input, weight)
+    grad_input = _through(module, grad, input)
+    return grad_input, module.weight.grad.reshape(np.shape(weight))
+
+
+# ---------------------------------------------------------------------- normalisation
+
+
+def _batch_norm_module(
+    input: Array,
+    running_mean: Array | None,
+    running_var: Array | None,
+    weight: Array | None,
+    bias: Array | None,
+    training: bool,
+    momentum: float | None,
+    eps: float,
+) -> Any:
+    """A ``BatchNorm1d`` over ``(N, C, L)`` holding the given statistics and weights."""
+    x = np.asarray(input)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input of shape (N, C, *), got {x.shape}")
+    tracked = running_mean is not None and running_var is not None
+    if not training and not tracked:
+        raise ValueError("batch_norm: running_mean and running_var are needed when not training")
+    module = _nn().BatchNorm1d(
+        x.shape[1], eps, momentum, affine=True, track_running_stats=tracked, dtype=x.dtype
+    )
+    if tracked:
+        module.running_mean, module.running_var = running_mean, running_var  # shared
+    module.weight.data[...] = 1.0 if weight is None else weight
+    module.bias.data[...] = 0.0 if bias is None else bias
+    return module.train(training)
+
+
+def batch_norm(
+    input: Array,
+    running_mean: Array | None,
+    running_var: Array | None,
+    weight: Array | None = None,
+    bias: Array | None = None,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-5,
+) -> Array:
+    """Batch normalisation over axis 1 (``torch.nn.functional.batch_norm``).
+
+    Training: normalise with the batch's statistics and move ``running_mean`` and
+    ``running_var`` (when given) towards them *in place*, as PyTorch does. Evaluation:
+    normalise with the running statistics. See :class:`refnet.nn.BatchNorm1d`.
+    """
+    x = np.asarray(input)
+    module = _batch_norm_module(x, running_mean, running_var, weight, bias, training, momentum, eps)
+    return module(x.reshape(x.shape[0], x.shape[1], -1)).reshape(x.shape)
+
+
+def batch_norm_backward(
+    grad: Array,
+    input: Array,
+    running_mean: Array | None,
+    running_var: Array | None,
+    weight: Array | None = None,
+    bias: Array | None = None,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-5,
+) -> tuple[Array, Array | None, Array | None]:
+    """``(∂input, ∂weight, ∂bias)`` of :func:`batch_norm` (``None`` for an absent weight or
+    bias). The forward is replayed on copies of the running statistics, so they are not
+    moved a second time."""
+    x = np.asarray(input)
+    mean_copy = None if running_mean is None else np.array(running_mean)
+    var_copy = None if running_var is None else np.array(running_var)
+    module = _batch_norm_module(x, mean_copy, var_copy, weight, bias, training, momentum, eps)
+    x3 = x.reshape(x.shape[0], x.shape[1], -1)
+    grad_input = _through(module, np.reshape(grad, x3.shape), x3).reshape(x.shape)
+    grad_weight = None if weight is None else module.weight.grad.copy()
+    grad_bias = None if bias is None else module.bias.grad.copy()
+    return grad_input, grad_weight, grad_bias
+
+
+def normalize(input: Array, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Array:
+    """``x / max(‖x‖_p, eps)`` along ``dim`` (``torch.nn.functional.normalize``)."""
+    x = np.moveaxis(np.asarray(input), dim, -1)
+    denominator = np.maximum(p_norm(x, p), eps)[..., None]
+    return np.moveaxis(x / denominator, -1, dim)
+
+
+def normalize_backward(
+    grad: Array, input: Array, p: float = 2.0, dim: int = 1, eps: float = 1e-12
+) -> Array:
+    r"""∂L/∂input of :func:`normalize`. With n = ‖x‖_p > eps and y = x / n,
+
+        ∂L/∂x = G / n − (Σ_k G_k x_k) / n² · ∂n/∂x,     ∂n/∂x_k = sign(x_k)|x_k|^{p−1} / n^{p−1}
+
+    (for p = 2: the part of G along y removed, over n). Where n ≤ eps the denominator is
+    the constant eps and ∂L/∂x = G / eps, as PyTorch's clamp gives.
+    """
+    x = np.moveaxis(np.asarray(input), dim, -1)
+    g = np.moveaxis(np.asarray(grad), dim, -1)
+    n = p_norm(x, p)
+    clamped = n <= eps
+    safe = np.where(clamped, eps, n)[..., None]
+    along = np.sum(g * x, axis=-1, keepdims=True) / safe**2
+    result = g / safe - along * p_norm_backward(x, n, p)
+    result = np.where(clamped[..., None], g / eps, result)
+    return np.moveaxis(result, -1, dim)

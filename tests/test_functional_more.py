@@ -1,0 +1,130 @@
+"""refnet.nn.functional.stateless_more: each function and its backward sibling against
+torch.nn.functional and torch's autograd, in float64; batch_norm's running statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import refnet.nn.functional as F
+
+torch = pytest.importorskip("torch")
+
+# name -> (keyword arguments shared by both libraries, kinks to stay away from)
+ONE_INPUT: dict[str, tuple[dict[str, Any], tuple[float, ...]]] = {
+    "hardtanh": ({"min_val": -0.5, "max_val": 1.5}, (-0.5, 1.5)),
+    "relu6": ({}, (0.0, 6.0)),
+    "selu": ({}, (0.0,)),
+    "softsign": ({}, (0.0,)),
+    "logsigmoid": ({}, ()),
+    "mish": ({}, ()),
+    "hardsigmoid": ({}, (-3.0, 3.0)),
+    "hardswish": ({}, (-3.0, 3.0)),
+    "sigmoid": ({}, ()),
+    "tanh": ({}, ()),
+}
+BACKWARD = {"tanh": F.tanh_backward, "sigmoid": F.sigmoid_backward}
+# torch's float64 hardsigmoid backward multiplies by the float32 constant 1.0f/6.0f.
+BACKWARD_RTOL = {"hardsigmoid": 1e-7}
+
+
+def away_from(x: np.ndarray, kinks: tuple[float, ...]) -> np.ndarray:
+    for kink in kinks:
+        x = np.where(np.abs(x - kink) < 1e-3, kink + 0.01, x)
+    return x
+
+
+@pytest.mark.parametrize("name", sorted(ONE_INPUT))
+@given(seed=st.integers(0, 2**16))
+def test_function_and_its_backward_match_torch(name: str, seed: int) -> None:
+    kwargs, kinks = ONE_INPUT[name]
+    rng = np.random.default_rng(seed)
+    x = away_from(rng.uniform(-8, 8, (3, 5)), kinks)
+    y = getattr(F, name)(x, **kwargs)
+    grad = rng.normal(size=y.shape)
+    t = torch.tensor(x, requires_grad=True)
+    getattr(torch.nn.functional, name)(t, **kwargs).backward(torch.from_numpy(grad))
+    expected = getattr(torch.nn.functional, name)(torch.tensor(x), **kwargs).numpy()
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-15)
+    backward = BACKWARD.get(name) or getattr(F, f"{name}_backward")
+    rtol = BACKWARD_RTOL.get(name, 1e-12)
+    np.testing.assert_allclose(backward(grad, x, **kwargs), t.grad.numpy(), rtol=rtol, atol=1e-15)
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_prelu_and_its_backward_match_torch(channels: int) -> None:
+    rng = np.random.default_rng(channels)
+    x, weight = rng.normal(size=(2, 4, 3)), rng.uniform(0.0, 0.5, channels)
+    grad = rng.normal(size=x.shape)
+    t, w = torch.tensor(x, requires_grad=True), torch.tensor(weight, requires_grad=True)
+    y = torch.nn.functional.prelu(t, w)
+    y.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(F.prelu(x, weight), y.detach().numpy(), rtol=1e-12)
+    grad_x, grad_w = F.prelu_backward(grad, x, weight)
+    np.testing.assert_allclose(grad_x, t.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(grad_w, w.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (2, 3, 4, 4), (2, 3, 2, 2, 2)])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_and_its_backward_match_torch(
+    shape: tuple[int, ...], training: bool, affine: bool
+) -> None:
+    rng = np.random.default_rng(sum(shape))
+    x, grad = rng.normal(2.0, 3.0, shape), rng.normal(size=shape)
+    weight, bias = (rng.normal(size=3), rng.normal(size=3)) if affine else (None, None)
+    mean, var = rng.normal(size=3), rng.uniform(0.5, 2.0, 3)
+    ours_mean, ours_var = mean.copy(), var.copy()
+    their_mean, their_var = torch.tensor(mean), torch.tensor(var)
+    t = torch.tensor(x, requires_grad=True)
+    tw = None if weight is None else torch.tensor(weight, requires_grad=True)
+    tb = None if bias is None else torch.tensor(bias, requires_grad=True)
+    options = {"training": training, "momentum": 0.3, "eps": 1e-4}
+    y = torch.nn.functional.batch_norm(t, their_mean, their_var, tw, tb, **options)
+    y.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(
+        F.batch_norm(x, ours_mean, ours_var, weight, bias, **options),
+        y.detach().numpy(),
+        rtol=1e-10,
+    )
+    np.testing.assert_allclose(ours_mean, their_mean.numpy(), rtol=1e-12)  # moved in place
+    np.testing.assert_allclose(ours_var, their_var.numpy(), rtol=1e-12)
+    grad_x, grad_w, grad_b = F.batch_norm_backward(
+        grad, x, ours_mean, ours_var, weight, bias, **options
+    )
+    np.testing.assert_allclose(ours_mean, their_mean.numpy(), rtol=1e-12)  # not moved again
+    np.testing.assert_allclose(grad_x, t.grad.numpy(), rtol=1e-8, atol=1e-12)
+    if tw is not None and tb is not None:
+        np.testing.assert_allclose(grad_w, tw.grad.numpy(), rtol=1e-8)
+        np.testing.assert_allclose(grad_b, tb.grad.numpy(), rtol=1e-10)
+    else:
+        assert grad_w is None and grad_b is None
+
+
+def test_batch_norm_without_running_statistics() -> None:
+    x = np.random.default_rng(0).normal(size=(5, 2))
+    expected = torch.nn.functional.batch_norm(torch.tensor(x), None, None, training=True)
+    np.testing.assert_allclose(F.batch_norm(x, None, None, training=True), expected.numpy())
+    with pytest.raises(ValueError, match="needed when not training"):
+        F.batch_norm(x, None, None, training=False)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0, float("inf")])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_normalize_and_its_backward_match_torch(p: float, dim: int) -> None:
+    rng = np.random.default_rng(len(str(p)) + dim + 1)
+    x = rng.normal(size=(3, 4, 5))
+    x[0, 1] = 1e-14  # a row (for dim -1) whose norm is below eps: the clamp
+    grad = rng.normal(size=x.shape)
+    t = torch.tensor(x, requires_grad=True)
+    y = torch.nn.functional.normalize(t, p=p, dim=dim, eps=1e-12)
+    y.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(F.normalize(x, p, dim, 1e-12), y.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        F.normalize_backward(grad, x, p, dim, 1e-12), t.grad.numpy(), rtol=1e-9, atol=1e-12
+    )
