@@ -752,6 +752,7 @@ def test_negative_weight_decay_is_rejected(name: str) -> None:
         ("NAdam", {"momentum_decay": -1.0}, "momentum_decay"),
         ("Rprop", {"etas": (1.2, 0.5)}, "eta values"),
         ("Rprop", {"etas": (0.5, 1.0)}, "eta values"),
+        ("Rprop", {"etas": (0.0, 1.2)}, "eta values"),
         ("Rprop", {"step_sizes": (1.0, 0.1)}, "step_sizes"),
         ("ASGD", {"lambd": -1.0}, "lambd"),
         ("Adafactor", {"beta2_decay": 0.5}, "beta2_decay"),
