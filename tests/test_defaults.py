@@ -53,6 +53,7 @@ REQUIRED: dict[str, Any] = {
     "upscale_factor": 2,
     "downscale_factor": 2,
     "groups": 2,
+    "size": 3,
 }
 SKIP = {
     nn.Residual: "no torch counterpart",

@@ -1,4 +1,5 @@
-"""Normalisation layers: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm and RMSNorm.
+"""Normalisation layers: BatchNorm1d/2d/3d, LayerNorm, GroupNorm, RMSNorm, InstanceNorm1d/2d/3d
+and LocalResponseNorm.
 
 Each normalises groups of numbers to zero mean and unit variance, ``x̂ = (x - μ)/σ``
 with ``σ = √(v + ε)`` and v the *biased* variance, then applies a learned affine map
@@ -11,6 +12,7 @@ live in :mod:`refnet.nn.functional.normalization`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +21,7 @@ import numpy.typing as npt
 from refnet._typing import Array, Seed
 from refnet.nn import functional as F
 from refnet.nn._validation import float_input, matching_dtype, same_shape_gradient, shape_error
+from refnet.nn.functional import normalization as FN
 from refnet.nn.module import Module
 from refnet.nn.parameter import Parameter
 
@@ -513,3 +516,200 @@ class RMSNorm(Module):
         return (
             f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of ``(N, C, D, H, W)`` input (PyTorch: ``nn.BatchNorm3d``).
+
+    Statistics per channel over the batch and all D·H·W positions. See
+    :class:`_BatchNorm` for the running statistics, the modes and the backward.
+    """
+
+    _expected = "(N, C, D, H, W)"
+
+    def _valid_ndim(self, ndim: int) -> bool:
+        return ndim == 5
+
+
+class _InstanceNorm(_BatchNorm):
+    """Instance normalisation: each (sample, channel) normalised over its own positions.
+
+    ``y[n, c] = γ_c (x[n, c] - μ_{n,c}) / √(v_{n,c} + ε) + β_c``, μ and the biased v over
+    the positions of one channel of one sample. PyTorch's defaults: ``affine=False``,
+    ``track_running_stats=False``. With running statistics, training mode also moves
+    them toward the mean over the batch of the instances' statistics (the unbiased
+    variance; :func:`refnet.nn.functional.normalization.instance_norm_update`; as in
+    PyTorch ``momentum=None`` then means no update and ``num_batches_tracked`` stays 0),
+    and evaluation mode normalises with them instead, as batch norm does.
+
+    Backward: with the instance's statistics this is group norm with one channel per
+    group, ``∂L/∂x = (1/σ)(ĝ - mean(ĝ) - x̂ · mean(ĝ x̂))`` per (n, c), ĝ = γ_c G; with
+    the running statistics the map is affine, ``∂L/∂x = G γ_c / σ_c``. The kernels are
+    group norm's and batch norm's evaluation kernels.
+
+    Caches x̂ and 1/σ per instance (or, in evaluation, the input and running statistics).
+    Unbatched input (without N) is accepted, as in PyTorch.
+    """
+
+    _spatial = 1
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+        dtype: npt.DTypeLike = np.float32,
+        generator: Seed = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            num_features,
+            eps,
+            momentum,
+            affine,
+            track_running_stats,
+            dtype,
+            generator,
+            bias=bias,
+        )
+        self._group_cache: tuple[Array, Array] | None = None
+        self._batched = True
+
+    def _check_instance_input(self, x: object) -> Array:
+        x = float_input(self, x)
+        unbatched = self._spatial + 1
+        if x.ndim not in (unbatched, unbatched + 1):
+            spatial = ("L", "H, W", "D, H, W")[self._spatial - 1]
+            raise shape_error(self, f"(N, C, {spatial}) or (C, {spatial})", x)
+        channels = x.shape[-unbatched]
+        if channels != self.num_features:
+            if self.affine or self.track_running_stats:
+                raise shape_error(
+                    self, f"{self.num_features} channels at dim {x.ndim - unbatched}", x
+                )
+            warnings.warn(
+                f"{self.describe()}: input's size at dim={x.ndim - unbatched} does not match "
+                "num_features, which is not used because affine=False",
+                stacklevel=3,
+            )
+        for state in (_data(self.weight), self.running_mean):
+            if state is not None:
+                matching_dtype(self, x, state.dtype)
+                break
+        return x
+
+    def forward(self, x: Array) -> Array:
+        x = self._check_instance_input(x)
+        self._batched = x.ndim == self._spatial + 2
+        xb = x if self._batched else x[None]
+        self._shape, self._group_cache, self._eval_cache = x.shape, None, None
+        if xb.size == 0:
+            return x.copy()
+        x3 = xb.reshape(xb.shape[0], xb.shape[1], -1)
+        weight, bias = _data(self.weight), _data(self.bias)
+        if self.training or not self.track_running_stats:
+            if x3.shape[2] <= 1:
+                raise ValueError(
+                    f"{self.describe()}: expected more than 1 spatial element when training, "
+                    f"got input of shape {tuple(x.shape)}"
+                )
+            y, xhat, invstd = F.group_norm(x3, x3.shape[1], weight, bias, self.eps)
+            self._group_cache = (xhat, invstd)
+            if self.track_running_stats and self.momentum is not None:
+                FN.instance_norm_update(self.running_mean, self.running_var, x3, self.momentum)
+        else:
+            assert self.running_mean is not None and self.running_var is not None
+            mean = self.running_mean.copy()
+            invstd = 1.0 / np.sqrt(self.running_var + self.eps)
+            y = F.batch_norm_eval(x3, mean, invstd, weight, bias)
+            self._eval_cache = (x3, mean, invstd)
+        return y.reshape(x.shape)
+
+    def backward(self, grad_output: Array) -> Array:
+        g = same_shape_gradient(self, grad_output, self._saved(self._shape))
+        if g.size == 0:
+            return np.zeros_like(g)
+        weight = _data(self.weight)
+        gb = g if self._batched else g[None]
+        if self._group_cache is not None:
+            xhat, invstd = self._group_cache
+            grad3, grad_weight, grad_bias = F.group_norm_backward(
+                gb.reshape(xhat.shape), xhat, invstd, xhat.shape[1], weight
+            )
+        else:
+            x3, mean, invstd = self._saved(self._eval_cache)
+            grad3, grad_weight, grad_bias = F.batch_norm_eval_backward(
+                gb.reshape(x3.shape), x3, mean, invstd, weight
+            )
+        if self.weight is not None:
+            self.weight.grad += grad_weight
+        if self.bias is not None:
+            self.bias.grad += grad_bias
+        return grad3.reshape(grad_output.shape)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L) or (C, L) input (PyTorch: ``nn.InstanceNorm1d``).
+
+    Each sample's channel is normalised over its L positions; see :class:`_InstanceNorm`.
+    """
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or (C, H, W) input (PyTorch:
+    ``nn.InstanceNorm2d``): each sample's channel over its H·W positions."""
+
+    _spatial = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W) or (C, D, H, W) input (PyTorch:
+    ``nn.InstanceNorm3d``): each sample's channel over its D·H·W positions."""
+
+    _spatial = 3
+
+
+class LocalResponseNorm(Module):
+    """Local response normalisation across channels (PyTorch: ``nn.LocalResponseNorm(size,
+    alpha=1e-4, beta=0.75, k=1.0)``), AlexNet's.
+
+    Input (N, C, *) with at least one axis after C. With ``n = size``,
+    ``s_c = k + (α/n) Σ_{c'} x_{c'}²`` over the channels ``c' ∈ [c - ⌊n/2⌋, c + ⌊(n-1)/2⌋]``
+    (missing channels count as zeros; the divisor stays ``n``), and ``y_c = x_c s_c^{-β}``.
+
+    Backward (derived in :mod:`refnet.nn.functional.normalization`):
+    ``∂L/∂x_j = G_j s_j^{-β} - (2αβ/n) x_j Σ_{c: j ∈ window(c)} G_c x_c s_c^{-β-1}``,
+    the sum a window sum with the window's sides swapped.
+
+    Caches the input and ``s`` (each the input's size). No parameters.
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"LocalResponseNorm: size must be a positive int, got {size!r}")
+        self.size = int(size)
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+        self._cache: tuple[Array, Array] | None = None
+        self._shape: tuple[int, ...] | None = None
+
+    def forward(self, x: Array) -> Array:
+        x = float_input(self, x)
+        if x.ndim < 3:
+            raise shape_error(self, "(N, C, *) with at least 3 dimensions", x)
+        y, s = FN.local_response_norm_forward(x, self.size, self.alpha, self.beta, self.k)
+        self._cache, self._shape = (x, s), y.shape
+        return y
+
+    def backward(self, grad_output: Array) -> Array:
+        x, s = self._saved(self._cache)
+        g = same_shape_gradient(self, grad_output, self._saved(self._shape))
+        return FN.local_response_norm_gradient(g, x, s, self.size, self.alpha, self.beta)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

@@ -1,4 +1,4 @@
-"""Cases for BatchNorm1d, BatchNorm2d, LayerNorm and GroupNorm.
+"""Cases for BatchNorm1d/2d/3d, LayerNorm, GroupNorm, InstanceNorm1d/2d/3d, LocalResponseNorm.
 
 Hyperparameters are drawn along with the shapes: eps, momentum (including ``None``, the
 cumulative average), affine, bias, track_running_stats, training or evaluation mode.
@@ -37,10 +37,14 @@ def _randomise_affine(draw: Draw, module: nn.Module) -> None:
         param.data[...] = draw(arrays(param.shape, low=low, high=high))
 
 
-def _batch_norm_case(cls: type[nn.BatchNorm1d] | type[nn.BatchNorm2d], draw: Draw) -> ModuleCase:
+def _batch_norm_case(
+    cls: type[nn.BatchNorm1d] | type[nn.BatchNorm2d] | type[nn.BatchNorm3d], draw: Draw
+) -> ModuleCase:
     C = draw(st.integers(1, 3))
     if cls is nn.BatchNorm1d:  # (N, C) or (N, C, L)
         spatial = draw(st.sampled_from([(), (draw(st.integers(1, 4)),)]))
+    elif cls is nn.BatchNorm3d:
+        spatial = tuple(draw(st.integers(1, 2)) for _ in range(3))
     else:
         spatial = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     # At least 4 values per channel (N·L ≥ 4): see the module docstring.
@@ -73,6 +77,55 @@ def batch_norm_1d_case(draw: Draw) -> ModuleCase:
 @module_case(nn.BatchNorm2d)
 def batch_norm_2d_case(draw: Draw) -> ModuleCase:
     return _batch_norm_case(nn.BatchNorm2d, draw)
+
+
+@module_case(nn.BatchNorm3d)
+def batch_norm_3d_case(draw: Draw) -> ModuleCase:
+    return _batch_norm_case(nn.BatchNorm3d, draw)
+
+
+_INSTANCE = {nn.InstanceNorm1d: 1, nn.InstanceNorm2d: 2, nn.InstanceNorm3d: 3}
+
+
+def _instance_norm_case(cls: type[nn.Module], draw: Draw) -> ModuleCase:
+    k = _INSTANCE[cls]
+    spatial = tuple(draw(st.integers(1, 4 if k == 1 else 2)) for _ in range(k))
+    if math.prod(spatial) < 4:  # at least 4 values per instance: see the module docstring
+        spatial = (*spatial[:-1], 4)
+    C = draw(st.integers(1, 3))
+    track = draw(st.booleans())
+    module = cls(
+        C,
+        eps=draw(EPS),
+        momentum=draw(MOMENTUM),
+        affine=draw(st.booleans()),
+        track_running_stats=track,
+        bias=draw(st.booleans()),
+    ).double()
+    _randomise_affine(draw, module)
+    if track:
+        module.running_mean[...] = draw(arrays((C,), low=-1.0, high=1.0))
+        module.running_var[...] = draw(arrays((C,), low=0.5, high=2.0))
+    module.train(draw(st.booleans()))
+    batch = draw(st.sampled_from([(1,), (2,), ()]))
+    return ModuleCase(module, draw(arrays((*batch, C, *spatial), low=-3.0, high=3.0)))
+
+
+for _cls in _INSTANCE:
+    module_case(_cls)(lambda draw, cls=_cls: _instance_norm_case(cls, draw))
+
+
+@module_case(nn.LocalResponseNorm)
+def local_response_norm_case(draw: Draw) -> ModuleCase:
+    module = nn.LocalResponseNorm(
+        draw(st.integers(1, 5)),
+        alpha=draw(st.sampled_from([1e-4, 0.1, 1.0])),
+        beta=draw(st.sampled_from([0.75, 0.5, 1.5])),
+        k=draw(st.sampled_from([1.0, 2.0, 0.5])),
+    )
+    spatial = draw(shapes(min_dims=1, max_dims=3, max_side=3))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 5)), *spatial)
+    return ModuleCase(module, draw(arrays(shape, low=-2.0, high=2.0)))
 
 
 @module_case(nn.LayerNorm)

@@ -557,3 +557,217 @@ def rms_norm_backward(
     np.subtract(grad_xhat, grad_input, out=grad_input)
     grad_input *= invrms
     return grad_input, grad_weight
+
+
+# ---------------------------------------------------------------------- instance norm
+
+
+def instance_norm_update(
+    running_mean: Array | None,
+    running_var: Array | None,
+    x3: Array,
+    momentum: float,
+) -> None:
+    """Move running statistics (C,) toward an (N, C, L) input's, in place, as PyTorch's
+    ``instance_norm`` does: every sample's statistics update a copy of the running ones
+    and the copies are averaged, so
+
+        running_mean ← (1 - m) running_mean + m · mean_n μ_{n,c},
+        running_var  ← (1 - m) running_var  + m · mean_n v_{n,c} · L/(L - 1)
+
+    (the unbiased variance of each instance, as batch norm's running variance)."""
+    L = x3.shape[2]
+    if running_mean is not None:
+        running_mean *= 1.0 - momentum
+        running_mean += momentum * x3.mean(axis=(0, 2))
+    if running_var is not None:
+        running_var *= 1.0 - momentum
+        running_var += (momentum * L / (L - 1)) * x3.var(axis=2).mean(axis=0)
+
+
+def _instance_checked(input: Array, weight: Array | None, use_input_stats: bool) -> Array:
+    x = np.asarray(input)
+    if x.ndim < 3:
+        raise ValueError(f"instance_norm: expected an (N, C, *) input, got shape {x.shape}")
+    x3 = x.reshape(x.shape[0], x.shape[1], -1)
+    if use_input_stats and x3.shape[2] <= 1:
+        raise ValueError(
+            "instance_norm: expected more than 1 spatial element when training, "
+            f"got input of shape {x.shape}"
+        )
+    if weight is not None and weight.shape != (x.shape[1],):
+        raise ValueError(
+            f"instance_norm: weight of shape {weight.shape} for input of shape {x.shape}"
+        )
+    return x3
+
+
+def instance_norm(
+    input: Array,
+    running_mean: Array | None = None,
+    running_var: Array | None = None,
+    weight: Array | None = None,
+    bias: Array | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Array:
+    """PyTorch's ``F.instance_norm``: each (sample, channel) of ``input`` (N, C, *)
+    normalised over its positions, ``y = γ_c (x - μ_{n,c}) / σ_{n,c} + β_c``.
+
+    With ``use_input_stats`` the instance's own statistics are used (group norm with one
+    channel per group, :func:`group_norm`) and given running statistics are updated in
+    place (:func:`instance_norm_update`); without, the running ones normalise every
+    instance (:func:`batch_norm_eval`)."""
+    x3 = _instance_checked(input, weight, use_input_stats)
+    if use_input_stats:
+        y, _, _ = group_norm(x3, x3.shape[1], weight, bias, eps)
+        instance_norm_update(running_mean, running_var, x3, momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: use_input_stats=False needs running statistics")
+        invstd = 1.0 / np.sqrt(running_var + eps)
+        y = batch_norm_eval(x3, running_mean, invstd, weight, bias)
+    return y.reshape(np.shape(input))
+
+
+def instance_norm_backward(
+    grad: Array,
+    input: Array,
+    running_mean: Array | None = None,
+    running_var: Array | None = None,
+    weight: Array | None = None,
+    bias: Array | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> tuple[Array, Array | None, Array | None]:
+    """``(∂input, ∂weight, ∂bias)`` of :func:`instance_norm` (``None`` for an absent
+    weight or bias); the running statistics are read, never updated.
+
+    With the instance's statistics this is group norm's backward, per (n, c):
+    ``∂L/∂x = (1/σ)(ĝ - mean(ĝ) - x̂ · mean(ĝ x̂))``, ĝ = γ_c G; with the running ones the
+    map is affine and ``∂L/∂x = G γ_c / σ_c``."""
+    x3 = _instance_checked(input, weight, use_input_stats)
+    g3 = np.asarray(grad).reshape(x3.shape)
+    if use_input_stats:
+        _, xhat, invstd = group_norm(x3, x3.shape[1], weight, bias, eps)
+        dx, dw, db = group_norm_backward(g3, xhat, invstd, x3.shape[1], weight)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: use_input_stats=False needs running statistics")
+        invstd = 1.0 / np.sqrt(running_var + eps)
+        dx, dw, db = batch_norm_eval_backward(g3, x3, running_mean, invstd, weight)
+    return (
+        dx.reshape(np.shape(input)),
+        None if weight is None else dw,
+        None if bias is None else db,
+    )
+
+
+# ---------------------------------------------------------------------- local response norm
+#
+# LRN (AlexNet) divides each element by a power of the energy of its neighbouring
+# channels: with n = size, the window of channel c is [c - ⌊n/2⌋, c + ⌊(n-1)/2⌋] (clipped
+# to the channels; missing channels count as zeros, but the divisor stays n),
+#
+#     s_c = k + (α/n) Σ_{c' ∈ window(c)} x_{c'}²,      y_c = x_c · s_c^{-β}.
+#
+# Backward. x_j enters y_j directly and every s_c whose window holds j
+# (∂s_c/∂x_j = 2α x_j / n), so with G = ∂L/∂y
+#
+#     ∂L/∂x_j = G_j s_j^{-β} - (2αβ/n) · x_j · Σ_{c: j ∈ window(c)} G_c x_c s_c^{-β-1},
+#
+# and j ∈ window(c) exactly when c ∈ [j - ⌊(n-1)/2⌋, j + ⌊n/2⌋]: the same window sum with
+# its two sides swapped.
+
+
+def _channel_window_sum(a: Array, before: int, after: int) -> Array:
+    """``Σ_{d=-before}^{after} a[:, c + d]`` along axis 1 (zero outside): a loop over the
+    ``before + after + 1`` offsets, each one shifted slice."""
+    total = np.zeros_like(a)
+    channels = a.shape[1]
+    for d in range(-before, after + 1):
+        lo, hi = max(0, -d), min(channels, channels - d)
+        if hi > lo:
+            total[:, lo:hi] += a[:, lo + d : hi + d]
+    return total
+
+
+def _lrn_checked(input: Array, size: int, owner: str) -> Array:
+    x = np.asarray(input)
+    if x.ndim < 3:
+        raise ValueError(f"{owner}: expected a 3-d or higher (N, C, *) input, got shape {x.shape}")
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"{owner}: size must be a positive int, got {size!r}")
+    return x
+
+
+def local_response_norm_forward(
+    x: Array, size: int, alpha: float, beta: float, k: float
+) -> tuple[Array, Array]:
+    """``(y, s)`` for (N, C, *) ``x``: the output and the scale ``s`` (kept for the backward)."""
+    s = _channel_window_sum(x * x, size // 2, (size - 1) // 2)
+    s *= alpha / size
+    s += k
+    return x * s**-beta, s
+
+
+def local_response_norm_gradient(
+    grad: Array, x: Array, s: Array, size: int, alpha: float, beta: float
+) -> Array:
+    """∂L/∂x of :func:`local_response_norm_forward` (the derivation is above)."""
+    inner = _channel_window_sum(grad * x * s ** (-beta - 1), (size - 1) // 2, size // 2)
+    return grad * s**-beta - (2 * alpha * beta / size) * x * inner
+
+
+def local_response_norm(
+    input: Array, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
+) -> Array:
+    """PyTorch's ``F.local_response_norm`` over the channels of (N, C, *) ``input``."""
+    x = _lrn_checked(input, size, "local_response_norm")
+    return local_response_norm_forward(x, size, alpha, beta, k)[0]
+
+
+def local_response_norm_backward(
+    grad: Array,
+    input: Array,
+    size: int,
+    alpha: float = 1e-4,
+    beta: float = 0.75,
+    k: float = 1.0,
+) -> Array:
+    """∂L/∂input of :func:`local_response_norm` from ``grad = ∂L/∂output``."""
+    x = _lrn_checked(input, size, "local_response_norm_backward")
+    _, s = local_response_norm_forward(x, size, alpha, beta, k)
+    return local_response_norm_gradient(np.asarray(grad), x, s, size, alpha, beta)
+
+
+def local_response_norm_reference(
+    x: Array, size: int, alpha: float, beta: float, k: float
+) -> Array:
+    """:func:`local_response_norm` channel by channel, the window summed as written."""
+    y = np.empty_like(x)
+    C = x.shape[1]
+    for c in range(C):
+        window = slice(max(0, c - size // 2), min(C, c + (size - 1) // 2 + 1))
+        s = k + alpha / size * (x[:, window] ** 2).sum(axis=1)
+        y[:, c] = x[:, c] * s**-beta
+    return y
+
+
+def local_response_norm_backward_reference(
+    grad: Array, x: Array, size: int, alpha: float, beta: float, k: float
+) -> Array:
+    """The backward by the chain rule, output channel by output channel: ``y_c`` sends
+    ``G_c s_c^{-β}`` to ``x_c`` and ``-β G_c x_c s_c^{-β-1} · 2α x_j / n`` to every ``x_j``
+    of its window."""
+    dx = np.zeros_like(x)
+    C = x.shape[1]
+    for c in range(C):
+        window = slice(max(0, c - size // 2), min(C, c + (size - 1) // 2 + 1))
+        s = k + alpha / size * (x[:, window] ** 2).sum(axis=1)
+        dx[:, c] += grad[:, c] * s**-beta
+        ds = -beta * grad[:, c] * x[:, c] * s ** (-beta - 1)
+        dx[:, window] += (ds * 2 * alpha / size)[:, None] * x[:, window]
+    return dx
