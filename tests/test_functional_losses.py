@@ -48,6 +48,16 @@ BUILDERS: dict[str, Callable[[Rng], Built]] = {
         (0, 2),
         {"full": True, "eps": 1e-3},
     ),
+    "ctc_loss": lambda r: (
+        [
+            np.log(r.dirichlet(np.ones(4), (6, 2))),
+            np.array([[1, 2, 2], [3, 1, 0]]),
+            np.array([6, 5]),
+            np.array([3, 2]),
+        ],
+        (0,),
+        {"blank": 0, "zero_infinity": False},
+    ),
     "cosine_embedding_loss": lambda r: (
         [r.normal(size=(4, 3)), r.normal(size=(4, 3)), _signs(r, (4,))],
         (0, 1),

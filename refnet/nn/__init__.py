@@ -67,6 +67,7 @@ from refnet.nn.loss import (
     TripletMarginLoss,
 )
 from refnet.nn.loss_extra import (
+    CTCLoss,
     GaussianNLLLoss,
     MultiLabelMarginLoss,
     MultiLabelSoftMarginLoss,
@@ -137,6 +138,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
+    "CTCLoss",
     "ChannelShuffle",
     "CircularPad1d",
     "CircularPad2d",

@@ -30,6 +30,7 @@ from refnet._typing import Array, IntArray
 from refnet.nn import functional as F
 from refnet.nn._validation import float_input, shape_error
 from refnet.nn.distance import PairwiseDistance
+from refnet.nn.functional.ctc import CTCAlignment, ctc_alpha, ctc_beta, ctc_gradient
 from refnet.nn.loss import (
     _as_target,
     _broadcast_weight,
@@ -45,6 +46,7 @@ from refnet.nn.loss import (
 from refnet.nn.module import Module
 
 __all__ = [
+    "CTCLoss",
     "GaussianNLLLoss",
     "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
@@ -429,6 +431,153 @@ class TripletMarginWithDistanceLoss(_Loss):
             grads[i] = grads[i] + g1
             grads[j] = grads[j] + g2
         return grads[0], grads[1], grads[2]
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+def _lengths(loss: Module, value: object, name: str, N: int, batched: bool) -> IntArray:
+    """Integer lengths ``(N,)`` from an array, a sequence or (unbatched) one integer."""
+    a = np.asarray(value)
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
+        raise TypeError(f"{loss.describe()}: {name} must hold integers, got {a.dtype}")
+    if a.shape not in ((N,),) + (((), (1,)) if not batched else ()):
+        raise ValueError(
+            f"{loss.describe()}: expected {name} of shape ({N},) (one per sample), got {a.shape}"
+        )
+    a = a.reshape(N).astype(np.int64)
+    if a.size and a.min() < 0:
+        raise ValueError(f"{loss.describe()}: {name} must be non-negative, got {a.min()}")
+    return a
+
+
+class CTCLoss(_Loss):
+    """Connectionist temporal classification (PyTorch: ``nn.CTCLoss``).
+
+    For unsegmented sequence labelling (speech, handwriting): the network emits, at each
+    of ``T`` steps, log-probabilities over ``C`` classes, one of them the ``blank``; the
+    loss is ``-log p(y | x)`` summed over every alignment of the target ``y`` (length
+    ``S ≤ T``) to the ``T`` steps, computed by the forward (α) recursion in log space.
+    The recursions, why log space, and PyTorch's form of the gradient are derived in
+    :mod:`refnet.nn.functional.ctc` and in the losses chapter of the docs.
+
+    ``criterion(log_probs, targets, input_lengths, target_lengths)``:
+
+    * ``log_probs`` ``(T, N, C)``, or ``(T, C)`` unbatched: e.g. ``LogSoftmax(dim=2)``'s
+      output;
+    * ``targets`` ``(N, S)`` class indices padded to a common length, or 1-D with the
+      targets concatenated (length ``Σ target_lengths``); unbatched, the 1-D target of
+      length ``target_length``;
+    * ``input_lengths``, ``target_lengths`` ``(N,)`` integers (arrays or sequences;
+      unbatched, one integer), each ``input_length ≤ T`` and, for padded targets,
+      ``target_length ≤ S``.
+
+    ``'none'`` gives the ``(N,)`` losses; ``'sum'`` their sum; ``'mean'`` (the default)
+    divides each by its target length (at least 1) and averages over the batch, as
+    PyTorch. A target that no alignment can produce (the input is too short: it needs a
+    step per label plus one between each repeated pair) has likelihood 0 and loss
+    ``inf``, whose gradient is NaN; ``zero_infinity=True`` sets such losses and their
+    gradients to 0, so one impossible sample does not poison a batch.
+
+    ``backward`` returns PyTorch's gradient with respect to ``log_probs`` (0 beyond each
+    input length): ``exp(lp) - Σ_{s: l'_s = c} α β / (p y)``, which is the derivative of
+    the loss with respect to the *logits* behind a log-softmax (the derivative with
+    respect to ``log_probs`` itself lacks the ``exp(lp)`` term; the two agree after
+    ``LogSoftmax.backward``). The targets and lengths are not differentiated.
+
+    Where refnet differs from PyTorch: target classes outside ``[0, C)`` are refused
+    (PyTorch's CPU kernel reads past its array), and so is a target that holds the
+    blank (PyTorch's documentation forbids it, its kernel computes something). Caches
+    ``log_probs``, the alignment, ``log α``, the losses and the per-sample scale.
+    """
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False):
+        super().__init__(reduction)
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+        self._cache: tuple[Any, ...] | None = None
+
+    def forward(
+        self, log_probs: Array, targets: Array, input_lengths: Any, target_lengths: Any
+    ) -> float | Array:
+        lp = float_input(self, log_probs, "log_probs")
+        if lp.ndim not in (2, 3):
+            raise shape_error(self, "(T, N, C) or (T, C)", lp, "log_probs")
+        batched = lp.ndim == 3
+        lp3 = lp if batched else lp[:, None, :]
+        T, N, C = lp3.shape
+        if not 0 <= self.blank < C:
+            raise ValueError(f"{self.describe()}: blank must be in [0, {C}) for C={C} classes")
+        il = _lengths(self, input_lengths, "input_lengths", N, batched)
+        tl = _lengths(self, target_lengths, "target_lengths", N, batched)
+        if il.size and il.max() > T:
+            raise ValueError(
+                f"{self.describe()}: input_lengths must be at most T={T} (log_probs of shape "
+                f"{lp.shape}), got {il.max()}"
+            )
+        padded = self._padded_targets(_as_target(self, targets, "targets"), tl, N, C, batched)
+        align = CTCAlignment(lp3, padded, tl, self.blank)
+        alpha, nll = ctc_alpha(align, il)
+        infinite = np.isinf(nll)
+        if self.zero_infinity:
+            nll = np.where(infinite, 0, nll).astype(lp.dtype)
+        per_target = 1 / np.maximum(tl, 1).astype(lp.dtype)
+        terms = nll * per_target if self.reduction == "mean" else nll
+        self._cache = (lp3, align, alpha, nll, il, per_target, infinite, batched)
+        return self._reduce(terms if batched else terms.reshape(()))
+
+    def _padded_targets(self, t: Array, tl: IntArray, N: int, C: int, batched: bool) -> IntArray:
+        if not np.issubdtype(t.dtype, np.integer):
+            raise TypeError(f"{self.describe()}: targets must be class indices, got {t.dtype}")
+        if t.ndim == 2 and batched:
+            if t.shape[0] != N:
+                raise ValueError(
+                    f"{self.describe()}: padded targets must be (N={N}, S), got {t.shape}"
+                )
+            if tl.size and tl.max() > t.shape[1]:
+                raise ValueError(
+                    f"{self.describe()}: target_lengths must be at most S={t.shape[1]} for "
+                    f"padded targets of shape {t.shape}, got {tl.max()}"
+                )
+            padded = t
+        elif t.ndim == 1:
+            if t.shape[0] != tl.sum():
+                raise ValueError(
+                    f"{self.describe()}: concatenated targets must have sum(target_lengths)="
+                    f"{tl.sum()} entries, got {t.shape[0]}"
+                )
+            S = int(tl.max()) if tl.size else 0
+            offsets = np.concatenate([[0], np.cumsum(tl)[:-1]]).astype(np.int64)
+            inside = np.arange(S)[None, :] < tl[:, None]
+            index = np.where(inside, offsets[:, None] + np.arange(S), 0)
+            padded = np.where(inside, t[index] if t.size else 0, self.blank)
+        else:
+            expected = "(N, S) padded or 1-D concatenated" if batched else "1-D"
+            raise ValueError(f"{self.describe()}: targets must be {expected}, got {t.shape}")
+        used = np.arange(padded.shape[1])[None, :] < tl[:, None]
+        bad = used & ((padded < 0) | (padded >= C))
+        if bad.any():
+            raise ValueError(
+                f"{self.describe()}: target class {padded[bad][0]} is out of range for "
+                f"C={C} classes"
+            )
+        if (used & (padded == self.blank)).any():
+            raise ValueError(
+                f"{self.describe()}: a target holds the blank class {self.blank} (a target "
+                "index cannot be blank, as PyTorch's documentation says)"
+            )
+        return np.where(used, padded, self.blank).astype(np.int64)
+
+    def backward(self, grad_output: Array | float | None = None) -> Array:
+        lp3, align, alpha, nll, il, per_target, infinite, batched = self._saved(self._cache)
+        u = self._scale(grad_output, lp3.dtype)
+        scale = np.broadcast_to(np.asarray(u, dtype=lp3.dtype).reshape(-1), nll.shape)
+        if self.reduction == "mean":
+            scale = scale * per_target
+        beta = ctc_beta(align, il)
+        zeroed = infinite if self.zero_infinity else None
+        grad = ctc_gradient(lp3, align, alpha, beta, nll, il, scale, zeroed)
+        return grad if batched else grad[:, 0, :]
 
     def extra_repr(self) -> str:
         return ""

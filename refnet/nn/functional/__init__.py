@@ -153,6 +153,8 @@ from refnet.nn.functional.stateless_extra import (
 from refnet.nn.functional.stateless_loss import (
     cosine_embedding_loss,
     cosine_embedding_loss_backward,
+    ctc_loss,
+    ctc_loss_backward,
     gaussian_nll_loss,
     gaussian_nll_loss_backward,
     hinge_embedding_loss,
@@ -250,6 +252,8 @@ __all__ = [
     "cosine_similarity_backward",
     "cross_entropy",
     "cross_entropy_backward",
+    "ctc_loss",
+    "ctc_loss_backward",
     "dropout_noise",
     "elu",
     "elu_backward",

@@ -25,6 +25,8 @@ from refnet._typing import Array
 __all__ = [
     "cosine_embedding_loss",
     "cosine_embedding_loss_backward",
+    "ctc_loss",
+    "ctc_loss_backward",
     "gaussian_nll_loss",
     "gaussian_nll_loss_backward",
     "hinge_embedding_loss",
@@ -179,6 +181,36 @@ def triplet_margin_with_distance_loss_backward(
         distance_function=distance_function, margin=margin, swap=swap, reduction=reduction
     )
     return _through(loss, grad, anchor, positive, negative)
+
+
+def ctc_loss(
+    log_probs: Array,
+    targets: Array,
+    input_lengths: Any,
+    target_lengths: Any,
+    blank: int = 0,
+    reduction: str = "mean",
+    zero_infinity: bool = False,
+) -> Any:
+    """Connectionist temporal classification loss (``F.ctc_loss``; see ``nn.CTCLoss``)."""
+    loss = _nn().CTCLoss(blank, reduction, zero_infinity)
+    return loss(log_probs, targets, input_lengths, target_lengths)
+
+
+def ctc_loss_backward(
+    grad: Any,
+    log_probs: Array,
+    targets: Array,
+    input_lengths: Any,
+    target_lengths: Any,
+    blank: int = 0,
+    reduction: str = "mean",
+    zero_infinity: bool = False,
+) -> Array:
+    """PyTorch's gradient of :func:`ctc_loss` with respect to ``log_probs`` (the logits'
+    gradient behind a log-softmax; see :mod:`refnet.nn.functional.ctc`)."""
+    loss = _nn().CTCLoss(blank, reduction, zero_infinity)
+    return _through(loss, grad, log_probs, targets, input_lengths, target_lengths)
 
 
 # ---------------------------------------------------------------------- existing losses
