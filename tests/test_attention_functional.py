@@ -1,6 +1,6 @@
 """Scaled dot-product attention (refnet.nn.functional.attention).
 
-Three oracles: the plain row-by-row reference beside the kernel (forward), float64
+Three oracles: the plain row-by-row references beside the kernel (forward and backward), float64
 central differences of Q, K and V (also through the returned weights' gradient), and
 torch's ``F.scaled_dot_product_attention`` (outputs and gradients at rtol 1e-9).
 Hypothesis draws the leading shape, lengths, feature sizes, the mask kind, causal and
@@ -72,6 +72,21 @@ def test_matches_reference(p: dict[str, Any]) -> None:
         p["query"], p["key"], p["value"], p["attn_mask"], p["is_causal"], p["scale"]
     )
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+
+
+@given(problems(), st.booleans())
+def test_backward_matches_the_reference(p: dict[str, Any], with_weights: bool) -> None:
+    _out, cache = _forward(p)
+    weights = p["GW"] if with_weights else None
+    grads = A.scaled_dot_product_attention_backward(
+        p["G"], p["query"], p["key"], p["value"], cache, weights
+    )
+    expected = A.scaled_dot_product_attention_backward_reference(
+        p["G"], p["query"], p["key"], p["value"], p["attn_mask"], p["is_causal"], p["scale"],
+        weights,
+    )  # fmt: skip
+    for name, got, want in zip(("query", "key", "value"), grads, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
 @given(problems(), st.booleans())

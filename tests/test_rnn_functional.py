@@ -1,6 +1,7 @@
 """The whole-sequence recurrent kernels (refnet.nn.functional.recurrent).
 
-Three oracles: the plain cell-by-cell references beside the kernels (forward), float64
+Three oracles: the plain cell-by-cell references beside the kernels (forward, and the
+step-by-step BPTT for the backward), float64
 central differences (every input of the kernel: x, the initial states, every weight and
 bias), and torch's own single-layer modules with the same weights (forward and backward).
 Hypothesis draws the sizes, the direction, bias, projection, nonlinearity, variable
@@ -63,6 +64,23 @@ class Problem:
             return R.gru_reference(self.x, self.states[0], w_ih, w_hh, b_ih, b_hh, **kw)  # type: ignore[arg-type]
         w_hr = rest[0] if rest else None
         return R.lstm_reference(self.x, *self.states, w_ih, w_hh, b_ih, b_hh, w_hr, **kw)  # type: ignore[arg-type]
+
+    def reference_backward(self, grads: list[Array | None]) -> tuple[Array, ...]:
+        """The reference BPTT: ``(∂x, ∂states..., [parameter gradients])``."""
+        w_ih, w_hh, b_ih, b_hh, *rest = self.weights
+        kw = {"reverse": self.reverse, "lengths": self.lengths}
+        if self.kind.startswith("rnn"):
+            return R.rnn_backward_reference(
+                *grads, self.x, self.states[0], w_ih, w_hh, b_ih, b_hh, self.kind[4:], **kw
+            )  # type: ignore[arg-type]
+        if self.kind == "gru":
+            return R.gru_backward_reference(
+                *grads, self.x, self.states[0], w_ih, w_hh, b_ih, b_hh, **kw
+            )  # type: ignore[arg-type]
+        w_hr = rest[0] if rest else None
+        return R.lstm_backward_reference(
+            *grads, self.x, *self.states, w_ih, w_hh, b_ih, b_hh, w_hr, **kw
+        )  # type: ignore[arg-type]
 
     def mask(self) -> Array:
         """(L, N, 1): 1 at real positions."""
@@ -170,6 +188,24 @@ def test_backward_matches_numerical_gradients(p: Problem, data: st.DataObject) -
         report = compare(name, analytic, numerical_gradient(terms, array), rtol=1e-6, atol=1e-9)
         assert not report.mismatches, str(report)
     np.testing.assert_array_equal(gx * (1 - p.mask()), 0)  # padded positions: no gradient
+
+
+@given(problems(), st.data())
+def test_fast_backward_matches_the_reference_bptt(p: Problem, data: st.DataObject) -> None:
+    """The second oracle for the backward: the step-by-step BPTT beside the kernels."""
+    fast = p.forward()
+    n_out = len(fast) - 1
+    which = data.draw(st.lists(st.booleans(), min_size=n_out, max_size=n_out))
+    grads = _used_gradients(p, fast, which, seed=3)
+    gx, gstates, gparams = p.backward(grads, fast[-1])
+    *ref_inputs, ref_params = p.reference_backward(grads)
+    for got, expected in zip([gx, *gstates], ref_inputs, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    for k, (got, expected) in enumerate(zip(gparams, ref_params, strict=False)):
+        if expected is None:
+            assert got is None, k
+        else:
+            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12, err_msg=str(k))
 
 
 @given(problems(["lstm_proj", "gru"]))

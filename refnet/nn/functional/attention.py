@@ -329,3 +329,59 @@ def scaled_dot_product_attention_reference(
             p = e / e.sum()
             out[index][i] = sum(p[j] * v[index][j] for j in range(S))
     return out
+
+
+def scaled_dot_product_attention_backward_reference(
+    grad_output: Array,
+    query: Array,
+    key: Array,
+    value: Array,
+    attn_mask: Array | None = None,
+    is_causal: bool = False,
+    scale: float | None = None,
+    grad_weights: Array | None = None,
+) -> tuple[Array, Array, Array]:
+    """The backward written out, one query row at a time (no dropout): a second oracle
+    for :func:`scaled_dot_product_attention_backward`.
+
+    For query i with probabilities p over the keys and upstream g = ∂L/∂o_i (and the
+    weights' gradient w, if given): ``∂v_j += p_j g``, ``∂p_j = g·v_j + w_j``,
+    ``∂a_j = p_j (∂p_j − Σ_k p_k ∂p_k)``, ``∂q_i = scale Σ_j ∂a_j k_j``,
+    ``∂k_j += scale ∂a_j q_i``. Broadcast leading dimensions are summed back.
+    """
+    lead = np.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    L, E = query.shape[-2:]
+    S, Ev = value.shape[-2:]
+    s = 1.0 / math.sqrt(E) if scale is None else float(scale)
+    q = np.broadcast_to(query, (*lead, L, E))
+    k = np.broadcast_to(key, (*lead, S, E))
+    v = np.broadcast_to(value, (*lead, S, Ev))
+    m = None if attn_mask is None else np.broadcast_to(attn_mask, (*lead, L, S))
+    dq, dk, dv = np.zeros(q.shape), np.zeros(k.shape), np.zeros(v.shape)
+    for index in np.ndindex(*lead):
+        for i in range(L):
+            a = np.array([q[index][i] @ k[index][j] * s for j in range(S)])
+            if is_causal:
+                a[i + 1 :] = -np.inf
+            if m is not None:
+                row = m[index][i]
+                a = np.where(row, a, -np.inf) if row.dtype == np.bool_ else a + row
+            if np.all(a == -np.inf):
+                continue  # no key: output 0, no gradient
+            e = np.exp(a - a.max())
+            p = e / e.sum()
+            g = grad_output[index][i]
+            dp = np.array([g @ v[index][j] for j in range(S)])
+            if grad_weights is not None:
+                dp = dp + grad_weights[index][i]
+            da = p * (dp - p @ dp)
+            for j in range(S):
+                dv[index][j] += p[j] * g
+                dq[index][i] += s * da[j] * k[index][j]
+                dk[index][j] += s * da[j] * q[index][i]
+    dtype = query.dtype
+    return (
+        _sum_to(dq, query.shape).astype(dtype),
+        _sum_to(dk, key.shape).astype(dtype),
+        _sum_to(dv, value.shape).astype(dtype),
+    )

@@ -38,6 +38,7 @@ returns the gradients of ``x`` and the initial state(s) and the parameter gradie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -631,3 +632,212 @@ def gru_reference(
 
     output, (h_n,) = _reference_loop(x, (h0,), step, reverse, lengths)
     return output, h_n
+
+
+# ---------------------------------------------------------------------- reference BPTT
+#
+# Backpropagation through time written out: replay one row's forward to know the state
+# before each step, then walk the steps backwards through each cell's local derivative,
+# adding every step's share of the (shared) weights' gradients. The fast backward kernels
+# above compute the same sums with all steps' products batched into GEMMs.
+
+StepBackward = Callable[
+    [Array, tuple[Array, ...], Array, tuple[Array, ...]],
+    tuple[Array, tuple[Array, ...], list[Array | None]],
+]
+"""``(x_t, state before, ∂L/∂output_t, ∂L/∂state after) -> (∂x_t, ∂state before,
+parameter gradients of this step)``."""
+
+
+def _reference_backward(
+    x: Array,
+    states: tuple[Array, ...],
+    step: object,
+    step_backward: StepBackward,
+    reverse: bool,
+    lengths: IntArray | None,
+    grad_output: Array | None,
+    grad_finals: tuple[Array | None, ...],
+) -> tuple[Array, tuple[Array, ...], list[Array | None]]:
+    """BPTT row by row: ``(∂x, ∂initial states, Σ over rows and steps of the parameter
+    gradients)``; ``None`` gradients mean the loss did not use that output."""
+    L, N, _ = x.shape
+    grad_x = np.zeros_like(x)
+    grad_states = tuple(np.zeros_like(s) for s in states)
+    totals: list[Array | None] | None = None
+    for n in range(N):
+        order = list(_steps(L if lengths is None else int(lengths[n]), reverse))
+        state, before = tuple(s[n] for s in states), []
+        for t in order:
+            before.append(state)
+            _, *new = step(x[t, n], *state)  # type: ignore[operator]
+            state = tuple(new)
+        carry = tuple(
+            np.zeros_like(s) if g is None else g[n].copy()
+            for s, g in zip(state, grad_finals, strict=True)
+        )
+        for t, state_t in zip(reversed(order), reversed(before), strict=True):
+            d_out = np.zeros_like(state[0]) if grad_output is None else grad_output[t, n]
+            grad_x[t, n], carry, grads = step_backward(x[t, n], state_t, d_out, carry)
+            totals = grads if totals is None else _add(totals, grads)
+        for k, d in enumerate(carry):
+            grad_states[k][n] = d
+    return grad_x, grad_states, totals if totals is not None else []
+
+
+def _add(a: list[Array | None], b: list[Array | None]) -> list[Array | None]:
+    return [None if p is None or q is None else p + q for p, q in zip(a, b, strict=True)]
+
+
+def _sigmoid(v: Array) -> Array:
+    return 1 / (1 + np.exp(-v))
+
+
+def rnn_backward_reference(
+    grad_output: Array | None,
+    grad_h_n: Array | None,
+    x: Array,
+    h0: Array,
+    w_ih: Array,
+    w_hh: Array,
+    b_ih: Array | None,
+    b_hh: Array | None,
+    nonlinearity: str = "tanh",
+    reverse: bool = False,
+    lengths: IntArray | None = None,
+) -> tuple[Array, Array, list[Array | None]]:
+    """BPTT of :func:`rnn_reference`. Per step, with δ = ∂L/∂h' (output and carry) and
+    a the pre-activation: ∂a = δ ⊙ act'(a); ∂W_ih += ∂a xᵀ, ∂W_hh += ∂a hᵀ,
+    ∂b_ih = ∂b_hh += ∂a; ∂x = W_ihᵀ ∂a, ∂h = W_hhᵀ ∂a.
+    Returns ``(∂x, ∂h_0, [∂W_ih, ∂W_hh, ∂b_ih, ∂b_hh])``."""
+
+    def step(x_t: Array, h: Array) -> tuple[Array, Array]:
+        a = _affine(x_t, w_ih, b_ih) + _affine(h, w_hh, b_hh)
+        h_new = np.maximum(a, 0) if nonlinearity == "relu" else np.tanh(a)
+        return h_new, h_new
+
+    def step_backward(
+        x_t: Array, state: tuple[Array, ...], d_out: Array, carry: tuple[Array, ...]
+    ) -> tuple[Array, tuple[Array, ...], list[Array | None]]:
+        (h,) = state
+        a = _affine(x_t, w_ih, b_ih) + _affine(h, w_hh, b_hh)
+        slope = (a > 0).astype(a.dtype) if nonlinearity == "relu" else 1 - np.tanh(a) ** 2
+        da = (d_out + carry[0]) * slope
+        bias = None if b_ih is None else da
+        return w_ih.T @ da, (w_hh.T @ da,), [np.outer(da, x_t), np.outer(da, h), bias, bias]
+
+    grad_x, (grad_h0,), grads = _reference_backward(
+        x, (h0,), step, step_backward, reverse, lengths, grad_output, (grad_h_n,)
+    )
+    return grad_x, grad_h0, grads
+
+
+def lstm_backward_reference(
+    grad_output: Array | None,
+    grad_h_n: Array | None,
+    grad_c_n: Array | None,
+    x: Array,
+    h0: Array,
+    c0: Array,
+    w_ih: Array,
+    w_hh: Array,
+    b_ih: Array | None,
+    b_hh: Array | None,
+    w_hr: Array | None = None,
+    reverse: bool = False,
+    lengths: IntArray | None = None,
+) -> tuple[Array, Array, Array, list[Array | None]]:
+    """BPTT of :func:`lstm_reference`. Per step, with z the gates' pre-activations,
+    m = o ⊙ tanh(c') and h' = W_hr m (or m), δh = ∂L/∂h' and δc = ∂L/∂c' (carried):
+
+        ∂m = W_hrᵀ δh (∂W_hr += δh mᵀ),   ∂o = ∂m ⊙ tanh c'
+        ∂c' = δc + ∂m ⊙ o ⊙ (1 − tanh² c')
+        ∂i = ∂c' ⊙ g,  ∂g = ∂c' ⊙ i,  ∂f = ∂c' ⊙ c,  ∂c = ∂c' ⊙ f
+        ∂z = (∂i i(1−i), ∂f f(1−f), ∂g (1−g²), ∂o o(1−o))
+        ∂W_ih += ∂z xᵀ, ∂W_hh += ∂z hᵀ, ∂b += ∂z;  ∂x = W_ihᵀ ∂z, ∂h = W_hhᵀ ∂z
+
+    Returns ``(∂x, ∂h_0, ∂c_0, [∂W_ih, ∂W_hh, ∂b_ih, ∂b_hh, ∂W_hr])``."""
+
+    def step(x_t: Array, h: Array, c: Array) -> tuple[Array, Array, Array]:
+        h_new, c_new = lstm_cell_reference(x_t, h, c, w_ih, w_hh, b_ih, b_hh, w_hr)
+        return h_new, h_new, c_new
+
+    def step_backward(
+        x_t: Array, state: tuple[Array, ...], d_out: Array, carry: tuple[Array, ...]
+    ) -> tuple[Array, tuple[Array, ...], list[Array | None]]:
+        h, c = state
+        zi, zf, zg, zo = np.split(_affine(x_t, w_ih, b_ih) + _affine(h, w_hh, b_hh), 4)
+        i, f, g, o = _sigmoid(zi), _sigmoid(zf), np.tanh(zg), _sigmoid(zo)
+        c_new = f * c + i * g
+        m = o * np.tanh(c_new)
+        dh = d_out + carry[0]
+        dm = dh if w_hr is None else w_hr.T @ dh
+        dc_new = carry[1] + dm * o * (1 - np.tanh(c_new) ** 2)
+        dz = np.concatenate(
+            [
+                dc_new * g * i * (1 - i),
+                dc_new * c * f * (1 - f),
+                dc_new * i * (1 - g**2),
+                dm * np.tanh(c_new) * o * (1 - o),
+            ]
+        )
+        bias = None if b_ih is None else dz
+        grad_hr = None if w_hr is None else np.outer(dh, m)
+        grads = [np.outer(dz, x_t), np.outer(dz, h), bias, bias, grad_hr]
+        return w_ih.T @ dz, (w_hh.T @ dz, dc_new * f), grads
+
+    grad_x, (grad_h0, grad_c0), grads = _reference_backward(
+        x, (h0, c0), step, step_backward, reverse, lengths, grad_output, (grad_h_n, grad_c_n)
+    )
+    return grad_x, grad_h0, grad_c0, grads
+
+
+def gru_backward_reference(
+    grad_output: Array | None,
+    grad_h_n: Array | None,
+    x: Array,
+    h0: Array,
+    w_ih: Array,
+    w_hh: Array,
+    b_ih: Array | None,
+    b_hh: Array | None,
+    reverse: bool = False,
+    lengths: IntArray | None = None,
+) -> tuple[Array, Array, list[Array | None]]:
+    """BPTT of :func:`gru_reference`. With ``a = W_ih x + b_ih`` and ``u = W_hh h + b_hh``
+    split into (r, z, n) parts, r = σ(a_r + u_r), z = σ(a_z + u_z), n = tanh(a_n + r u_n),
+    h' = (1 − z) n + z h, and δ = ∂L/∂h':
+
+        ∂n = δ (1 − z),  ∂z = δ (h − n),  ∂h (direct) = δ z
+        ∂s_n = ∂n (1 − n²),  ∂r = ∂s_n ⊙ u_n,  ∂u_n = ∂s_n ⊙ r
+        ∂a = (∂r r(1−r), ∂z z(1−z), ∂s_n),   ∂u = (∂r r(1−r), ∂z z(1−z), ∂u_n)
+
+    ∂W_ih += ∂a xᵀ, ∂b_ih += ∂a, ∂W_hh += ∂u hᵀ, ∂b_hh += ∂u; ∂x = W_ihᵀ ∂a,
+    ∂h = W_hhᵀ ∂u + δ z. Returns ``(∂x, ∂h_0, [∂W_ih, ∂W_hh, ∂b_ih, ∂b_hh])``."""
+
+    def step(x_t: Array, h: Array) -> tuple[Array, Array]:
+        h_new = gru_cell_reference(x_t, h, w_ih, w_hh, b_ih, b_hh)
+        return h_new, h_new
+
+    def step_backward(
+        x_t: Array, state: tuple[Array, ...], d_out: Array, carry: tuple[Array, ...]
+    ) -> tuple[Array, tuple[Array, ...], list[Array | None]]:
+        (h,) = state
+        a_r, a_z, a_n = np.split(_affine(x_t, w_ih, b_ih), 3)
+        u_r, u_z, u_n = np.split(_affine(h, w_hh, b_hh), 3)
+        r, z = _sigmoid(a_r + u_r), _sigmoid(a_z + u_z)
+        n = np.tanh(a_n + r * u_n)
+        delta = d_out + carry[0]
+        ds_n = delta * (1 - z) * (1 - n**2)
+        dr = ds_n * u_n * r * (1 - r)
+        dz = delta * (h - n) * z * (1 - z)
+        da, du = np.concatenate([dr, dz, ds_n]), np.concatenate([dr, dz, ds_n * r])
+        grads = [np.outer(da, x_t), np.outer(du, h), None, None]
+        if b_ih is not None:
+            grads[2:] = [da, du]
+        return w_ih.T @ da, (w_hh.T @ du + delta * z,), grads
+
+    grad_x, (grad_h0,), grads = _reference_backward(
+        x, (h0,), step, step_backward, reverse, lengths, grad_output, (grad_h_n,)
+    )
+    return grad_x, grad_h0, grads
