@@ -630,3 +630,20 @@ def test_arguments_that_make_the_rate_negative_or_nan_are_refused() -> None:
     with pytest.raises(ValueError, match="learning rate nan"):
         schedule.step()
     assert optimizer.param_groups[0]["lr"] == 0.1 and schedule.last_epoch == 0
+
+
+def test_default_arguments_are_torchs() -> None:
+    """Issue 20: every argument a scheduler shares with torch's has torch's default."""
+    torch = pytest.importorskip("torch")
+    import inspect
+
+    for name in lr_scheduler.__all__:
+        if name == "LRScheduler":
+            continue
+        ours = inspect.signature(getattr(lr_scheduler, name)).parameters
+        theirs = inspect.signature(getattr(torch.optim.lr_scheduler, name)).parameters
+        for arg, parameter in ours.items():
+            if parameter.default is inspect.Parameter.empty:
+                continue
+            assert arg in theirs, f"{name}: argument {arg} is not torch's"
+            assert parameter.default == theirs[arg].default, f"{name}: default of {arg}"

@@ -346,3 +346,19 @@ def test_float32_trajectory_stays_float32_and_close_to_torch(name: str) -> None:
     for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         assert a.dtype == np.float32, f"{name}: param {i} became {a.dtype}"
         assert_close(a, b, 1e-4, f"{name} float32: param {i}")
+
+
+def _plain(value: Any) -> Any:
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+@pytest.mark.parametrize("name", [*(n for n in OPTIMIZERS if n != "Lion"), "Muon", "LBFGS"])
+def test_default_options_are_torchs(name: str) -> None:
+    """Issue 20: each optimizer built with only its parameters has torch's options (a
+    wrong default lr agrees with itself in every test that passes the lr)."""
+    cls = getattr(optim, name)
+    ours = cls([Parameter(np.zeros((2, 2)))]).defaults
+    theirs = getattr(torch.optim, name)([torch.zeros((2, 2), requires_grad=True)]).defaults
+    assert set(ours) <= set(theirs), f"{name}: options torch does not have"
+    for key, value in ours.items():
+        assert _plain(value) == _plain(theirs[key]), f"{name}: default {key}"
