@@ -5,9 +5,11 @@
     python -m benchmarks --cases 'step-*,conv2d-fwdbwd' --rounds 31
     python -m benchmarks --quick              # a fast look: fewer rounds, shorter samples
     python -m benchmarks --no-torch           # refnet only (also what happens without torch)
+    python -m benchmarks --sweep              # the steps over batch sizes, 1 and 2 threads
 
 Writes ``latest.md`` (the table), ``latest.json`` (machine, settings, every sample) and
-``latest.png`` (the ratios) into ``--out`` (``benchmarks/results`` by default).
+``latest.png`` (the ratios) into ``--out`` (``benchmarks/results`` by default); with
+``--sweep``, ``sweep.md``, ``sweep.json`` and ``sweep.png`` instead (:mod:`benchmarks.sweep`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 
 import refnet
-from benchmarks import threads
+from benchmarks import sweep, threads
 from benchmarks.breakdown import format_rows, layer_times
 from benchmarks.cases import Case, Contest, MismatchError, all_cases, select
 from benchmarks.machine import (
@@ -85,6 +87,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="5 rounds, 1 warm-up, 2 ms samples by default"
     )
     parser.add_argument("--no-torch", action="store_true", help="time refnet only")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="time the MLP and cnn steps over batch sizes 1-512 with 1 and 2 threads",
+    )
     parser.add_argument(
         "--breakdown",
         action="store_true",
@@ -257,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         thread_count = set_threads(args.threads, torch)
         if args.refnet_threads is not None:
             refnet.set_num_threads(args.refnet_threads)
+        if args.sweep:
+            return run_sweep(torch, args, argv)
         return run(chosen, torch, thread_count, args, argv)
     finally:  # leave the process as it was (the tests call main() in-process)
         threads.restore_blas()
@@ -274,9 +283,7 @@ def run(
 ) -> int:
     """Check and time the chosen cases, print progress, write the outputs."""
     machine = machine_info(torch)
-    command = "python -m benchmarks" + "".join(
-        " " + shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
-    )
+    command = _command(argv)
     settings = {
         "command": command,
         "rounds": args.rounds,
@@ -332,6 +339,48 @@ def run(
         print("matplotlib is not installed: no chart.")
     print(f"wrote {', '.join(written)} into {args.out}")
     failed = [r.case.name for r in results if r.error is not None]
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _command(argv: list[str] | None) -> str:
+    return "python -m benchmarks" + "".join(
+        " " + shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
+
+
+def run_sweep(torch: Any | None, args: argparse.Namespace, argv: list[str] | None) -> int:
+    """Time the sweep's cases at each thread count (the same count for both libraries)."""
+    machine = machine_info(torch)
+    machine["source"] = source_version()
+    print(describe(machine))
+    points: list[sweep.Point] = []
+    failed: list[str] = []
+    for count in sweep.THREADS:
+        set_threads(count, torch)
+        prepared = []
+        for case in sweep.sweep_cases():
+            result = Result(case)
+            contest = prepare(result, torch)
+            if contest is None:
+                failed.append(f"{case.name} ({count} threads)")
+                print(progress_line(result), flush=True)
+            else:
+                prepared.append((result, contest))
+        time_all(prepared, args)
+        for result, _ in prepared:
+            print(f"{count} thread(s): {progress_line(result)}", flush=True)
+        points += sweep.points_of([r for r, _ in prepared], count)
+    args.out.mkdir(parents=True, exist_ok=True)
+    command = _command(argv)
+    (args.out / "sweep.md").write_text(sweep.markdown(points, machine, command), encoding="utf-8")
+    (args.out / "sweep.json").write_text(sweep.to_json(points, machine, command), encoding="utf-8")
+    written = "sweep.md, sweep.json" + (
+        ", sweep.png" if sweep.plot(points, args.out / "sweep.png") else ""
+    )
+    print(f"wrote {written} into {args.out}")
     if failed:
         print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
         return 1

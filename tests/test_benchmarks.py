@@ -132,3 +132,27 @@ def _has_matplotlib() -> bool:
     except ImportError:
         return False
     return True
+
+
+def test_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    from benchmarks import sweep
+
+    monkeypatch.setattr(sweep, "MODELS", ("mlp",))
+    monkeypatch.setattr(sweep, "BATCHES", (1, 4))
+    monkeypatch.setattr(sweep, "THREADS", (1,))
+    assert main([*TINY, "--sweep", "--out", str(tmp_path)]) == 0
+    document = json.loads((tmp_path / "sweep.json").read_text(encoding="utf-8"))
+    points = document["points"]
+    assert [(p["model"], p["batch"], p["threads"]) for p in points] == [
+        ("mlp", 1, 1),
+        ("mlp", 4, 1),
+    ]
+    for p in points:
+        assert p["ratio"] == pytest.approx(p["refnet_ms"] / p["torch_ms"])
+    md = (tmp_path / "sweep.md").read_text(encoding="utf-8")
+    four = points[1]
+    per_sample = f"| mlp | 4 | 1 | {1e3 * four['refnet_ms'] / 4:.1f} |"
+    assert per_sample in md
+    if _has_matplotlib():
+        assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
