@@ -54,6 +54,7 @@ REQUIRED: dict[str, Any] = {
     "downscale_factor": 2,
     "groups": 2,
     "size": 3,
+    "norm_type": 2,
 }
 SKIP = {
     nn.Residual: "no torch counterpart",

@@ -90,14 +90,8 @@ def test_non_float_input() -> None:
             ValueError,
             "divisor_override must not be zero",
         ),
-        (lambda: nn.MaxPool2d(2, return_indices=True), NotImplementedError, "return_indices"),
         (lambda: nn.AdaptiveAvgPool2d((2, 2, 2)), ValueError, "output_size must be"),
         (lambda: nn.AdaptiveAvgPool2d(-1), ValueError, "output_size must be"),
-        (
-            lambda: nn.AdaptiveMaxPool2d(2, return_indices=True),
-            NotImplementedError,
-            "return_indices",
-        ),
         (lambda: nn.AdaptiveMaxPool2d((1, 2.5)), ValueError, "output_size must be"),
     ],
 )

@@ -1,5 +1,5 @@
-"""Pooling layers: ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``,
-``AdaptiveMaxPool2d``, ``MaxPool1d``, ``AvgPool1d``.
+"""Pooling layers: ``MaxPool1d/2d``, ``AvgPool1d/2d``, ``AdaptiveAvgPool1d/2d``,
+``AdaptiveMaxPool1d/2d``, ``MaxUnpool1d/2d``, ``LPPool1d/2d``.
 
 Pooling has no parameters: each output is the maximum or the average of a window of
 its input plane. The kernels and the derivation of their gradients are in
@@ -9,6 +9,7 @@ of 1. Outputs keep the memory layout of the input (see the functional module).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,11 @@ class _Pool(Module):
         self._output_shape = y.shape
         return y
 
+    def _finish_indices(self, indices4: Array) -> Array:
+        """The indices output, shaped like the output (1-d: positions along L)."""
+        i = indices4[:, :, 0, :] if self._dims == 1 else indices4
+        return np.ascontiguousarray(i if self._batched else i[0], dtype=np.int64)
+
     def _grad_as_batched_2d(self, grad_output: object) -> Array:
         g = same_shape_gradient(self, grad_output, self._saved(self._output_shape))
         g = g if self._batched else g[None]
@@ -150,11 +156,7 @@ class _MaxPool(_Pool):
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
-        name = type(self).__name__
-        if return_indices:
-            raise NotImplementedError(
-                f"{name}: return_indices=True is not supported (there is no MaxUnpool2d)"
-            )
+        self.return_indices = return_indices
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
@@ -179,13 +181,16 @@ class _MaxPool(_Pool):
         _validate_window(name, k, s, p, d)
         return F.PoolGeometry(k, s, p, d, self.ceil_mode)
 
-    def forward(self, x: Array) -> Array:
+    def forward(self, x: Array) -> Array | tuple[Array, Array]:
         x4 = self._as_batched_2d(x)
         self._check_output(x4, self._geometry.output_size(*x4.shape[2:]))
-        y, self._cache = F.max_pool2d_forward(x4, self._geometry)
-        return self._finish(y)
+        if not self.return_indices:
+            y, self._cache = F.max_pool2d_forward(x4, self._geometry)
+            return self._finish(y)
+        y, self._cache, indices = F.max_pool2d_indices(x4, self._geometry)
+        return self._finish(y), self._finish_indices(indices)
 
-    def backward(self, grad_output: Array) -> Array:
+    def backward(self, grad_output: Array, grad_indices: None = None) -> Array:
         cache = self._saved(self._cache)
         return self._unbatch_grad(
             F.max_pool2d_backward(self._grad_as_batched_2d(grad_output), cache)
@@ -211,8 +216,11 @@ class MaxPool2d(_MaxPool):
     elsewhere. Ties: the first maximum in row-major window order wins, as in PyTorch.
 
     Caches only which tap won each window (1 to 3 bytes per output), not the input.
-    ``return_indices=True`` is not supported. With NaN in a window the output is NaN as
-    in PyTorch, but its gradient may go to another element than PyTorch's choice.
+    ``return_indices=True`` also returns each window's winner as the flat index
+    ``h·W + w`` into its input plane (int64, what ``MaxUnpool2d`` takes); the backward
+    then takes ``(grad_output, None)``: the indices have no gradient. With NaN in a
+    window the output is NaN as in PyTorch, but its gradient may go to another element
+    than PyTorch's choice.
     """
 
 
@@ -354,8 +362,21 @@ class _AdaptivePool(_Pool):
         self.output_size = output_size
         self._configure_first()
 
+    _sizes: tuple[int | None, int | None]
+
     def _configure(self) -> None:
         output_size = self.output_size
+        if self._dims == 1:
+            items = tuple(output_size) if isinstance(output_size, tuple) else (output_size,)
+            if len(items) != 1 or not (
+                items[0] is None or (isinstance(items[0], (int, np.integer)) and items[0] >= 0)
+            ):
+                raise ValueError(
+                    f"{type(self).__name__}: output_size must be a non-negative int, "
+                    f"got {output_size!r}"
+                )
+            self._sizes = (1, None if items[0] is None else int(items[0]))
+            return
         sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
         if len(sizes) != 2 or any(
             s is not None and (not isinstance(s, (int, np.integer)) or s < 0) for s in sizes
@@ -409,26 +430,205 @@ class AdaptiveMaxPool2d(_AdaptivePool):
     its maximum (the first in row-major order on ties, as in PyTorch), summed where
     overlapping windows chose the same element.
 
-    Caches the flat index of each window's winner (one integer per output).
-    ``return_indices=True`` is not supported.
+    Caches the flat index of each window's winner (one integer per output), which
+    ``return_indices=True`` also returns (int64, ``h·W + w``); the backward then takes
+    ``(grad_output, None)``.
     """
 
     def __init__(
         self, output_size: int | tuple[int | None, int | None], return_indices: bool = False
     ) -> None:
-        if return_indices:
-            raise NotImplementedError(
-                f"{type(self).__name__}: return_indices=True is not supported"
-            )
         super().__init__(output_size)
+        self.return_indices = return_indices
+
+    def forward(self, x: Array) -> Array | tuple[Array, Array]:
+        x4 = self._as_batched_2d(x)
+        y, self._cache = F.adaptive_max_pool2d_forward(x4, self._out(x4))
+        out = self._finish(y)
+        if not self.return_indices:
+            return out
+        return out, self._finish_indices(self._cache.winner)
+
+    def backward(self, grad_output: Array, grad_indices: None = None) -> Array:
+        cache = self._saved(self._cache)
+        return self._unbatch_grad(
+            F.adaptive_max_pool2d_backward(self._grad_as_batched_2d(grad_output), cache)
+        )
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    """Average pooling of (N, C, L) or (C, L) to ``output_size`` windows (PyTorch:
+    ``nn.AdaptiveAvgPool1d(output_size)``): ``AdaptiveAvgPool2d`` over a height of 1,
+    window ``o`` averaging ``[⌊oL/Lo⌋, ⌈(o+1)L/Lo⌉)``."""
+
+    _dims = 1
+
+    def __init__(self, output_size: int | tuple[int]) -> None:
+        super().__init__(output_size)  # type: ignore[arg-type]
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    """Max pooling of (N, C, L) or (C, L) to ``output_size`` windows (PyTorch:
+    ``nn.AdaptiveMaxPool1d(output_size, return_indices=False)``): ``AdaptiveMaxPool2d``
+    over a height of 1; ``return_indices`` gives each winner's position along L."""
+
+    _dims = 1
+
+    def __init__(self, output_size: int | tuple[int], return_indices: bool = False) -> None:
+        super().__init__(output_size, return_indices)  # type: ignore[arg-type]
+
+
+def _as_tuple(value: IntOrPair, n: int, name: str, owner: str) -> tuple[int, ...]:
+    """PyTorch's ``_single``/``_pair``: an int repeated, a tuple kept (checked)."""
+    items = (value,) * n if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(items) != n or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items
+    ):
+        raise ValueError(f"{owner}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    return tuple(int(v) for v in items)
+
+
+class _MaxUnpool(Module):
+    """The partial inverse of max pooling: values put back at their indices, zeros elsewhere.
+
+    ``forward(input, indices, output_size=None)``; ``y[n, c].flat[indices[n, c, i]] =
+    x[n, c, i]`` on an output plane of size ``(L - 1)·s - 2p + k`` per axis (or
+    ``output_size``, within a stride of it). Backward: the gradient gathered back at the
+    same indices, ``∂L/∂x[n, c, i] = G[n, c].flat[indices[n, c, i]]``; the indices get
+    none. (A repeated index keeps the last value written, as in PyTorch; then the
+    gradient, a gather, is not the forward's adjoint: indices from max pooling with
+    non-overlapping windows never repeat.) Caches the indices.
+    """
+
+    _dims = 2
+
+    def __init__(
+        self, kernel_size: IntOrPair, stride: IntOrPair | None = None, padding: IntOrPair = 0
+    ) -> None:
+        super().__init__()
+        name, n = type(self).__name__, self._dims
+        self.kernel_size = _as_tuple(kernel_size, n, "kernel_size", name)
+        self.stride = _as_tuple(kernel_size if stride is None else stride, n, "stride", name)
+        self.padding = _as_tuple(padding, n, "padding", name)
+        self._indices: Array | None = None
+        self._output_shape: tuple[int, ...] | None = None
+
+    def forward(
+        self, input: Array, indices: Array, output_size: Sequence[int] | None = None
+    ) -> Array:
+        x = float_input(self, input)
+        n = self._dims
+        idx = np.asarray(indices)
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise TypeError(f"{self.describe()}: indices must be integers, got dtype {idx.dtype}")
+        if x.ndim not in (n + 1, n + 2) or idx.shape != x.shape:
+            raise ValueError(
+                f"{self.describe()}: expected a {n + 1}-d or {n + 2}-d input and indices of "
+                f"its shape, got {tuple(x.shape)} and {tuple(idx.shape)}"
+            )
+        out = F.max_unpool_output_size(
+            x.shape[-n:],
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            None if output_size is None else tuple(output_size),
+            self.describe(),
+        )
+        batched = x.ndim == n + 2
+        xb, ib = (x, idx) if batched else (x[None], idx[None])
+        y = F.max_unpool_forward(xb, ib, out, self.describe())
+        result = y if batched else y[0]
+        self._indices, self._output_shape = idx, result.shape
+        return result
+
+    def backward(self, grad_output: Array) -> Array:
+        indices = self._saved(self._indices)
+        g = same_shape_gradient(self, grad_output, self._saved(self._output_shape))
+        batched = g.ndim == self._dims + 2
+        gb, ib = (g, indices) if batched else (g[None], indices[None])
+        dx = F.max_unpool_gradient(gb, ib)
+        return dx if batched else dx[0]
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpool):
+    """Undo a ``MaxPool1d(return_indices=True)`` (PyTorch: ``nn.MaxUnpool1d(kernel_size,
+    stride=None, padding=0)``): (N, C, L) or (C, L) values back at their positions along
+    ``(L - 1)·s - 2p + k``. See :class:`_MaxUnpool`."""
+
+    _dims = 1
+
+
+class MaxUnpool2d(_MaxUnpool):
+    """Undo a ``MaxPool2d(return_indices=True)`` (PyTorch: ``nn.MaxUnpool2d(kernel_size,
+    stride=None, padding=0)``): (N, C, H, W) or (C, H, W) values back at their flat
+    ``h·W_out + w`` indices. See :class:`_MaxUnpool`."""
+
+
+class _LPPool(_Pool):
+    """Power-average pooling, ``y = (Σ_window x^p)^(1/p)`` (PyTorch's ``LPPool``).
+
+    ``p = norm_type``; ``p = 1`` is sum pooling, ``p → ∞`` approaches max pooling. As in
+    PyTorch the sum is ``k · avg_pool(x^p)`` (``k`` the window size; a ceil-mode window
+    overhanging the input is averaged over its clipped size first), and a negative
+    window sum or a negative ``x`` with a non-integer ``p`` gives NaN. Backward, with
+    ``S`` that sum and ``A`` the (linear) average pool:
+    ``∂L/∂x = x^(p-1) · Aᵀ(k · G · S^(1/p - 1))`` (the ``p`` of ``∂x^p/∂x`` cancels the
+    ``1/p`` of ``∂S^(1/p)/∂S``). Caches ``x^(p-1)`` and ``S^(1/p-1)``.
+    """
+
+    _SETTINGS = frozenset({"kernel_size", "stride", "ceil_mode"})
+
+    def __init__(
+        self,
+        norm_type: float,
+        kernel_size: IntOrPair,
+        stride: IntOrPair | None = None,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        self.norm_type = norm_type
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.ceil_mode = ceil_mode
+        self._configure_first()
+
+    def _configure(self) -> None:
+        name, n = type(self).__name__, self._dims
+        k = _as_tuple(self.kernel_size, n, "kernel_size", name)
+        s = k if self.stride is None else _as_tuple(self.stride, n, "stride", name)
+        kernel, stride = ((1, k[0]), (1, s[0])) if n == 1 else ((k[0], k[1]), (s[0], s[1]))
+        _validate_window(name, kernel, stride, (0, 0), (1, 1))
+        self._geometry = F.PoolGeometry(kernel, stride, (0, 0), (1, 1), self.ceil_mode)
 
     def forward(self, x: Array) -> Array:
         x4 = self._as_batched_2d(x)
-        y, self._cache = F.adaptive_max_pool2d_forward(x4, self._out(x4))
+        self._check_output(x4, self._geometry.output_size(*x4.shape[2:]))
+        y, self._cache = F.lp_pool2d_forward(x4, self.norm_type, self._geometry)
         return self._finish(y)
 
     def backward(self, grad_output: Array) -> Array:
         cache = self._saved(self._cache)
         return self._unbatch_grad(
-            F.adaptive_max_pool2d_backward(self._grad_as_batched_2d(grad_output), cache)
+            F.lp_pool2d_gradient(self._grad_as_batched_2d(grad_output), cache)
         )
+
+    def extra_repr(self) -> str:
+        return (
+            f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class LPPool1d(_LPPool):
+    """Power-average pooling over (N, C, L) or (C, L) (PyTorch: ``nn.LPPool1d(norm_type,
+    kernel_size, stride=None, ceil_mode=False)``). See :class:`_LPPool`."""
+
+    _dims = 1
+
+
+class LPPool2d(_LPPool):
+    """Power-average pooling over (N, C, H, W) or (C, H, W) (PyTorch: ``nn.LPPool2d``).
+    See :class:`_LPPool`."""

@@ -1,5 +1,6 @@
 """Cases for the pooling layers: MaxPool2d, MaxPool1d, AvgPool2d, AvgPool1d,
-AdaptiveAvgPool2d, AdaptiveMaxPool2d.
+AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d (with ``return_indices``), MaxUnpool1d/2d,
+LPPool1d/2d.
 
 Hyperparameters are drawn (kernel, stride or its default, padding up to half the kernel,
 dilation, ceil_mode, count_include_pad, divisor_override, output sizes with None) and the
@@ -77,6 +78,7 @@ def max_pool2d_case(draw: Draw) -> ModuleCase:
         padding=(ph, pw),
         dilation=(dh, dw),
         ceil_mode=draw(st.booleans()),
+        return_indices=draw(st.booleans()),
     )
     x = draw(distinct_arrays((*_batch(draw), draw(st.integers(1, 3)), H, W)))
     return ModuleCase(module, _in_layout(draw, x))
@@ -92,6 +94,7 @@ def max_pool1d_case(draw: Draw) -> ModuleCase:
         padding=p,
         dilation=d,
         ceil_mode=draw(st.booleans()),
+        return_indices=draw(st.booleans()),
     )
     return ModuleCase(module, draw(distinct_arrays((*_batch(draw), draw(st.integers(1, 3)), L))))
 
@@ -149,6 +152,87 @@ def adaptive_avg_pool2d_case(draw: Draw) -> ModuleCase:
 @module_case(nn.AdaptiveMaxPool2d)
 def adaptive_max_pool2d_case(draw: Draw) -> ModuleCase:
     H, W = draw(st.integers(1, 7)), draw(st.integers(1, 7))
-    module = nn.AdaptiveMaxPool2d(_adaptive_output_size(draw))
+    module = nn.AdaptiveMaxPool2d(_adaptive_output_size(draw), return_indices=draw(st.booleans()))
     x = draw(distinct_arrays((*_batch(draw), draw(st.integers(1, 3)), H, W)))
     return ModuleCase(module, _in_layout(draw, x))
+
+
+@module_case(nn.AdaptiveAvgPool1d)
+def adaptive_avg_pool1d_case(draw: Draw) -> ModuleCase:
+    size = draw(st.integers(1, 7))
+    module = nn.AdaptiveAvgPool1d(draw(st.sampled_from([size, (size,)])))
+    x = draw(arrays((*_batch(draw), draw(st.integers(1, 3)), draw(st.integers(1, 7)))))
+    return ModuleCase(module, x)
+
+
+@module_case(nn.AdaptiveMaxPool1d)
+def adaptive_max_pool1d_case(draw: Draw) -> ModuleCase:
+    module = nn.AdaptiveMaxPool1d(draw(st.integers(1, 7)), return_indices=draw(st.booleans()))
+    x = draw(distinct_arrays((*_batch(draw), draw(st.integers(1, 3)), draw(st.integers(1, 7)))))
+    return ModuleCase(module, x)
+
+
+def _unpool_case(cls: type[nn.Module], dims: int, draw: Draw) -> ModuleCase:
+    """Distinct indices per plane (as from max pooling with non-overlapping windows);
+    padding ≤ (kernel - 1) / 2 keeps the output plane at least as large as the input's."""
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(dims))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(dims))
+    padding = tuple(draw(st.integers(0, (k - 1) // 2)) for k in kernel)
+    sizes = tuple(draw(st.integers(1, 3)) for _ in range(dims))
+    out = [
+        (n - 1) * s - 2 * p + k for n, k, s, p in zip(sizes, kernel, stride, padding, strict=True)
+    ]
+    output_size = None
+    if draw(st.booleans()):
+        out = [o + draw(st.integers(0, s - 1)) for o, s in zip(out, stride, strict=True)]
+        output_size = tuple(out)
+    batch = _batch(draw)
+    channels = draw(st.integers(1, 2))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    count, plane = int(np.prod(sizes)), int(np.prod(out))
+    planes = int(np.prod(batch)) * channels
+    picks = [rng.permutation(plane)[:count] for _ in range(planes)]
+    indices = np.array(picks, dtype=np.int64).reshape(*batch, channels, *sizes)
+    module = cls(
+        kernel if dims == 2 or draw(st.booleans()) else kernel[0],
+        stride=draw(st.sampled_from([stride, None])) if stride == kernel else stride,
+        padding=padding,
+    )
+    x = draw(arrays((*batch, channels, *sizes)))
+    kwargs = {} if output_size is None else {"output_size": output_size}
+    return ModuleCase(module, (x, indices), forward_kwargs=kwargs)
+
+
+@module_case(nn.MaxUnpool1d)
+def max_unpool1d_case(draw: Draw) -> ModuleCase:
+    return _unpool_case(nn.MaxUnpool1d, 1, draw)
+
+
+@module_case(nn.MaxUnpool2d)
+def max_unpool2d_case(draw: Draw) -> ModuleCase:
+    return _unpool_case(nn.MaxUnpool2d, 2, draw)
+
+
+def _lp_pool_case(cls: type[nn.Module], dims: int, draw: Draw) -> ModuleCase:
+    """Positive inputs: x^p and its root stay smooth (negative ones give NaN, as in torch)."""
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(dims))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(dims))
+    sizes = tuple(k + draw(st.integers(0, 3)) for k in kernel)
+    module = cls(
+        draw(st.sampled_from([1, 2, 3, 1.5])),
+        kernel[0] if dims == 1 or (kernel[0] == kernel[1] and draw(st.booleans())) else kernel,
+        stride=draw(st.sampled_from([None, stride[0] if dims == 1 else stride])),
+        ceil_mode=draw(st.booleans()),
+    )
+    x = draw(arrays((*_batch(draw), draw(st.integers(1, 2)), *sizes), low=0.5, high=2.0))
+    return ModuleCase(module, x)
+
+
+@module_case(nn.LPPool1d)
+def lp_pool1d_case(draw: Draw) -> ModuleCase:
+    return _lp_pool_case(nn.LPPool1d, 1, draw)
+
+
+@module_case(nn.LPPool2d)
+def lp_pool2d_case(draw: Draw) -> ModuleCase:
+    return _lp_pool_case(nn.LPPool2d, 2, draw)

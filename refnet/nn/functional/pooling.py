@@ -50,13 +50,18 @@ from refnet._typing import Array
 
 __all__ = [
     "AvgPoolCache",
+    "LPPoolCache",
     "MaxPoolCache",
     "PoolGeometry",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool1d_backward",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
     "adaptive_avg_pool2d_backward_reference",
     "adaptive_avg_pool2d_forward",
     "adaptive_avg_pool2d_reference",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool1d_backward",
     "adaptive_max_pool2d",
     "adaptive_max_pool2d_backward",
     "adaptive_max_pool2d_backward_reference",
@@ -70,12 +75,26 @@ __all__ = [
     "avg_pool2d_forward",
     "avg_pool2d_reference",
     "avg_pool_divisor_reference",
+    "lp_pool1d",
+    "lp_pool1d_backward",
+    "lp_pool2d",
+    "lp_pool2d_backward",
+    "lp_pool2d_forward",
+    "lp_pool2d_gradient",
     "max_pool1d",
     "max_pool2d",
     "max_pool2d_backward",
     "max_pool2d_backward_reference",
     "max_pool2d_forward",
+    "max_pool2d_indices",
     "max_pool2d_reference",
+    "max_unpool1d",
+    "max_unpool1d_backward",
+    "max_unpool2d",
+    "max_unpool2d_backward",
+    "max_unpool_forward",
+    "max_unpool_gradient",
+    "max_unpool_output_size",
     "pool_output_size",
 ]
 
@@ -999,3 +1018,347 @@ def avg_pool1d(
         input[..., None, :], (1, kernel_size), (1, s), (0, padding), ceil_mode, count_include_pad
     )
     return y[..., 0, :]
+
+
+# ---------------------------------------------------------------------- indices, unpooling, Lp
+
+
+def max_pool2d_indices(x: Array, geometry: PoolGeometry) -> tuple[Array, MaxPoolCache, Array]:
+    """Max pooling with PyTorch's ``return_indices``: ``(y, cache, indices)``, each
+    window's winner as the flat index ``h·W + w`` into its (H, W) input plane (int64);
+    ``cache`` serves :func:`max_pool2d_backward` as usual.
+
+    Runs the general tap-by-tap kernel (its cache names the winning tap ``(i, j)``) and
+    converts: ``h = p·s_h - p_h + i·d_h``, ``w = q·s_w - p_w + j·d_w``.
+    """
+    H, W = x.shape[2:]
+    out = geometry.output_size(H, W)
+    y, cache = _max_pool_taps(x, out, geometry)
+    (winner,) = cache.routes
+    kw = geometry.kernel_size[1]
+    (sh, sw), (ph, pw), (dh, dw) = geometry.stride, geometry.padding, geometry.dilation
+    tap = winner.astype(np.int64)
+    rows = np.arange(out[0]).reshape(-1, 1) * sh - ph + (tap // kw) * dh
+    cols = np.arange(out[1]).reshape(1, -1) * sw - pw + (tap % kw) * dw
+    return y, cache, rows * W + cols
+
+
+def max_unpool_output_size(
+    size: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    output_size: tuple[int, ...] | None,
+    owner: str,
+) -> tuple[int, ...]:
+    """MaxUnpool's spatial output size: ``(L - 1)·s - 2p + k`` per axis, or the last
+    axes of ``output_size``, which must lie within a stride of that default (PyTorch)."""
+    default = tuple(
+        (n - 1) * s - 2 * p + k for n, k, s, p in zip(size, kernel, stride, padding, strict=True)
+    )
+    if output_size is None:
+        return default
+    wanted = tuple(int(v) for v in output_size)[-len(size) :]
+    if len(wanted) != len(size):
+        raise ValueError(f"{owner}: output_size must have {len(size)} or more elements")
+    for w, d, s in zip(wanted, default, stride, strict=True):
+        if not d - s < w < d + s:
+            raise ValueError(
+                f"{owner}: invalid output_size {tuple(output_size)} (dim {wanted} must be "
+                f"between {tuple(a - b + 1 for a, b in zip(default, stride, strict=True))} "
+                f"and {tuple(a + b - 1 for a, b in zip(default, stride, strict=True))})"
+            )
+    return wanted
+
+
+def max_unpool_forward(x: Array, indices: Array, out: tuple[int, ...], owner: str) -> Array:
+    """Scatter ``x`` (N, C, *in) into zeros (N, C, *out) at the flat plane ``indices``.
+
+    ``y[n, c].flat[indices[n, c, i]] = x[n, c, i]``: every other position is 0. Indices
+    must lie in ``[0, prod(out))``; a repeated index keeps the last value written (as in
+    PyTorch), which only a hand-made ``indices`` can produce.
+    """
+    N, C = x.shape[:2]
+    plane = int(np.prod(out))
+    flat = np.asarray(indices).reshape(N * C, -1)
+    if flat.size and (flat.min() < 0 or flat.max() >= plane):
+        raise ValueError(
+            f"{owner}: found an invalid max index {int(flat.max())} (output planes of size "
+            f"{tuple(out)} hold {plane} elements)"
+        )
+    y = np.zeros((N * C, plane), dtype=x.dtype)
+    np.put_along_axis(y, flat, x.reshape(N * C, -1), axis=1)
+    return y.reshape(N, C, *out)
+
+
+def max_unpool_gradient(grad: Array, indices: Array) -> Array:
+    """∂L/∂x of :func:`max_unpool_forward`: the gradient gathered at ``indices``."""
+    N, C = grad.shape[:2]
+    flat = np.asarray(indices).reshape(N * C, -1)
+    picked = np.take_along_axis(grad.reshape(N * C, -1), flat, axis=1)
+    return picked.reshape(np.shape(indices))
+
+
+def _tuple(
+    value: int | tuple[int, ...] | None, n: int, default: tuple[int, ...]
+) -> tuple[int, ...]:
+    if value is None:
+        return default
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * n
+    items = tuple(int(v) for v in value)
+    return items * n if len(items) == 1 else items
+
+
+def _unpool_args(
+    input: Array,
+    indices: Array,
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None,
+    padding: int | tuple[int, ...],
+    output_size: tuple[int, ...] | None,
+    n: int,
+    owner: str,
+) -> tuple[Array, tuple[int, ...], bool]:
+    x = np.asarray(input)
+    if x.ndim not in (n + 1, n + 2) or np.shape(indices) != x.shape:
+        raise ValueError(
+            f"{owner}: expected a {n + 1}-d or {n + 2}-d input and indices of its shape, got "
+            f"{x.shape} and {np.shape(indices)}"
+        )
+    k = _tuple(kernel_size, n, ())
+    s = _tuple(stride, n, k)
+    p = _tuple(padding, n, ())
+    out = max_unpool_output_size(x.shape[-n:], k, s, p, output_size, owner)
+    return x, out, x.ndim == n + 2
+
+
+def max_unpool1d(
+    input: Array,
+    indices: Array,
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None = None,
+    padding: int | tuple[int, ...] = 0,
+    output_size: tuple[int, ...] | None = None,
+) -> Array:
+    """PyTorch's ``F.max_unpool1d``: (N, C, L) or (C, L) values scattered at ``indices``."""
+    x, out, batched = _unpool_args(
+        input, indices, kernel_size, stride, padding, output_size, 1, "max_unpool1d"
+    )
+    xb, ib = (x, indices) if batched else (x[None], np.asarray(indices)[None])
+    y = max_unpool_forward(xb, ib, out, "max_unpool1d")
+    return y if batched else y[0]
+
+
+def max_unpool1d_backward(
+    grad: Array,
+    input: Array,
+    indices: Array,
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None = None,
+    padding: int | tuple[int, ...] = 0,
+    output_size: tuple[int, ...] | None = None,
+) -> Array:
+    """∂L/∂input of :func:`max_unpool1d`: ``grad`` gathered at ``indices``."""
+    _, _, batched = _unpool_args(
+        input, indices, kernel_size, stride, padding, output_size, 1, "max_unpool1d_backward"
+    )
+    gb, ib = (grad, indices) if batched else (grad[None], np.asarray(indices)[None])
+    dx = max_unpool_gradient(gb, ib)
+    return dx if batched else dx[0]
+
+
+def max_unpool2d(
+    input: Array,
+    indices: Array,
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None = None,
+    padding: int | tuple[int, ...] = 0,
+    output_size: tuple[int, ...] | None = None,
+) -> Array:
+    """PyTorch's ``F.max_unpool2d``: (N, C, H, W) or (C, H, W) values scattered at the
+    flat ``h·W_out + w`` ``indices`` (those ``max_pool2d`` returns)."""
+    x, out, batched = _unpool_args(
+        input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d"
+    )
+    xb, ib = (x, indices) if batched else (x[None], np.asarray(indices)[None])
+    y = max_unpool_forward(xb, ib, out, "max_unpool2d")
+    return y if batched else y[0]
+
+
+def max_unpool2d_backward(
+    grad: Array,
+    input: Array,
+    indices: Array,
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None = None,
+    padding: int | tuple[int, ...] = 0,
+    output_size: tuple[int, ...] | None = None,
+) -> Array:
+    """∂L/∂input of :func:`max_unpool2d`: ``grad`` gathered at ``indices``."""
+    _, _, batched = _unpool_args(
+        input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d_backward"
+    )
+    gb, ib = (grad, indices) if batched else (grad[None], np.asarray(indices)[None])
+    dx = max_unpool_gradient(gb, ib)
+    return dx if batched else dx[0]
+
+
+@dataclass
+class LPPoolCache:
+    """LPPool's backward needs: ``x^(p-1)``, ``S^(1/p - 1)`` and the average pool's cache."""
+
+    x_power: Array
+    s_power: Array
+    avg: AvgPoolCache
+    taps: int
+
+
+def lp_pool2d_forward(
+    x: Array, norm_type: float, geometry: PoolGeometry
+) -> tuple[Array, LPPoolCache]:
+    """Power-average pooling of (N, C, H, W), PyTorch's formula:
+
+        S = k · avg_pool(x^p),   y = S^(1/p),   k = kh·kw
+
+    (``S`` is the window's ``Σ x^p``, except that a ceil-mode window overhanging the
+    input is averaged over its clipped size before the ``k ·``, as PyTorch does).
+
+    Backward: ``avg_pool`` is linear (``A``), so with ``G = ∂L/∂y``,
+    ``∂L/∂x = p x^(p-1) · Aᵀ(k · G · (1/p) S^(1/p - 1)) = x^(p-1) · Aᵀ(k G S^(1/p - 1))``.
+    """
+    p = float(norm_type)
+    powered = x**p
+    avg, avg_cache = avg_pool2d_forward(powered, geometry, True, None)
+    taps = geometry.kernel_size[0] * geometry.kernel_size[1]
+    s = avg * taps
+    y = s ** (1.0 / p)
+    return y, LPPoolCache(x ** (p - 1.0), s ** (1.0 / p - 1.0), avg_cache, taps)
+
+
+def lp_pool2d_gradient(grad: Array, cache: LPPoolCache) -> Array:
+    """∂L/∂x of :func:`lp_pool2d_forward` (derived there)."""
+    inner = avg_pool2d_backward(grad * cache.s_power * cache.taps, cache.avg)
+    return inner * cache.x_power
+
+
+def _lp_geometry(
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None,
+    ceil_mode: bool,
+    n: int,
+) -> PoolGeometry:
+    k = _tuple(kernel_size, n, ())
+    s = _tuple(stride, n, k)
+    if n == 1:
+        return PoolGeometry((1, k[0]), (1, s[0]), (0, 0), (1, 1), ceil_mode)
+    return PoolGeometry((k[0], k[1]), (s[0], s[1]), (0, 0), (1, 1), ceil_mode)
+
+
+def _as_planes(x: Array, n: int) -> tuple[Array, bool]:
+    """(N, C, H, W) from a batched or unbatched 1-d/2-d pooling input."""
+    x = np.asarray(x)
+    if x.ndim not in (n + 1, n + 2):
+        raise ValueError(f"expected a {n + 1}-d or {n + 2}-d input, got shape {x.shape}")
+    batched = x.ndim == n + 2
+    xb = x if batched else x[None]
+    return (xb[:, :, None, :] if n == 1 else xb), batched
+
+
+def _from_planes(y4: Array, n: int, batched: bool) -> Array:
+    y = y4[:, :, 0, :] if n == 1 else y4
+    return y if batched else y[0]
+
+
+def lp_pool1d(
+    input: Array,
+    norm_type: float,
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None = None,
+    ceil_mode: bool = False,
+) -> Array:
+    """PyTorch's ``F.lp_pool1d``: ``(Σ_window x^p)^(1/p)`` over (N, C, L) or (C, L)."""
+    x4, batched = _as_planes(input, 1)
+    y, _ = lp_pool2d_forward(x4, norm_type, _lp_geometry(kernel_size, stride, ceil_mode, 1))
+    return _from_planes(y, 1, batched)
+
+
+def lp_pool1d_backward(
+    grad: Array,
+    input: Array,
+    norm_type: float,
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None = None,
+    ceil_mode: bool = False,
+) -> Array:
+    """∂L/∂input of :func:`lp_pool1d` (see :func:`lp_pool2d_forward`)."""
+    x4, batched = _as_planes(input, 1)
+    g4, _ = _as_planes(grad, 1)
+    _, cache = lp_pool2d_forward(x4, norm_type, _lp_geometry(kernel_size, stride, ceil_mode, 1))
+    return _from_planes(lp_pool2d_gradient(g4, cache), 1, batched)
+
+
+def lp_pool2d(
+    input: Array,
+    norm_type: float,
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None = None,
+    ceil_mode: bool = False,
+) -> Array:
+    """PyTorch's ``F.lp_pool2d``: ``(Σ_window x^p)^(1/p)`` over (N, C, H, W) or (C, H, W)."""
+    x4, batched = _as_planes(input, 2)
+    y, _ = lp_pool2d_forward(x4, norm_type, _lp_geometry(kernel_size, stride, ceil_mode, 2))
+    return _from_planes(y, 2, batched)
+
+
+def lp_pool2d_backward(
+    grad: Array,
+    input: Array,
+    norm_type: float,
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None = None,
+    ceil_mode: bool = False,
+) -> Array:
+    """∂L/∂input of :func:`lp_pool2d` (see :func:`lp_pool2d_forward`)."""
+    x4, batched = _as_planes(input, 2)
+    g4, _ = _as_planes(grad, 2)
+    _, cache = lp_pool2d_forward(x4, norm_type, _lp_geometry(kernel_size, stride, ceil_mode, 2))
+    return _from_planes(lp_pool2d_gradient(g4, cache), 2, batched)
+
+
+def adaptive_avg_pool1d(input: Array, output_size: int | tuple[int]) -> Array:
+    """PyTorch's ``F.adaptive_avg_pool1d``: (N, C, L) or (C, L) to ``output_size`` windows."""
+    x4, batched = _as_planes(input, 1)
+    y, _ = adaptive_avg_pool2d_forward(x4, (1, _tuple(output_size, 1, ())[0]))
+    return _from_planes(y, 1, batched)
+
+
+def adaptive_avg_pool1d_backward(grad: Array, input: Array, output_size: int | tuple[int]) -> Array:
+    """∂L/∂input of :func:`adaptive_avg_pool1d`: each window's share spread back."""
+    x4, batched = _as_planes(input, 1)
+    g4, _ = _as_planes(grad, 1)
+    _, cache = adaptive_avg_pool2d_forward(x4, (1, _tuple(output_size, 1, ())[0]))
+    return _from_planes(adaptive_avg_pool2d_backward(g4, cache), 1, batched)
+
+
+def adaptive_max_pool1d(
+    input: Array, output_size: int | tuple[int], return_indices: bool = False
+) -> Array | tuple[Array, Array]:
+    """PyTorch's ``F.adaptive_max_pool1d``; with ``return_indices`` also each window's
+    winner's position along L (int64)."""
+    x4, batched = _as_planes(input, 1)
+    y, cache = adaptive_max_pool2d_forward(x4, (1, _tuple(output_size, 1, ())[0]))
+    out = _from_planes(y, 1, batched)
+    if not return_indices:
+        return out
+    return out, _from_planes(cache.winner.astype(np.int64), 1, batched)
+
+
+def adaptive_max_pool1d_backward(
+    grad: Array, input: Array, output_size: int | tuple[int], return_indices: bool = False
+) -> Array:
+    """∂L/∂input of :func:`adaptive_max_pool1d`: each window's gradient to its winner."""
+    x4, batched = _as_planes(input, 1)
+    g4, _ = _as_planes(grad, 1)
+    _, cache = adaptive_max_pool2d_forward(x4, (1, _tuple(output_size, 1, ())[0]))
+    return _from_planes(adaptive_max_pool2d_backward(g4, cache), 1, batched)

@@ -1,0 +1,180 @@
+"""The pooling additions of issue 16 against torch: AdaptiveAvgPool1d / AdaptiveMaxPool1d,
+``return_indices`` of the max pools, MaxUnpool1d/2d and LPPool1d/2d, their functional
+forms and ``*_backward`` siblings (float64, torch's autograd as the reference).
+The generic properties come from tests/cases/pooling.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import refnet.nn as nn
+import refnet.nn.functional as F
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+
+def _torch_grad(fn: Any, x: np.ndarray[Any, Any], g: np.ndarray[Any, Any]) -> Any:
+    t = torch.tensor(x, requires_grad=True)
+    y = fn(t)
+    y = y[0] if isinstance(y, tuple) else y
+    y.backward(torch.from_numpy(g))
+    return t.grad.numpy()
+
+
+@given(seed=st.integers(0, 2**16), length=st.integers(1, 9), out=st.integers(1, 9))
+def test_adaptive_1d_pools_and_their_backwards_match_torch(
+    seed: int, length: int, out: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.permutation(2 * 3 * length).reshape(2, 3, length) / 7.0  # no ties
+    g = rng.normal(size=(2, 3, out))
+    np.testing.assert_allclose(
+        F.adaptive_avg_pool1d(x, out), TF.adaptive_avg_pool1d(torch.tensor(x), out)
+    )
+    np.testing.assert_allclose(
+        F.adaptive_avg_pool1d_backward(g, x, out),
+        _torch_grad(lambda t: TF.adaptive_avg_pool1d(t, out), x, g),
+    )
+    y, idx = F.adaptive_max_pool1d(x, out, return_indices=True)
+    ty, tidx = TF.adaptive_max_pool1d(torch.tensor(x), out, return_indices=True)
+    np.testing.assert_array_equal(y, ty)
+    np.testing.assert_array_equal(idx, tidx)
+    assert idx.dtype == np.int64
+    np.testing.assert_allclose(
+        F.adaptive_max_pool1d_backward(g, x, out),
+        _torch_grad(lambda t: TF.adaptive_max_pool1d(t, out), x, g),
+    )
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    padding=st.integers(0, 1),
+    dilation=st.integers(1, 2),
+    ceil_mode=st.booleans(),
+    size=st.tuples(st.integers(5, 7), st.integers(5, 7)),  # holds a dilated window
+)
+def test_max_pool_indices_and_unpooling_match_torch(
+    seed: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool, size: Any
+) -> None:
+    padding = min(padding, kernel // 2)
+    rng = np.random.default_rng(seed)
+    x = rng.permutation(2 * 2 * size[0] * size[1]).reshape(2, 2, *size) / 5.0
+    pool = nn.MaxPool2d(kernel, stride, padding, dilation, return_indices=True, ceil_mode=ceil_mode)
+    tpool = torch.nn.MaxPool2d(kernel, stride, padding, dilation, True, ceil_mode)
+    y, idx = pool(x)
+    ty, tidx = tpool(torch.tensor(x))
+    np.testing.assert_array_equal(y, ty)
+    np.testing.assert_array_equal(idx, tidx)
+    if kernel > stride or dilation > 1 or ceil_mode or padding:
+        return  # overlapping windows can repeat an index; unpooling is then torch's race
+    unpool = nn.MaxUnpool2d(kernel, stride, padding)
+    u = unpool(y, idx, output_size=x.shape)
+    np.testing.assert_array_equal(u, TF.max_unpool2d(ty, tidx, kernel, stride, padding, x.shape))
+    g = rng.normal(size=u.shape)
+    tin = ty.clone().requires_grad_()
+    TF.max_unpool2d(tin, tidx, kernel, stride, padding, x.shape).backward(torch.from_numpy(g))
+    np.testing.assert_array_equal(unpool.backward(g), tin.grad)
+    np.testing.assert_array_equal(
+        F.max_unpool2d_backward(g, y, idx, kernel, stride, padding, x.shape), tin.grad
+    )
+
+
+def test_max_unpool1d_and_its_backward_match_torch() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 8))
+    ty, tidx = TF.max_pool1d(torch.tensor(x), 2, return_indices=True)
+    y, idx = F.max_pool1d(x, 2), nn.MaxPool1d(2, return_indices=True)(x)[1]
+    np.testing.assert_array_equal(idx, tidx)
+    u = F.max_unpool1d(y, idx, 2)
+    np.testing.assert_array_equal(u, TF.max_unpool1d(ty, tidx, 2))
+    g = rng.normal(size=u.shape)
+    np.testing.assert_array_equal(
+        F.max_unpool1d_backward(g, y, idx, 2),
+        g.reshape(2, 3, -1)[np.arange(2)[:, None, None], np.arange(3)[None, :, None], idx],
+    )
+
+
+@pytest.mark.parametrize("norm_type", [1, 2, 3, 1.5])
+@pytest.mark.parametrize(
+    ("kernel", "stride", "ceil_mode"), [(2, None, False), ((2, 3), (1, 2), True), (3, 2, True)]
+)
+def test_lp_pools_and_their_backwards_match_torch(
+    norm_type: float, kernel: Any, stride: Any, ceil_mode: bool
+) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.2, 2.0, size=(2, 3, 5, 7))
+    args = (norm_type, kernel, stride, ceil_mode)
+    np.testing.assert_allclose(
+        F.lp_pool2d(x, *args), TF.lp_pool2d(torch.tensor(x), *args), rtol=1e-12
+    )
+    g = rng.normal(size=F.lp_pool2d(x, *args).shape)
+    np.testing.assert_allclose(
+        F.lp_pool2d_backward(g, x, *args),
+        _torch_grad(lambda t: TF.lp_pool2d(t, *args), x, g),
+        rtol=1e-10,
+    )
+    k1 = kernel if isinstance(kernel, int) else kernel[1]
+    s1 = stride if stride is None or isinstance(stride, int) else stride[1]
+    x1 = x[:, :, 0]
+    args1 = (norm_type, k1, s1, ceil_mode)
+    np.testing.assert_allclose(
+        F.lp_pool1d(x1, *args1), TF.lp_pool1d(torch.tensor(x1), *args1), rtol=1e-12
+    )
+    g1 = rng.normal(size=F.lp_pool1d(x1, *args1).shape)
+    np.testing.assert_allclose(
+        F.lp_pool1d_backward(g1, x1, *args1),
+        _torch_grad(lambda t: TF.lp_pool1d(t, *args1), x1, g1),
+        rtol=1e-10,
+    )
+
+
+def test_lp_pool_of_a_negative_sum_is_nan_as_in_torch() -> None:
+    x = -np.ones((1, 1, 4))
+    y = nn.LPPool1d(1, 2)(x)
+    assert np.isnan(y).all() == bool(torch.isnan(TF.lp_pool1d(torch.tensor(x), 1, 2)).all())
+    np.testing.assert_array_equal(nn.LPPool1d(2, 2)(x), TF.lp_pool1d(torch.tensor(x), 2, 2))
+
+
+def test_reprs_and_stored_arguments_are_torchs() -> None:
+    pairs = [
+        (nn.MaxUnpool2d(2), torch.nn.MaxUnpool2d(2)),
+        (nn.MaxUnpool1d(3, 2, 1), torch.nn.MaxUnpool1d(3, 2, 1)),
+        (nn.LPPool2d(2, 3), torch.nn.LPPool2d(2, 3)),
+        (nn.LPPool1d(1.5, 3, 2, True), torch.nn.LPPool1d(1.5, 3, 2, True)),
+        (nn.AdaptiveAvgPool1d(4), torch.nn.AdaptiveAvgPool1d(4)),
+        (nn.AdaptiveMaxPool1d(4, True), torch.nn.AdaptiveMaxPool1d(4, True)),
+        (nn.MaxPool2d(2, return_indices=True), torch.nn.MaxPool2d(2, return_indices=True)),
+    ]
+    for ours, theirs in pairs:
+        assert repr(ours) == repr(theirs)
+        for name in (
+            "kernel_size",
+            "stride",
+            "padding",
+            "norm_type",
+            "output_size",
+            "return_indices",
+        ):
+            if hasattr(theirs, name):
+                assert getattr(ours, name) == getattr(theirs, name), (type(ours).__name__, name)
+
+
+def test_unpooling_refuses_bad_indices_and_sizes() -> None:
+    unpool = nn.MaxUnpool2d(2)
+    x = np.ones((1, 1, 2, 2))
+    with pytest.raises(ValueError, match="invalid max index"):
+        unpool(x, np.full((1, 1, 2, 2), 16))
+    with pytest.raises(TypeError, match="indices must be integers"):
+        unpool(x, np.zeros((1, 1, 2, 2)))
+    with pytest.raises(ValueError, match="indices of its shape"):
+        unpool(x, np.zeros((1, 1, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match="invalid output_size"):
+        unpool(x, np.zeros((1, 1, 2, 2), dtype=np.int64), output_size=(9, 9))
