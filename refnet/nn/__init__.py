@@ -45,7 +45,15 @@ from refnet.nn.container import (
 )
 from refnet.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from refnet.nn.distance import CosineSimilarity, PairwiseDistance
-from refnet.nn.dropout import Dropout, Dropout2d
+from refnet.nn.activation_random import RReLU, Softmax2d
+from refnet.nn.dropout import (
+    AlphaDropout,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    FeatureAlphaDropout,
+)
 from refnet.nn.flatten import Flatten, Unflatten
 from refnet.nn.fold import Fold, Unfold
 from refnet.nn.linear import Identity, Linear
@@ -139,6 +147,7 @@ __all__ = [
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
+    "AlphaDropout",
     "AvgPool1d",
     "AvgPool2d",
     "BCELoss",
@@ -159,8 +168,11 @@ __all__ = [
     "CosineSimilarity",
     "CrossEntropyLoss",
     "Dropout",
+    "Dropout1d",
     "Dropout2d",
+    "Dropout3d",
     "Embedding",
+    "FeatureAlphaDropout",
     "Flatten",
     "Fold",
     "GRUCell",
@@ -213,6 +225,7 @@ __all__ = [
     "PoissonNLLLoss",
     "RMSNorm",
     "RNNCell",
+    "RReLU",
     "ReLU",
     "ReLU6",
     "ReflectionPad1d",
@@ -226,6 +239,7 @@ __all__ = [
     "SmoothL1Loss",
     "SoftMarginLoss",
     "Softmax",
+    "Softmax2d",
     "Softmin",
     "Softplus",
     "Softshrink",

@@ -36,7 +36,21 @@ from refnet.nn.functional.conv import (
     conv_transpose2d_backward,
     conv_transpose2d_forward,
 )
-from refnet.nn.functional.dropout import dropout_noise
+from refnet.nn.functional.dropout import (
+    alpha_dropout,
+    alpha_dropout_backward,
+    dropout,
+    dropout1d,
+    dropout1d_backward,
+    dropout2d,
+    dropout2d_backward,
+    dropout3d,
+    dropout3d_backward,
+    dropout_backward,
+    dropout_noise,
+    feature_alpha_dropout,
+    feature_alpha_dropout_backward,
+)
 from refnet.nn.functional.loss import (
     p_norm,
     p_norm_backward,
@@ -162,6 +176,7 @@ from refnet.nn.functional.stateless_extra import (
     threshold,
     threshold_backward,
 )
+from refnet.nn.functional.stateless_layers import rrelu, rrelu_backward
 from refnet.nn.functional.stateless_loss import (
     cosine_embedding_loss,
     cosine_embedding_loss_backward,
@@ -235,6 +250,8 @@ __all__ = [
     "adaptive_max_pool2d",
     "adaptive_max_pool2d_backward",
     "adaptive_max_pool2d_forward",
+    "alpha_dropout",
+    "alpha_dropout_backward",
     "avg_pool1d",
     "avg_pool2d",
     "avg_pool2d_backward",
@@ -270,6 +287,14 @@ __all__ = [
     "cross_entropy_backward",
     "ctc_loss",
     "ctc_loss_backward",
+    "dropout",
+    "dropout1d",
+    "dropout1d_backward",
+    "dropout2d",
+    "dropout2d_backward",
+    "dropout3d",
+    "dropout3d_backward",
+    "dropout_backward",
     "dropout_noise",
     "elu",
     "elu_backward",
@@ -279,6 +304,8 @@ __all__ = [
     "erf",
     "erf_rational",
     "erfc",
+    "feature_alpha_dropout",
+    "feature_alpha_dropout_backward",
     "fold",
     "fold_backward",
     "gaussian_nll_loss",
@@ -382,6 +409,8 @@ __all__ = [
     "relu_backward",
     "rms_norm",
     "rms_norm_backward",
+    "rrelu",
+    "rrelu_backward",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_backward",
     "scaled_dot_product_attention_forward",
