@@ -55,6 +55,8 @@ REQUIRED: dict[str, Any] = {
     "groups": 2,
     "size": 3,
     "norm_type": 2,
+    "n_classes": 6,
+    "cutoffs": [2, 4],
 }
 SKIP = {
     nn.Residual: "no torch counterpart",

@@ -34,6 +34,8 @@ from refnet.nn.activation_extra import (
     Tanhshrink,
     Threshold,
 )
+from refnet.nn.activation_random import RReLU, Softmax2d
+from refnet.nn.adaptive import AdaptiveLogSoftmaxWithLoss
 from refnet.nn.attention import MultiheadAttention
 from refnet.nn.container import (
     ModuleDict,
@@ -45,7 +47,6 @@ from refnet.nn.container import (
 )
 from refnet.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from refnet.nn.distance import CosineSimilarity, PairwiseDistance
-from refnet.nn.activation_random import RReLU, Softmax2d
 from refnet.nn.dropout import (
     AlphaDropout,
     Dropout,
@@ -145,6 +146,7 @@ __all__ = [
     "SELU",
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveLogSoftmaxWithLoss",
     "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
     "AlphaDropout",
