@@ -45,7 +45,7 @@ from refnet.nn.container import (
     Residual,
     Sequential,
 )
-from refnet.nn.conv import Conv1d, Conv2d, ConvTranspose2d
+from refnet.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from refnet.nn.distance import CosineSimilarity, PairwiseDistance
 from refnet.nn.dropout import (
     AlphaDropout,
@@ -99,14 +99,19 @@ from refnet.nn.normalization import (
 from refnet.nn.padding import (
     CircularPad1d,
     CircularPad2d,
+    CircularPad3d,
     ConstantPad1d,
     ConstantPad2d,
+    ConstantPad3d,
     ReflectionPad1d,
     ReflectionPad2d,
+    ReflectionPad3d,
     ReplicationPad1d,
     ReplicationPad2d,
+    ReplicationPad3d,
     ZeroPad1d,
     ZeroPad2d,
+    ZeroPad3d,
 )
 from refnet.nn.parameter import Parameter
 from refnet.nn.pixelshuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
@@ -161,10 +166,13 @@ __all__ = [
     "ChannelShuffle",
     "CircularPad1d",
     "CircularPad2d",
+    "CircularPad3d",
     "ConstantPad1d",
     "ConstantPad2d",
+    "ConstantPad3d",
     "Conv1d",
     "Conv2d",
+    "ConvTranspose1d",
     "ConvTranspose2d",
     "CosineEmbeddingLoss",
     "CosineSimilarity",
@@ -232,8 +240,10 @@ __all__ = [
     "ReLU6",
     "ReflectionPad1d",
     "ReflectionPad2d",
+    "ReflectionPad3d",
     "ReplicationPad1d",
     "ReplicationPad2d",
+    "ReplicationPad3d",
     "Residual",
     "Sequential",
     "SiLU",
@@ -263,6 +273,7 @@ __all__ = [
     "UpsamplingNearest2d",
     "ZeroPad1d",
     "ZeroPad2d",
+    "ZeroPad3d",
     "functional",
     "init",
     "utils",

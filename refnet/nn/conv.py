@@ -1,4 +1,5 @@
-"""Convolution layers: ``Conv2d``, ``Conv1d`` and ``ConvTranspose2d``.
+"""Convolution layers: ``Conv1d``, ``Conv2d``, ``ConvTranspose1d``, ``ConvTranspose2d`` (and, plain,
+``Conv3d``, ``ConvTranspose3d``).
 
 The arithmetic lives in :mod:`refnet.nn.functional.conv` (im2col + one GEMM, and the
 derivation of both gradients); these classes hold the parameters, check their input and
@@ -461,16 +462,17 @@ class ConvTranspose2d(_ConvNd):
     def _output_padding(self, x: Array, output_size: Sequence[int] | None) -> tuple[int, int]:
         """``output_padding``, or the one that yields ``output_size`` (PyTorch's rule)."""
         if output_size is None:
-            return self.output_padding[0], self.output_padding[1]
-        wanted = tuple(output_size)[-2:]
+            pads = (0,) * (2 - self._dims) + self.output_padding
+            return pads[0], pads[1]
+        wanted = (x.shape[2],) * (2 - self._dims) + tuple(output_size)[-self._dims :]
         smallest = F.conv_transpose_output_size(x.shape[2], x.shape[3], self._geometry, (0, 0))
         stride = self._geometry.stride
         for size, low, s in zip(wanted, smallest, stride, strict=True):
             if not low <= size <= low + s - 1:
                 largest = tuple(m + s - 1 for m, s in zip(smallest, stride, strict=True))
                 raise ValueError(
-                    f"{self.describe()}: requested output size {tuple(wanted)} is not "
-                    f"between {smallest} and {largest}"
+                    f"{self.describe()}: requested output size {self._spatial(wanted)} is not "
+                    f"between {self._spatial(smallest)} and {self._spatial(largest)}"
                 )
         return wanted[0] - smallest[0], wanted[1] - smallest[1]
 
@@ -485,12 +487,13 @@ class ConvTranspose2d(_ConvNd):
         out = F.conv_transpose_output_size(x4.shape[2], x4.shape[3], self._geometry, output_padding)
         if out[0] < 1 or out[1] < 1:
             raise ValueError(
-                f"{self.describe()}: input of size {tuple(x4.shape[2:])} gives an output of "
-                f"size {out}, which is empty (input {tuple(np.shape(x))})"
+                f"{self.describe()}: input of size {self._spatial(x4.shape[2:])} gives an "
+                f"output of size {self._spatial(out)}, which is empty (input "
+                f"{tuple(np.shape(x))})"
             )
         bias = None if self.bias is None else self.bias.data
         y, self._cache = F.conv_transpose2d_forward(
-            x4, self.weight.data, bias, self._geometry, output_padding
+            x4, self._weight_2d(), bias, self._geometry, output_padding
         )
         result = self._unbatch(y)
         self._output_shape = result.shape
@@ -501,10 +504,21 @@ class ConvTranspose2d(_ConvNd):
         g = self._grad_as_batched_2d(grad_output)
         grad_x, grad_w, grad_b = F.conv_transpose2d_backward(
             g,
-            self.weight.data,
+            self._weight_2d(),
             cache,
             input_grad=self.needs_input_grad,
             bias_grad=self.bias is not None,
         )
         self._accumulate(grad_w, grad_b)
         return None if grad_x is None else self._unbatch(grad_x)
+
+
+class ConvTranspose1d(ConvTranspose2d):
+    """Transposed 1-d convolution over (N, C_in, L) or (C_in, L) input (PyTorch:
+    ``nn.ConvTranspose1d``). Weight (C_in, C_out/groups, k).
+
+    ``ConvTranspose2d`` over a height of 1 with a (1, k) kernel: the same kernels,
+    output size ``(L - 1)·s - 2p + d(k - 1) + output_padding + 1``, backward and cache.
+    """
+
+    _dims = 1

@@ -1,11 +1,12 @@
-"""Padding layers (PyTorch: ``nn.ZeroPad1d``, ``ConstantPad2d``, ``ReflectionPad1d``, ...).
+"""Padding layers (PyTorch: ``nn.ZeroPad1d``, ``ConstantPad2d``, ``ReflectionPad3d``, ...).
 
-Each pads the last axis (``*Pad1d``: input ``(C, W)`` or ``(N, C, W)``) or the last two
-(``*Pad2d``: ``(C, H, W)`` or ``(N, C, H, W)``; the constant ones take any leading axes)
-by ``padding``: an int for every side, or ``(left, right)`` / ``(left, right, top,
-bottom)``, PyTorch's order. No parameters; the kernel and the derivation of its backward
-(the copied borders added back onto their sources) are in
-:mod:`refnet.nn.functional.padding`.
+Each pads the last axis (``*Pad1d``: input ``(C, W)`` or ``(N, C, W)``), the last two
+(``*Pad2d``: ``(C, H, W)`` or ``(N, C, H, W)``) or the last three (``*Pad3d``:
+``(C, D, H, W)`` or ``(N, C, D, H, W)``; the constant ones take any leading axes) by
+``padding``: an int for every side, or ``(left, right)`` / ``(left, right, top,
+bottom)`` / ``(left, right, top, bottom, front, back)``, PyTorch's order. No
+parameters; the kernel and the derivation of its backward (the copied borders added
+back onto their sources) are in :mod:`refnet.nn.functional.padding`.
 """
 
 from __future__ import annotations
@@ -159,6 +160,58 @@ class CircularPad2d(_PadNd):
 
     mode = "circular"
     axes = 2
+
+    def __init__(self, padding: IntOrTuple) -> None:
+        super().__init__(padding)
+
+
+class ConstantPad3d(_PadNd):
+    """Pad the last three axes with the constant ``value`` (PyTorch: ``nn.ConstantPad3d``).
+
+    ``padding`` is an int or ``(left, right, top, bottom, front, back)``.
+    """
+
+    axes = 3
+
+    def __init__(self, padding: IntOrTuple, value: float) -> None:
+        super().__init__(padding, value)
+
+
+class ZeroPad3d(_PadNd):
+    """Pad the last three axes with zeros (PyTorch: ``nn.ZeroPad3d``)."""
+
+    axes = 3
+
+    def __init__(self, padding: IntOrTuple) -> None:
+        super().__init__(padding, 0.0)
+
+
+class ReflectionPad3d(_PadNd):
+    """Pad the last three axes of (C, D, H, W) or (N, C, D, H, W) input with their
+    reflections (PyTorch: ``nn.ReflectionPad3d``)."""
+
+    mode = "reflect"
+    axes = 3
+
+    def __init__(self, padding: IntOrTuple) -> None:
+        super().__init__(padding)
+
+
+class ReplicationPad3d(_PadNd):
+    """Pad the last three axes by repeating their edges (PyTorch: ``nn.ReplicationPad3d``)."""
+
+    mode = "replicate"
+    axes = 3
+
+    def __init__(self, padding: IntOrTuple) -> None:
+        super().__init__(padding)
+
+
+class CircularPad3d(_PadNd):
+    """Pad the last three axes by wrapping around (PyTorch: ``nn.CircularPad3d``)."""
+
+    mode = "circular"
+    axes = 3
 
     def __init__(self, padding: IntOrTuple) -> None:
         super().__init__(padding)

@@ -1,4 +1,4 @@
-"""Cases for the convolution layers: Conv2d, Conv1d, ConvTranspose2d.
+"""Cases for the convolution layers: Conv2d, Conv1d, ConvTranspose2d, ConvTranspose1d.
 
 Every case draws the hyperparameters (kernel, stride, padding as int, tuple, 'same' or
 'valid', dilation, groups, bias, padding_mode, output_padding) and then a small input
@@ -140,3 +140,25 @@ def conv_transpose2d_case(draw: Draw) -> ModuleCase:
         generator=draw(seeds()),
     ).double()
     return ModuleCase(module, draw(arrays((*_batch(draw), c_in, H, W))))
+
+
+@module_case(nn.ConvTranspose1d)
+def conv_transpose1d_case(draw: Draw) -> ModuleCase:
+    c_in, c_out, groups = _channels(draw)
+    k, s, d = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    L = draw(st.integers(1, 5))
+    padding = draw(st.integers(0, min(2, ((L - 1) * s + d * (k - 1)) // 2)))
+    output_padding = draw(st.integers(0, min(2, max(s, d) - 1)))
+    module = nn.ConvTranspose1d(
+        c_in,
+        c_out,
+        k,
+        stride=s,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        bias=draw(st.booleans()),
+        dilation=d,
+        generator=draw(seeds()),
+    ).double()
+    return ModuleCase(module, draw(arrays((*_batch(draw), c_in, L))))
