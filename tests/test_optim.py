@@ -370,6 +370,7 @@ HAND_CASES: list[tuple[str, dict[str, Any]]] = [
     ("Adadelta", {"lr": 0.5, "rho": 0.5, "eps": 1e-2, "weight_decay": 0.1, "maximize": True}),
     ("Lion", {"lr": 0.1}),
     ("Lion", {"lr": 0.1, "betas": (0.5, 0.2), "weight_decay": 0.5, "maximize": True}),
+    ("Lion", {"lr": 0.1, "weight_decay": 1.0}),
     ("Rprop", {"lr": 0.1}),
     ("Rprop", {"lr": 0.1, "etas": (0.3, 2.0), "step_sizes": (0.05, 0.15), "maximize": True}),
     ("ASGD", {"lr": 0.1}),
@@ -883,16 +884,35 @@ def test_load_state_dict_refuses_another_optimizers_state_and_bad_scalars() -> N
     assert adam.state[p]["step"] == 1.0  # unchanged
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_load_state_dict_refuses_a_state_missing_an_entry(name: str) -> None:
+# Options under which a step reads more state (the mutation run: RMSprop's momentum
+# buffer was not required when the test ran only with the defaults).
+STATE_OPTIONS = [(name, {}) for name in sorted(OPTIMIZERS)] + [
+    ("SGD", {"momentum": 0.9}),
+    ("Adam", {"amsgrad": True}),
+    ("RMSprop", {"momentum": 0.9, "centered": True}),
+]
+
+
+# Entries a step recreates when they are missing, as torch's does: SGD restarts its
+# momentum from the gradient (torch: a state without "momentum_buffer" is a first step).
+OPTIONAL_STATE = {"SGD": {"momentum_buffer"}}
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3)])
+@pytest.mark.parametrize(("name", "options"), STATE_OPTIONS, ids=str)
+def test_load_state_dict_refuses_a_state_missing_an_entry(
+    name: str, options: dict[str, Any], shape: tuple[int, ...]
+) -> None:
     """Issue 17, item 5: a state without, e.g., Adam's exp_avg_sq was accepted and the next
     step() raised KeyError. Every entry a step reads is now required, at load."""
-    p = Parameter(np.ones(3))
-    optimizer = OPTIMIZERS[name]([p])
+    p = Parameter(np.ones(shape))
+    optimizer = OPTIMIZERS[name]([p], **options)
     p.grad[...] = 1.0
     optimizer.step()
     saved = optimizer.state_dict()
-    required = optimizer._required_state(optimizer.param_groups[0])
+    required = optimizer._required_state_of(optimizer.param_groups[0], p)
+    kept = set(saved["state"].get(0, {})) - OPTIONAL_STATE.get(name, set())
+    assert required == kept, "every entry a step keeps, it reads"
     for key in sorted(required):
         broken = copy.deepcopy(saved)
         del broken["state"][0][key]
@@ -911,6 +931,12 @@ def test_infinite_rates_and_sets_of_parameters_are_refused() -> None:
             getattr(optim, name)([p], lr=float("inf"))
     with pytest.raises(TypeError, match="not a set"):
         optim.SGD({p}, lr=0.1)
+
+
+def test_lion_defaults_are_the_papers() -> None:
+    """Lion has no torch twin for test_optim_torch's defaults test: the paper's values."""
+    defaults = optim.Lion([Parameter(np.zeros(2))]).defaults
+    assert defaults == {"lr": 1e-4, "betas": (0.9, 0.99), "weight_decay": 0.0, "maximize": False}
 
 
 @pytest.mark.parametrize(

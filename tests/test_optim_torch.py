@@ -60,6 +60,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("RAdam", {}),
     ("RAdam", {"lr": 0.05, "betas": (0.8, 0.9), "weight_decay": 0.1}),
     ("RAdam", {"lr": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}),
+    # ρ_7 is exactly 5.0 in floating point for this β₂: the boundary of the rectified step
+    # (torch's "ρ_t > 5"; found by the mutation run, where ">= 5" survived).
+    ("RAdam", {"lr": 0.05, "betas": (0.9, 0.7678067796924252)}),
     ("RMSprop", {}),
     ("RMSprop", {"lr": 0.01, "centered": True}),
     ("RMSprop", {"lr": 0.01, "momentum": 0.9}),

@@ -96,8 +96,8 @@ class Adafactor(Optimizer):
             }
         return {"step": 0.0, "variance": np.zeros_like(p.data)}
 
-    def _required_state(self, group: Mapping[str, Any]) -> set[str]:
-        return {"step"}
+    def _required_state_of(self, group: Mapping[str, Any], param: Parameter) -> set[str]:
+        return {"step", "row_var", "col_var"} if param.data.ndim > 1 else {"step", "variance"}
 
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, weight_decay, (eps1, eps2) = group["lr"], group["weight_decay"], group["eps"]

@@ -379,8 +379,8 @@ class Optimizer:
     ) -> None:
         """Refuse a loaded parameter state that lacks an entry its ``step`` would read."""
         for group in groups:
-            required = self._required_state(group)
             for p in group["params"]:
+                required = self._required_state_of(group, p)
                 entries = state.get(p)
                 missing = sorted(required - set(entries)) if entries else []
                 if missing:
@@ -392,6 +392,11 @@ class Optimizer:
     def _required_state(self, group: Mapping[str, Any]) -> set[str]:
         """The entries a parameter's state must have once it exists (none by default)."""
         return set()
+
+    def _required_state_of(self, group: Mapping[str, Any], param: Parameter) -> set[str]:
+        """The entries ``param``'s state must have: the group's, unless they depend on the
+        parameter itself (Adafactor's factored or full second moment)."""
+        return self._required_state(group)
 
     def _loaded_value(self, param: Parameter, index: int, key: str, value: Any) -> Any:
         if key in self._scalar_state:
