@@ -60,6 +60,9 @@ REQUIRED: dict[str, Any] = {
 }
 SKIP = {
     nn.Residual: "no torch counterpart",
+    # Neither library builds one without output_size or output_ratio (tests/test_fractional_pool.py).
+    nn.FractionalMaxPool2d: "needs output_size or output_ratio",
+    nn.FractionalMaxPool3d: "needs output_size or output_ratio",
 }
 # Attributes that are not part of the module's definition on torch's side.
 IGNORED = {"training"}

@@ -57,6 +57,7 @@ from refnet.nn.dropout import (
 )
 from refnet.nn.flatten import Flatten, Unflatten
 from refnet.nn.fold import Fold, Unfold
+from refnet.nn.fractional import FractionalMaxPool2d, FractionalMaxPool3d
 from refnet.nn.linear import Identity, Linear
 from refnet.nn.loss import (
     BCELoss,
@@ -185,6 +186,8 @@ __all__ = [
     "FeatureAlphaDropout",
     "Flatten",
     "Fold",
+    "FractionalMaxPool2d",
+    "FractionalMaxPool3d",
     "GRUCell",
     "GaussianNLLLoss",
     "GroupNorm",

@@ -2,7 +2,8 @@
 
 The activations ``hardtanh``, ``relu6``, ``selu``, ``softsign``, ``logsigmoid``, ``mish``,
 ``hardsigmoid``, ``hardswish``, ``tanh``, ``prelu`` and the backward of ``sigmoid``;
-``batch_norm`` (the running statistics updated in place, as PyTorch's) and ``normalize``.
+``batch_norm`` (the running statistics updated in place, as PyTorch's), ``normalize`` and
+the fractional max pools.
 As in :mod:`refnet.nn.functional.stateless`, each function runs the matching refnet
 module, and ``*_backward(grad, <the same arguments>)`` returns the gradient of the input
 (``prelu_backward`` and ``batch_norm_backward`` also of the weights) by running that
@@ -22,6 +23,10 @@ from refnet.nn.functional.loss import p_norm, p_norm_backward
 __all__ = [
     "batch_norm",
     "batch_norm_backward",
+    "fractional_max_pool2d",
+    "fractional_max_pool2d_backward",
+    "fractional_max_pool3d",
+    "fractional_max_pool3d_backward",
     "hardsigmoid",
     "hardsigmoid_backward",
     "hardswish",
@@ -276,3 +281,92 @@ def normalize_backward(
     result = g / safe - along * p_norm_backward(x, n, p)
     result = np.where(clamped[..., None], g / eps, result)
     return np.moveaxis(result, -1, dim)
+
+
+# ---------------------------------------------------------------------- fractional pooling
+
+
+def _fractional(
+    dims: int,
+    kernel_size: Any,
+    output_size: Any,
+    output_ratio: Any,
+    return_indices: bool,
+    samples: Array | None,
+) -> Any:
+    cls = _nn().FractionalMaxPool2d if dims == 2 else _nn().FractionalMaxPool3d
+    return cls(kernel_size, output_size, output_ratio, return_indices, samples)
+
+
+def fractional_max_pool2d(
+    input: Array,
+    kernel_size: Any,
+    output_size: Any = None,
+    output_ratio: Any = None,
+    return_indices: bool = False,
+    _random_samples: Array | None = None,
+) -> Any:
+    """Fractional max pooling over (H, W) (``torch.nn.functional.fractional_max_pool2d``);
+    see :class:`refnet.nn.FractionalMaxPool2d`."""
+    module = _fractional(2, kernel_size, output_size, output_ratio, return_indices, _random_samples)
+    return module(input)
+
+
+def fractional_max_pool3d(
+    input: Array,
+    kernel_size: Any,
+    output_size: Any = None,
+    output_ratio: Any = None,
+    return_indices: bool = False,
+    _random_samples: Array | None = None,
+) -> Any:
+    """Fractional max pooling over (T, H, W) (``torch.nn.functional.fractional_max_pool3d``)."""
+    module = _fractional(3, kernel_size, output_size, output_ratio, return_indices, _random_samples)
+    return module(input)
+
+
+def _fractional_backward(
+    dims: int,
+    grad: Array,
+    input: Array,
+    kernel_size: Any,
+    output_size: Any,
+    output_ratio: Any,
+    _random_samples: Array | None,
+) -> Array:
+    if _random_samples is None:
+        raise ValueError(
+            f"fractional_max_pool{dims}d_backward needs the forward's _random_samples: without "
+            "them the windows are drawn afresh and the backward would not match the forward"
+        )
+    module = _fractional(dims, kernel_size, output_size, output_ratio, False, _random_samples)
+    return _through(module, grad, input)
+
+
+def fractional_max_pool2d_backward(
+    grad: Array,
+    input: Array,
+    kernel_size: Any,
+    output_size: Any = None,
+    output_ratio: Any = None,
+    _random_samples: Array | None = None,
+) -> Array:
+    """∂L/∂input of :func:`fractional_max_pool2d` (the same ``_random_samples``, required):
+    each output's gradient added at its maximum."""
+    return _fractional_backward(
+        2, grad, input, kernel_size, output_size, output_ratio, _random_samples
+    )
+
+
+def fractional_max_pool3d_backward(
+    grad: Array,
+    input: Array,
+    kernel_size: Any,
+    output_size: Any = None,
+    output_ratio: Any = None,
+    _random_samples: Array | None = None,
+) -> Array:
+    """∂L/∂input of :func:`fractional_max_pool3d` (the same ``_random_samples``, required)."""
+    return _fractional_backward(
+        3, grad, input, kernel_size, output_size, output_ratio, _random_samples
+    )
