@@ -771,6 +771,12 @@ def test_other_bad_hyperparameters_are_rejected(
         OPTIMIZERS[name](params(), **options)
 
 
+@pytest.mark.parametrize("eps", [(1e-3,), (None, 1e-3, 0.1), [None]])
+def test_adafactor_eps_must_be_a_pair(eps: Any) -> None:
+    with pytest.raises(TypeError, match="eps must be a pair"):
+        optim.Adafactor(params(), eps=eps)
+
+
 def test_bad_options_in_a_param_group_name_the_group() -> None:
     ps = params()
     with pytest.raises(ValueError, match="param group 1: invalid learning rate"):

@@ -82,6 +82,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("Adafactor", {}),
     ("Adafactor", {"lr": 0.1, "beta2_decay": -0.5, "eps": (1e-4, 1e-2), "d": 1.5}),
     ("Adafactor", {"lr": 0.05, "weight_decay": 0.1, "maximize": True}),
+    ("Adafactor", {"lr": 0.05, "weight_decay": 1.0}),  # the "weight_decay != 0" guard
 ]
 
 
@@ -95,7 +96,7 @@ def float64_scalars(request: pytest.FixtureRequest) -> Any:
     tests, so its float64 trajectories compare PyTorch's arithmetic, not a float32
     rounding of eta. (NAdam's float32 mu_product, which refnet reproduces, stays.)"""
     previous = torch.get_default_dtype()
-    if "ASGD" in request.node.name:
+    if "asgd" in request.node.name.lower():
         torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(previous)
@@ -365,3 +366,20 @@ def test_default_options_are_torchs(name: str) -> None:
     assert set(ours) <= set(theirs), f"{name}: options torch does not have"
     for key, value in ours.items():
         assert _plain(value) == _plain(theirs[key]), f"{name}: default {key}"
+
+
+def test_asgd_state_after_one_step_is_torchs() -> None:
+    """The average starts as the parameter itself (μ₀ = 1): after one step ax = θ₁. The
+    50-step comparison cannot see μ₀ (from the second step on μ = 1 anyway)."""
+    start, grads = initial_values(9), gradient_sequence(1, 9)
+    ours = [Parameter(v.copy()) for v in start]
+    theirs = [torch.tensor(v.copy(), requires_grad=True) for v in start]
+    optimizer, reference = optim.ASGD(ours), torch_optimizer("ASGD", theirs, {})
+    for p, q, g in zip(ours, theirs, grads[0], strict=True):
+        p.grad[...] = g
+        q.grad = torch.from_numpy(g.copy())
+    optimizer.step()
+    reference.step()
+    compare_state_dicts(optimizer.state_dict(), reference.state_dict(), "ASGD after one step")
+    for p in ours:
+        np.testing.assert_array_equal(optimizer.state[p]["ax"], p.data)
