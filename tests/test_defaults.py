@@ -25,6 +25,8 @@ torch = pytest.importorskip("torch")
 REQUIRED: dict[str, Any] = {
     "in_features": 3,
     "out_features": 2,
+    "in1_features": 3,
+    "in2_features": 2,
     "in_channels": 2,
     "out_channels": 4,
     "kernel_size": 3,

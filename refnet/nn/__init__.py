@@ -58,7 +58,7 @@ from refnet.nn.dropout import (
 from refnet.nn.flatten import Flatten, Unflatten
 from refnet.nn.fold import Fold, Unfold
 from refnet.nn.fractional import FractionalMaxPool2d, FractionalMaxPool3d
-from refnet.nn.linear import Identity, Linear
+from refnet.nn.linear import Bilinear, Identity, Linear
 from refnet.nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -131,7 +131,7 @@ from refnet.nn.pooling import (
     MaxUnpool2d,
 )
 from refnet.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from refnet.nn.sparse import Embedding
+from refnet.nn.sparse import Embedding, EmbeddingBag
 from refnet.nn.transformer import (
     Transformer,
     TransformerDecoder,
@@ -163,6 +163,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
+    "Bilinear",
     "CTCLoss",
     "ChannelShuffle",
     "CircularPad1d",
@@ -183,6 +184,7 @@ __all__ = [
     "Dropout2d",
     "Dropout3d",
     "Embedding",
+    "EmbeddingBag",
     "FeatureAlphaDropout",
     "Flatten",
     "Fold",

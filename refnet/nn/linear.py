@@ -134,3 +134,102 @@ class Linear(Module):
     def extra_repr(self) -> str:
         bias = self.bias is not None
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={bias}"
+
+
+class Bilinear(Module):
+    """Bilinear map ``y_o = x1ᵀ W_o x2 + b_o`` (PyTorch: ``nn.Bilinear``).
+
+    Shapes: ``x1`` ``(*, in1_features)``, ``x2`` ``(*, in2_features)`` with the same
+    leading dimensions, ``W`` ``(out_features, in1_features, in2_features)``, ``b``
+    ``(out_features,)``, ``y`` ``(*, out_features)``. In indices, over the flattened batch
+    ``m``: ``y_mo = Σ_ij x1_mi W_oij x2_mj + b_o``.
+
+    The forward computes ``U_moj = Σ_i x1_mi W_oij`` with one GEMM (``x1`` against ``W``
+    laid out as ``(in1, out · in2)``) and then ``y_mo = Σ_j U_moj x2_mj``. ``y`` is linear
+    in each of ``x1``, ``x2`` and ``W`` separately, so each gradient is the map with that
+    factor removed (upstream ``G = ∂L/∂y``):
+
+    * ``∂L/∂x2_mj = Σ_o G_mo U_moj``             (``U`` reused from the forward)
+    * ``∂L/∂x1_mi = Σ_o G_mo Σ_j W_oij x2_mj``   (one GEMM of ``x2`` against ``W``)
+    * ``∂L/∂W_oij = Σ_m G_mo x1_mi x2_mj``       (``Gᵀ`` against the outer products)
+    * ``∂L/∂b_o = Σ_m G_mo``
+
+    Initialisation is PyTorch's: ``W`` and ``b`` from ``U(-k, k)`` with
+    ``k = 1/√in1_features``. ``backward`` returns ``(∂L/∂x1, ∂L/∂x2)``. Caches both
+    inputs and ``U``.
+    """
+
+    def __init__(
+        self,
+        in1_features: int,
+        in2_features: int,
+        out_features: int,
+        bias: bool = True,
+        dtype: npt.DTypeLike = np.float32,
+        generator: Seed = None,
+    ) -> None:
+        super().__init__()
+        if min(in1_features, in2_features, out_features) < 0:
+            raise ValueError(
+                "Bilinear: in1_features, in2_features and out_features must be non-negative, "
+                f"got ({in1_features}, {in2_features}, {out_features})"
+            )
+        self.in1_features = in1_features
+        self.in2_features = in2_features
+        self.out_features = out_features
+        shape = (out_features, in1_features, in2_features)
+        self.weight = Parameter(np.empty(shape, dtype=dtype))
+        self.bias: Parameter | None
+        if bias:
+            self.bias = Parameter(np.empty(out_features, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(generator)
+        self._cache: tuple[Array, Array, Array] | None = None
+
+    def reset_parameters(self, generator: Seed = None) -> None:
+        """PyTorch's default initialisation (see the class docstring)."""
+        rng = as_generator(generator)
+        bound = 1 / math.sqrt(self.in1_features) if self.in1_features > 0 else 0.0
+        init.uniform_(self.weight, -bound, bound, generator=rng)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound, generator=rng)
+
+    def forward(self, input1: Array, input2: Array) -> Array:
+        x1 = float_input(self, input1, "input1")
+        x2 = float_input(self, input2, "input2")
+        if x1.ndim == 0 or x1.shape[-1] != self.in1_features:
+            raise shape_error(self, f"(*, {self.in1_features})", x1, "input1")
+        if x2.shape != x1.shape[:-1] + (self.in2_features,):
+            raise shape_error(self, f"{x1.shape[:-1] + (self.in2_features,)}", x2, "input2")
+        matching_dtype(self, x1, self.weight.dtype, "input1")
+        matching_dtype(self, x2, self.weight.dtype, "input2")
+        n_out, n1, n2 = self.weight.shape
+        a, b = as_rows(x1), as_rows(x2)
+        u = (a @ self.weight.data.transpose(1, 0, 2).reshape(n1, n_out * n2)).reshape(-1, n_out, n2)
+        y = np.einsum("moj,mj->mo", u, b)
+        if self.bias is not None:
+            y += self.bias.data
+        self._cache = (x1, x2, u)
+        return y.reshape(x1.shape[:-1] + (n_out,))
+
+    def backward(self, grad_output: Array) -> tuple[Array, Array]:
+        x1, x2, u = self._saved(self._cache)
+        n_out, n1, n2 = self.weight.shape
+        g = as_rows(same_shape_gradient(self, grad_output, x1.shape[:-1] + (n_out,)))
+        a, b = as_rows(x1), as_rows(x2)
+        outer = (a[:, :, None] * b[:, None, :]).reshape(-1, n1 * n2)
+        self.weight.grad += (g.T @ outer).reshape(n_out, n1, n2)
+        if self.bias is not None:
+            self.bias.grad += g.sum(axis=0)
+        grad2 = np.einsum("mo,moj->mj", g, u)
+        v = (b @ self.weight.data.reshape(n_out * n1, n2).T).reshape(-1, n_out, n1)
+        grad1 = np.einsum("mo,moi->mi", g, v)
+        return grad1.reshape(x1.shape), grad2.reshape(x2.shape)
+
+    def extra_repr(self) -> str:
+        bias = self.bias is not None
+        return (
+            f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+            f"out_features={self.out_features}, bias={bias}"
+        )

@@ -176,7 +176,14 @@ from refnet.nn.functional.stateless_extra import (
     threshold,
     threshold_backward,
 )
-from refnet.nn.functional.stateless_layers import rrelu, rrelu_backward
+from refnet.nn.functional.stateless_layers import (
+    bilinear,
+    bilinear_backward,
+    embedding_bag,
+    embedding_bag_backward,
+    rrelu,
+    rrelu_backward,
+)
 from refnet.nn.functional.stateless_loss import (
     cosine_embedding_loss,
     cosine_embedding_loss_backward,
@@ -266,6 +273,8 @@ __all__ = [
     "batch_norm_eval_backward",
     "batch_norm_train",
     "batch_norm_train_backward",
+    "bilinear",
+    "bilinear_backward",
     "binary_cross_entropy",
     "binary_cross_entropy_backward",
     "binary_cross_entropy_with_logits",
@@ -304,6 +313,8 @@ __all__ = [
     "elu_backward",
     "embedding",
     "embedding_backward",
+    "embedding_bag",
+    "embedding_bag_backward",
     "embedding_renorm_",
     "erf",
     "erf_rational",
