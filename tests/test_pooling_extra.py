@@ -178,3 +178,94 @@ def test_unpooling_refuses_bad_indices_and_sizes() -> None:
         unpool(x, np.zeros((1, 1, 2), dtype=np.int64))
     with pytest.raises(ValueError, match="invalid output_size"):
         unpool(x, np.zeros((1, 1, 2, 2), dtype=np.int64), output_size=(9, 9))
+
+
+@st.composite
+def windows3d(draw: st.DrawFn) -> tuple[Any, ...]:
+    k = tuple(draw(st.integers(1, 3)) for _ in range(3))
+    s = tuple(draw(st.integers(1, 2)) for _ in range(3))
+    p = tuple(draw(st.integers(0, kk // 2)) for kk in k)
+    d = tuple(draw(st.integers(1, 2)) for _ in range(3))
+    sizes = tuple(draw(st.integers(dd * (kk - 1) + 1, 5)) for kk, dd in zip(k, d, strict=True))
+    return k, s, p, d, sizes
+
+
+@given(
+    window=windows3d(),
+    seed=st.integers(0, 2**16),
+    ceil_mode=st.booleans(),
+    count_include_pad=st.booleans(),
+    divisor_override=st.sampled_from([None, 2]),
+    out=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4)),
+)
+def test_3d_pools_and_their_backwards_match_torch(
+    window: Any,
+    seed: int,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+    out: Any,
+) -> None:
+    k, s, p, d, sizes = window
+    rng = np.random.default_rng(seed)
+    x = rng.permutation(2 * 2 * int(np.prod(sizes))).reshape(2, 2, *sizes) / 3.0
+    y, idx = F.max_pool3d(x, k, s, p, d, ceil_mode, return_indices=True)
+    ty, tidx = TF.max_pool3d(torch.tensor(x), k, s, p, d, ceil_mode, return_indices=True)
+    np.testing.assert_array_equal(y, ty)
+    np.testing.assert_array_equal(idx, tidx)
+    g = rng.normal(size=y.shape)
+    np.testing.assert_allclose(
+        F.max_pool3d_backward(g, x, k, s, p, d, ceil_mode),
+        _torch_grad(lambda t: TF.max_pool3d(t, k, s, p, d, ceil_mode), x, g),
+    )
+    avg_args = (k, s, p, ceil_mode, count_include_pad, divisor_override)
+    if all(n >= kk for n, kk in zip(sizes, k, strict=True)):
+        y = F.avg_pool3d(x, *avg_args)
+        np.testing.assert_allclose(
+            y, TF.avg_pool3d(torch.tensor(x), *avg_args), rtol=1e-12, atol=1e-14
+        )
+        g = rng.normal(size=y.shape)
+        np.testing.assert_allclose(
+            F.avg_pool3d_backward(g, x, *avg_args),
+            _torch_grad(lambda t: TF.avg_pool3d(t, *avg_args), x, g),
+            rtol=1e-12,
+            atol=1e-14,
+        )
+    y, idx = F.adaptive_max_pool3d(x, out, return_indices=True)
+    ty, tidx = TF.adaptive_max_pool3d(torch.tensor(x), out, return_indices=True)
+    np.testing.assert_array_equal(y, ty)
+    np.testing.assert_array_equal(idx, tidx)
+    g = rng.normal(size=y.shape)
+    np.testing.assert_allclose(
+        F.adaptive_max_pool3d_backward(g, x, out),
+        _torch_grad(lambda t: TF.adaptive_max_pool3d(t, out), x, g),
+    )
+    np.testing.assert_allclose(
+        F.adaptive_avg_pool3d(x, out), TF.adaptive_avg_pool3d(torch.tensor(x), out), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        F.adaptive_avg_pool3d_backward(g, x, out),
+        _torch_grad(lambda t: TF.adaptive_avg_pool3d(t, out), x, g),
+        rtol=1e-12,
+        atol=1e-14,
+    )
+
+
+def test_max_pool3d_then_unpool3d_matches_torch() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 2, 4, 4, 6))
+    y, idx = nn.MaxPool3d(2, return_indices=True)(x)
+    ty, tidx = torch.nn.MaxPool3d(2, return_indices=True)(torch.tensor(x))
+    u = nn.MaxUnpool3d(2)(y, idx)
+    np.testing.assert_array_equal(u, torch.nn.MaxUnpool3d(2)(ty, tidx))
+    np.testing.assert_array_equal(
+        F.max_unpool3d(y, idx, 2), torch.nn.functional.max_unpool3d(ty, tidx, 2)
+    )
+
+
+def test_avg_pool3d_refuses_an_input_smaller_than_its_kernel_as_torch() -> None:
+    x = np.zeros((1, 1, 2, 2, 1))
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        nn.AvgPool3d((1, 1, 2), padding=(0, 0, 1))(x)
+    with pytest.raises(RuntimeError, match="smaller than kernel"):
+        torch.nn.AvgPool3d((1, 1, 2), padding=(0, 0, 1))(torch.tensor(x))

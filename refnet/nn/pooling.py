@@ -1,5 +1,6 @@
 """Pooling layers: ``MaxPool1d/2d``, ``AvgPool1d/2d``, ``AdaptiveAvgPool1d/2d``,
-``AdaptiveMaxPool1d/2d``, ``MaxUnpool1d/2d``, ``LPPool1d/2d``.
+``AdaptiveMaxPool1d/2d``, ``MaxUnpool1d/2d/3d``, ``LPPool1d/2d``, and (plain kernels) ``MaxPool3d``,
+``AvgPool3d``, ``AdaptiveAvgPool3d``, ``AdaptiveMaxPool3d``.
 
 Pooling has no parameters: each output is the maximum or the average of a window of
 its input plane. The kernels and the derivation of their gradients are in
@@ -17,6 +18,7 @@ import numpy as np
 from refnet._typing import Array
 from refnet.nn._validation import float_input, same_shape_gradient, shape_error
 from refnet.nn.functional import pooling as F
+from refnet.nn.functional import pooling3d as P3
 from refnet.nn.module import Module
 
 IntOrPair = int | tuple[int, ...]
@@ -632,3 +634,225 @@ class LPPool1d(_LPPool):
 class LPPool2d(_LPPool):
     """Power-average pooling over (N, C, H, W) or (C, H, W) (PyTorch: ``nn.LPPool2d``).
     See :class:`_LPPool`."""
+
+
+class MaxUnpool3d(_MaxUnpool):
+    """Undo a ``MaxPool3d(return_indices=True)`` (PyTorch: ``nn.MaxUnpool3d(kernel_size,
+    stride=None, padding=0)``): (N, C, D, H, W) or (C, D, H, W) values back at their flat
+    ``(z·H_out + h)·W_out + w`` indices. See :class:`_MaxUnpool`."""
+
+    _dims = 3
+
+
+class _Pool3d(Module):
+    """Input checks and (un)batching of the 3-d pools (plain kernels in
+    :mod:`refnet.nn.functional.pooling3d`); arguments kept as given, as in PyTorch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: Any = None
+        self._output_shape: tuple[int, ...] | None = None
+        self._batched = True
+
+    def _batched_input(self, x: object) -> Array:
+        x = float_input(self, x)
+        if x.ndim not in (4, 5) or 0 in x.shape[-3:]:
+            raise shape_error(self, "(N, C, D, H, W) or (C, D, H, W) with no empty dimension", x)
+        self._batched = x.ndim == 5
+        return x if self._batched else x[None]
+
+    def _finish(self, y: Array) -> Array:
+        out = y if self._batched else y[0]
+        self._output_shape = out.shape
+        return out
+
+    def _unbatched(self, a: Array) -> Array:
+        return a if self._batched else a[0]
+
+    def _gradient(self, grad_output: object) -> Array:
+        g = same_shape_gradient(self, grad_output, self._saved(self._output_shape))
+        return g if self._batched else g[None]
+
+    def _geometry(self, dilation: Any = 1) -> P3.Pool3dGeometry:
+        geometry = P3.Pool3dGeometry.checked(
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            dilation,
+            self.ceil_mode,
+            type(self).__name__,
+        )
+        return geometry
+
+    def _check_fits(self, geometry: P3.Pool3dGeometry, x5: Array) -> None:
+        out = geometry.output_size(x5.shape[2:])
+        if min(out) < 1:
+            shape = x5.shape if self._batched else x5.shape[1:]
+            raise ValueError(
+                f"{self.describe()}: input of shape {tuple(shape)} is too small for the "
+                f"window: the output size would be {out}"
+            )
+
+    kernel_size: Any
+    stride: Any
+    padding: Any
+    ceil_mode: bool
+
+
+class MaxPool3d(_Pool3d):
+    """3-d max pooling over (N, C, D, H, W) or (C, D, H, W) input (PyTorch:
+    ``nn.MaxPool3d(kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+    ceil_mode=False)``).
+
+    ``y[n, c, z, p, q] = max`` over the ``kd × kh × kw`` taps of the input padded with -∞;
+    the first maximum in window order wins. Backward: each window's gradient goes to its
+    winner (summed where windows overlap). ``return_indices`` also returns the flat
+    ``(z·H + h)·W + w`` winner indices (int64); the backward then takes
+    ``(grad_output, None)``. Caches the winning tap of every window. Plain kernel.
+    """
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+        self._geometry(dilation)  # refuse bad arguments now, as the 2-d layers do
+
+    def forward(self, x: Array) -> Array | tuple[Array, Array]:
+        x5 = self._batched_input(x)
+        geometry = self._geometry(self.dilation)
+        self._check_fits(geometry, x5)
+        y, self._cache = P3.max_pool3d_forward(x5, geometry)
+        out = self._finish(y)
+        if not self.return_indices:
+            return out
+        return out, self._unbatched(self._cache.indices())
+
+    def backward(self, grad_output: Array, grad_indices: None = None) -> Array:
+        cache = self._saved(self._cache)
+        return self._unbatched(P3.max_pool3d_gradient(self._gradient(grad_output), cache))
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class AvgPool3d(_Pool3d):
+    """3-d average pooling over (N, C, D, H, W) or (C, D, H, W) input (PyTorch:
+    ``nn.AvgPool3d(kernel_size, stride=None, padding=0, ceil_mode=False,
+    count_include_pad=True, divisor_override=None)``).
+
+    ``y = Σ window / divisor``, the input zero-padded, PyTorch's divisor (see
+    ``AvgPool2d``); as PyTorch, every spatial size must be at least the kernel's.
+    Backward: ``G / divisor`` spread over every window. Caches the divisors. Plain
+    kernel.
+    """
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
+        if divisor_override is not None and divisor_override == 0:
+            raise ValueError("AvgPool3d: divisor_override must not be zero")
+        self._geometry()
+
+    def forward(self, x: Array) -> Array:
+        x5 = self._batched_input(x)
+        geometry = self._geometry()
+        self._check_fits(geometry, x5)
+        P3.check_avg_pool3d_input(geometry, x5, self.describe())
+        y, self._cache = P3.avg_pool3d_forward(
+            x5, geometry, self.count_include_pad, self.divisor_override
+        )
+        return self._finish(y)
+
+    def backward(self, grad_output: Array) -> Array:
+        cache = self._saved(self._cache)
+        return self._unbatched(P3.avg_pool3d_gradient(self._gradient(grad_output), cache))
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool3d(_Pool3d):
+    """Average pooling of (N, C, D, H, W) or (C, D, H, W) to a fixed output size
+    (PyTorch: ``nn.AdaptiveAvgPool3d(output_size)``; ``None`` keeps an input size).
+
+    The windows of ``AdaptiveAvgPool2d`` along three axes; separable, so forward and
+    backward are products with one 0/1 window matrix per axis. Caches the matrices.
+    """
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        self.output_size = output_size
+        P3.adaptive_size((1, 1, 1), output_size, "AdaptiveAvgPool3d")
+
+    def forward(self, x: Array) -> Array:
+        x5 = self._batched_input(x)
+        out = P3.adaptive_size(x5.shape[2:], self.output_size, self.describe())
+        y, self._cache = P3.adaptive_avg_pool3d_forward(x5, out)
+        return self._finish(y)
+
+    def backward(self, grad_output: Array) -> Array:
+        cache = self._saved(self._cache)
+        return self._unbatched(P3.adaptive_avg_pool3d_gradient(self._gradient(grad_output), cache))
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool3d(_Pool3d):
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to a fixed output size (PyTorch:
+    ``nn.AdaptiveMaxPool3d(output_size, return_indices=False)``).
+
+    The adaptive windows, each reduced by its first maximum; backward routes each
+    window's gradient to its winner. Caches the winners' flat indices, which
+    ``return_indices`` also returns (the backward then takes ``(grad_output, None)``).
+    """
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = return_indices
+        P3.adaptive_size((1, 1, 1), output_size, "AdaptiveMaxPool3d")
+
+    def forward(self, x: Array) -> Array | tuple[Array, Array]:
+        x5 = self._batched_input(x)
+        out = P3.adaptive_size(x5.shape[2:], self.output_size, self.describe())
+        y, self._cache = P3.adaptive_max_pool3d_forward(x5, out)
+        result = self._finish(y)
+        if not self.return_indices:
+            return result
+        return result, self._unbatched(self._cache.winner)
+
+    def backward(self, grad_output: Array, grad_indices: None = None) -> Array:
+        cache = self._saved(self._cache)
+        return self._unbatched(P3.adaptive_max_pool3d_gradient(self._gradient(grad_output), cache))
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"

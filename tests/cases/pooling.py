@@ -1,6 +1,6 @@
 """Cases for the pooling layers: MaxPool2d, MaxPool1d, AvgPool2d, AvgPool1d,
-AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d (with ``return_indices``), MaxUnpool1d/2d,
-LPPool1d/2d.
+AdaptiveAvgPool1d/2d/3d, AdaptiveMaxPool1d/2d/3d (with ``return_indices``),
+MaxUnpool1d/2d/3d, LPPool1d/2d, MaxPool3d, AvgPool3d.
 
 Hyperparameters are drawn (kernel, stride or its default, padding up to half the kernel,
 dilation, ceil_mode, count_include_pad, divisor_override, output sizes with None) and the
@@ -194,7 +194,7 @@ def _unpool_case(cls: type[nn.Module], dims: int, draw: Draw) -> ModuleCase:
     picks = [rng.permutation(plane)[:count] for _ in range(planes)]
     indices = np.array(picks, dtype=np.int64).reshape(*batch, channels, *sizes)
     module = cls(
-        kernel if dims == 2 or draw(st.booleans()) else kernel[0],
+        kernel[0] if len(set(kernel)) == 1 and draw(st.booleans()) else kernel,
         stride=draw(st.sampled_from([stride, None])) if stride == kernel else stride,
         padding=padding,
     )
@@ -236,3 +236,72 @@ def lp_pool1d_case(draw: Draw) -> ModuleCase:
 @module_case(nn.LPPool2d)
 def lp_pool2d_case(draw: Draw) -> ModuleCase:
     return _lp_pool_case(nn.LPPool2d, 2, draw)
+
+
+@module_case(nn.MaxUnpool3d)
+def max_unpool3d_case(draw: Draw) -> ModuleCase:
+    return _unpool_case(nn.MaxUnpool3d, 3, draw)
+
+
+def _window3d(draw: Draw, dilated: bool) -> tuple[list[tuple[int, int, int, int]], tuple[int, ...]]:
+    """Per axis ``(kernel, stride, padding, dilation)`` and a size ≤ 5 holding a window."""
+    axes = [_window(draw, dilated) for _ in range(3)]
+    sizes = tuple(min(_size(draw, k, p, d), max(5, d * (k - 1) + 1 - 2 * p)) for k, _, p, d in axes)
+    return axes, sizes
+
+
+def _arg(draw: Draw, values: tuple[int, ...]) -> int | tuple[int, ...]:
+    return values[0] if len(set(values)) == 1 and draw(st.booleans()) else values
+
+
+@module_case(nn.MaxPool3d)
+def max_pool3d_case(draw: Draw) -> ModuleCase:
+    axes, sizes = _window3d(draw, dilated=True)
+    k, s, p, d = (tuple(a[i] for a in axes) for i in range(4))
+    module = nn.MaxPool3d(
+        _arg(draw, k),
+        stride=draw(st.sampled_from([None, _arg(draw, s)])),
+        padding=_arg(draw, p),
+        dilation=_arg(draw, d),
+        return_indices=draw(st.booleans()),
+        ceil_mode=draw(st.booleans()),
+    )
+    x = draw(distinct_arrays((*_batch(draw), draw(st.integers(1, 2)), *sizes)))
+    return ModuleCase(module, x)
+
+
+@module_case(nn.AvgPool3d)
+def avg_pool3d_case(draw: Draw) -> ModuleCase:
+    axes, sizes = _window3d(draw, dilated=False)
+    k, s, p, _ = (tuple(a[i] for a in axes) for i in range(4))
+    sizes = tuple(max(n, kk) for n, kk in zip(sizes, k, strict=True))  # torch's rule
+    module = nn.AvgPool3d(
+        _arg(draw, k),
+        stride=draw(st.sampled_from([None, _arg(draw, s)])),
+        padding=_arg(draw, p),
+        ceil_mode=draw(st.booleans()),
+        count_include_pad=draw(st.booleans()),
+        divisor_override=draw(st.sampled_from([None, None, 1, 3])),
+    )
+    x = draw(arrays((*_batch(draw), draw(st.integers(1, 2)), *sizes)))
+    return ModuleCase(module, x)
+
+
+def _adaptive3d_size(draw: Draw) -> int | tuple[int | None, ...]:
+    size = st.integers(1, 4)
+    return draw(st.one_of(size, st.tuples(size, size, size), st.tuples(st.none(), size, size)))
+
+
+@module_case(nn.AdaptiveAvgPool3d)
+def adaptive_avg_pool3d_case(draw: Draw) -> ModuleCase:
+    sizes = tuple(draw(st.integers(1, 4)) for _ in range(3))
+    x = draw(arrays((*_batch(draw), draw(st.integers(1, 2)), *sizes)))
+    return ModuleCase(nn.AdaptiveAvgPool3d(_adaptive3d_size(draw)), x)
+
+
+@module_case(nn.AdaptiveMaxPool3d)
+def adaptive_max_pool3d_case(draw: Draw) -> ModuleCase:
+    sizes = tuple(draw(st.integers(1, 4)) for _ in range(3))
+    x = draw(distinct_arrays((*_batch(draw), draw(st.integers(1, 2)), *sizes)))
+    module = nn.AdaptiveMaxPool3d(_adaptive3d_size(draw), return_indices=draw(st.booleans()))
+    return ModuleCase(module, x)

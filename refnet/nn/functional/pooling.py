@@ -92,6 +92,8 @@ __all__ = [
     "max_unpool1d_backward",
     "max_unpool2d",
     "max_unpool2d_backward",
+    "max_unpool3d",
+    "max_unpool3d_backward",
     "max_unpool_forward",
     "max_unpool_gradient",
     "max_unpool_output_size",
@@ -1362,3 +1364,39 @@ def adaptive_max_pool1d_backward(
     g4, _ = _as_planes(grad, 1)
     _, cache = adaptive_max_pool2d_forward(x4, (1, _tuple(output_size, 1, ())[0]))
     return _from_planes(adaptive_max_pool2d_backward(g4, cache), 1, batched)
+
+
+def max_unpool3d(
+    input: Array,
+    indices: Array,
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None = None,
+    padding: int | tuple[int, ...] = 0,
+    output_size: tuple[int, ...] | None = None,
+) -> Array:
+    """PyTorch's ``F.max_unpool3d``: (N, C, D, H, W) or (C, D, H, W) values scattered at
+    the flat ``(z·H_out + h)·W_out + w`` ``indices`` (those ``max_pool3d`` returns)."""
+    x, out, batched = _unpool_args(
+        input, indices, kernel_size, stride, padding, output_size, 3, "max_unpool3d"
+    )
+    xb, ib = (x, indices) if batched else (x[None], np.asarray(indices)[None])
+    y = max_unpool_forward(xb, ib, out, "max_unpool3d")
+    return y if batched else y[0]
+
+
+def max_unpool3d_backward(
+    grad: Array,
+    input: Array,
+    indices: Array,
+    kernel_size: int | tuple[int, ...],
+    stride: int | tuple[int, ...] | None = None,
+    padding: int | tuple[int, ...] = 0,
+    output_size: tuple[int, ...] | None = None,
+) -> Array:
+    """∂L/∂input of :func:`max_unpool3d`: ``grad`` gathered at ``indices``."""
+    _, _, batched = _unpool_args(
+        input, indices, kernel_size, stride, padding, output_size, 3, "max_unpool3d_backward"
+    )
+    gb, ib = (grad, indices) if batched else (grad[None], np.asarray(indices)[None])
+    dx = max_unpool_gradient(gb, ib)
+    return dx if batched else dx[0]
