@@ -58,6 +58,7 @@ REQUIRED: dict[str, Any] = {
     "size": 3,
     "norm_type": 2,
     "n_classes": 6,
+    "num_classes": 4,
     "cutoffs": [2, 4],
 }
 SKIP = {

@@ -59,6 +59,7 @@ from refnet.nn.flatten import Flatten, Unflatten
 from refnet.nn.fold import Fold, Unfold
 from refnet.nn.fractional import FractionalMaxPool2d, FractionalMaxPool3d
 from refnet.nn.linear import Bilinear, Identity, Linear
+from refnet.nn.linear_cross_entropy import LinearCrossEntropyLoss
 from refnet.nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -220,6 +221,7 @@ __all__ = [
     "LayerNorm",
     "LeakyReLU",
     "Linear",
+    "LinearCrossEntropyLoss",
     "LocalResponseNorm",
     "LogSigmoid",
     "LogSoftmax",

@@ -541,6 +541,10 @@ class CrossEntropyLoss(_WeightedLoss):
         self._weight: Array | None = None
         self._shape: tuple[int, ...] = ()
 
+    def _ignored_class(self) -> int:
+        """The class index whose targets count for nothing (``ignore_index``)."""
+        return self.ignore_index
+
     def forward(self, input: Array, target: Array) -> float | Array:
         x = float_input(self, input)
         _class_layout(self, x)
@@ -557,7 +561,7 @@ class CrossEntropyLoss(_WeightedLoss):
 
     def _forward_indices(self, x: Array, t: Array) -> float | Array:
         N, C, S = _class_layout(self, x)
-        targets = _class_targets(self, x, t, self.weight, self.ignore_index)
+        targets = _class_targets(self, x, t, self.weight, self._ignored_class())
         w = _class_weight(self, self.weight, C, x)
         self._targets, self._soft, self._weight = targets, None, w
         x3 = x.reshape(N, C, S)
@@ -585,7 +589,7 @@ class CrossEntropyLoss(_WeightedLoss):
                 f"{self.describe()}: a target of the input's shape {x.shape} holds class "
                 f"probabilities and must be floating point, got dtype {t.dtype}"
             )
-        if self.ignore_index >= 0:
+        if self._ignored_class() >= 0:
             raise ValueError(
                 f"{self.describe()}: ignore_index={self.ignore_index} cannot be used with "
                 "probability targets (PyTorch's rule)"

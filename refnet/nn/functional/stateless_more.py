@@ -3,7 +3,7 @@
 The activations ``hardtanh``, ``relu6``, ``selu``, ``softsign``, ``logsigmoid``, ``mish``,
 ``hardsigmoid``, ``hardswish``, ``tanh``, ``prelu`` and the backward of ``sigmoid``;
 ``batch_norm`` (the running statistics updated in place, as PyTorch's), ``normalize`` and
-the fractional max pools.
+the fractional max pools, and ``linear_cross_entropy``.
 As in :mod:`refnet.nn.functional.stateless`, each function runs the matching refnet
 module, and ``*_backward(grad, <the same arguments>)`` returns the gradient of the input
 (``prelu_backward`` and ``batch_norm_backward`` also of the weights) by running that
@@ -33,6 +33,8 @@ __all__ = [
     "hardswish_backward",
     "hardtanh",
     "hardtanh_backward",
+    "linear_cross_entropy",
+    "linear_cross_entropy_backward",
     "logsigmoid",
     "logsigmoid_backward",
     "mish",
@@ -370,3 +372,85 @@ def fractional_max_pool3d_backward(
     return _fractional_backward(
         3, grad, input, kernel_size, output_size, output_ratio, _random_samples
     )
+
+
+# ---------------------------------------------------------------------- linear + cross-entropy
+
+
+def _linear_cross_entropy_module(
+    input: Array, linear_weight: Array, linear_bias: Array | None, **options: Any
+) -> Any:
+    """A LinearCrossEntropyLoss holding copies of the given weights."""
+    w = np.asarray(linear_weight)
+    module = _nn().LinearCrossEntropyLoss(
+        w.shape[-1],
+        w.shape[0],
+        out_features=w.shape[1:-1],
+        bias=linear_bias is not None,
+        dtype=np.asarray(input).dtype,
+        **options,
+    )
+    module.linear.weight.data[...] = w.reshape(-1, w.shape[-1])
+    if linear_bias is not None:
+        module.linear.bias.data[...] = np.ravel(linear_bias)
+    return module
+
+
+def linear_cross_entropy(
+    input: Array,
+    linear_weight: Array,
+    target: Array,
+    *,
+    linear_bias: Array | None = None,
+    weight: Array | None = None,
+    reduction: str = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options: Any = None,
+) -> Any:
+    """``cross_entropy(linear(input, W, b), target)`` with W ``(C, *out_features, in)``
+    (``torch.nn.functional.linear_cross_entropy``); see
+    :class:`refnet.nn.LinearCrossEntropyLoss`."""
+    module = _linear_cross_entropy_module(
+        input,
+        linear_weight,
+        linear_bias,
+        weight=weight,
+        reduction=reduction,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        options=options,
+    )
+    return module(input, target)
+
+
+def linear_cross_entropy_backward(
+    grad: Any,
+    input: Array,
+    linear_weight: Array,
+    target: Array,
+    *,
+    linear_bias: Array | None = None,
+    weight: Array | None = None,
+    reduction: str = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+) -> tuple[Array, Array, Array | None]:
+    """``(∂input, ∂linear_weight, ∂linear_bias)`` of :func:`linear_cross_entropy` (the
+    weight's and bias's in their given shapes; ``None`` without a bias)."""
+    module = _linear_cross_entropy_module(
+        input,
+        linear_weight,
+        linear_bias,
+        weight=weight,
+        reduction=reduction,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+    )
+    module(input, target)
+    grad_input = module.backward(grad)
+    grad_weight = module.linear.weight.grad.reshape(np.shape(linear_weight))
+    grad_bias = (
+        None if linear_bias is None else module.linear.bias.grad.reshape(np.shape(linear_bias))
+    )
+    return grad_input, grad_weight, grad_bias
