@@ -304,3 +304,21 @@ def test_adafactor_factored_steps_follow_the_docstring(shape: tuple[int, ...]) -
         optimizer.step()
         np.testing.assert_allclose(p.data, expected, rtol=1e-12)
     assert optimizer.state[p]["row_var"].shape == (*shape[:-1], 1)
+
+
+def test_orthogonalize_defaults_are_muons() -> None:
+    """The function's defaults are the optimizer's (torch's): five steps, eps 1e-7."""
+    defaults = optim.Muon([Parameter(np.zeros((2, 2)))]).defaults
+    parameters = inspect.signature(orthogonalize).parameters
+    assert parameters["coefficients"].default == defaults["ns_coefficients"]
+    assert parameters["steps"].default == defaults["ns_steps"] == 5
+    assert parameters["eps"].default == defaults["eps"] == 1e-7
+
+
+def test_muon_with_no_newton_schulz_steps_takes_the_normalised_momentum() -> None:
+    """ns_steps=0 is allowed (torch refuses only 100 or more): the step is u / ‖u‖_F."""
+    g = np.random.default_rng(4).normal(size=(3, 5))
+    p = Parameter(np.zeros((3, 5)))
+    p.grad[...] = g
+    optim.Muon([p], lr=0.1, weight_decay=0.0, nesterov=False, momentum=0.0, ns_steps=0).step()
+    np.testing.assert_allclose(p.data, -0.1 * g / np.linalg.norm(g), rtol=1e-12)
