@@ -916,7 +916,7 @@ def test_load_state_dict_refuses_a_state_missing_an_entry(
     p.grad[...] = 1.0
     optimizer.step()
     saved = optimizer.state_dict()
-    required = optimizer._required_state_of(optimizer.param_groups[0], p)
+    required = optimizer._required_state_of(optimizer.param_groups[0], p, optimizer.state[p])
     kept = set(saved["state"].get(0, {})) - OPTIONAL_STATE.get(name, set())
     assert required == kept, "every entry a step keeps, it reads"
     for key in sorted(required):

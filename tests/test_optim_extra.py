@@ -150,6 +150,22 @@ def test_lbfgs_state_survives_json_and_continues_the_same_run() -> None:
     assert resumed.state[r]["n_iter"] == 16
 
 
+def test_lbfgs_refuses_a_state_without_its_history() -> None:
+    p = Parameter(np.random.default_rng(6).standard_normal(6))
+    optimizer = optim.LBFGS([p], max_iter=3)
+    optimizer.step(closure_for(p, convex))
+    saved = optimizer.state_dict()
+    for key in ("d", "old_dirs", "prev_flat_grad", "H_diag"):
+        broken = json_round_trip(saved)
+        del broken["state"]["0"][key]
+        with pytest.raises(ValueError, match=f"state of parameter 0 lacks {key}"):
+            optim.LBFGS([Parameter(p.data.copy())], max_iter=3).load_state_dict(broken)
+    fresh = optim.LBFGS([Parameter(np.zeros(6))])
+    fresh.load_state_dict(
+        {"state": {0: {"func_evals": 1, "n_iter": 0}}, "param_groups": saved["param_groups"]}
+    )
+
+
 def test_lbfgs_refusals() -> None:
     p, other = Parameter(np.zeros(2)), Parameter(np.zeros(2))
     optimizer = optim.LBFGS([p])

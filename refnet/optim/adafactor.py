@@ -96,7 +96,9 @@ class Adafactor(Optimizer):
             }
         return {"step": 0.0, "variance": np.zeros_like(p.data)}
 
-    def _required_state_of(self, group: Mapping[str, Any], param: Parameter) -> set[str]:
+    def _required_state_of(
+        self, group: Mapping[str, Any], param: Parameter, entries: Mapping[str, Any]
+    ) -> set[str]:
         return {"step", "row_var", "col_var"} if param.data.ndim > 1 else {"step", "variance"}
 
     def _update_group(self, group: dict[str, Any]) -> None:

@@ -359,6 +359,18 @@ class LBFGS(Optimizer):
 
     # ------------------------------------------------------------------ state dicts
 
+    def _required_state_of(
+        self, group: Mapping[str, Any], param: Any, entries: Mapping[str, Any]
+    ) -> set[str]:
+        """The counters always; the direction and the history once a step has iterated
+        (a first step that found the gradient already small keeps only the counters)."""
+        counters = {"func_evals", "n_iter"}
+        if not entries.get("n_iter"):
+            return counters
+        return (
+            counters | self._flat_state | self._history_state | {"t", "ro", "H_diag", "prev_loss"}
+        )
+
     def _loaded_value(self, param: Any, index: int, key: str, value: Any) -> Any:
         """LBFGS's state is global (flat vectors, a history, counters), not shaped like
         the first parameter it is stored under."""

@@ -380,8 +380,8 @@ class Optimizer:
         """Refuse a loaded parameter state that lacks an entry its ``step`` would read."""
         for group in groups:
             for p in group["params"]:
-                required = self._required_state_of(group, p)
                 entries = state.get(p)
+                required = self._required_state_of(group, p, entries or {})
                 missing = sorted(required - set(entries)) if entries else []
                 if missing:
                     raise ValueError(
@@ -393,9 +393,12 @@ class Optimizer:
         """The entries a parameter's state must have once it exists (none by default)."""
         return set()
 
-    def _required_state_of(self, group: Mapping[str, Any], param: Parameter) -> set[str]:
-        """The entries ``param``'s state must have: the group's, unless they depend on the
-        parameter itself (Adafactor's factored or full second moment)."""
+    def _required_state_of(
+        self, group: Mapping[str, Any], param: Parameter, entries: Mapping[str, Any]
+    ) -> set[str]:
+        """The entries ``param``'s state (``entries``, as loaded) must have: the group's,
+        unless they depend on the parameter (Adafactor's factored or full second moment)
+        or on the state itself (LBFGS's history, once it has iterated)."""
         return self._required_state(group)
 
     def _loaded_value(self, param: Parameter, index: int, key: str, value: Any) -> Any:
