@@ -171,6 +171,25 @@ def test_zero_infinity_zeroes_an_impossible_sample_only() -> None:
     assert np.all(np.isnan(plain.backward(np.ones(2))[:, 0]))
 
 
+def test_empty_targets_match_torch() -> None:
+    """Padded targets with no column (S = 0): every loss is -Σ_t log y_t(blank)."""
+    torch = _torch()
+    rng = np.random.default_rng(11)
+    lp = F.log_softmax(rng.normal(size=(3, 2, 3)), dim=2)
+    targets = np.zeros((2, 0), dtype=np.int64)
+    loss = nn.CTCLoss(reduction="sum")
+    value = loss(lp, targets, [3, 2], [0, 0])
+    grad = loss.backward()
+    t = torch.from_numpy(lp.copy()).requires_grad_()
+    theirs = torch.nn.functional.ctc_loss(
+        t, torch.from_numpy(targets), (3, 2), (0, 0), reduction="sum"
+    )
+    theirs.backward()
+    np.testing.assert_allclose(value, -lp[:3, 0, 0].sum() - lp[:2, 1, 0].sum(), rtol=1e-13)
+    np.testing.assert_allclose(value, theirs.item(), rtol=1e-13)
+    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
 def test_mean_divides_by_the_target_lengths_then_averages() -> None:
     rng = np.random.default_rng(10)
     lp = F.log_softmax(rng.normal(size=(6, 3, 4)), dim=2)
@@ -193,6 +212,7 @@ def test_mean_divides_by_the_target_lengths_then_averages() -> None:
         ({"targets": np.array([[1.0, 2.0], [2.0, 3.0]])}, "class indices"),
         ({"lp": np.zeros((4, 2, 4, 1))}, "shape"),
         ({"blank": 4}, "blank"),
+        ({"lp": np.zeros((0, 2, 4)), "il": [0, 0]}, "empty"),
     ],
 )
 def test_bad_calls_are_refused_clearly(change: dict[str, Any], message: str) -> None:

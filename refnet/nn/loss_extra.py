@@ -506,6 +506,8 @@ class CTCLoss(_Loss):
         batched = lp.ndim == 3
         lp3 = lp if batched else lp[:, None, :]
         T, N, C = lp3.shape
+        if T == 0:
+            raise ValueError(f"{self.describe()}: log_probs must not be empty (T = 0), as torch")
         if not 0 <= self.blank < C:
             raise ValueError(f"{self.describe()}: blank must be in [0, {C}) for C={C} classes")
         il = _lengths(self, input_lengths, "input_lengths", N, batched)

@@ -103,15 +103,13 @@ class CTCAlignment:
 def ctc_alpha(align: CTCAlignment, input_lengths: IntArray) -> tuple[Array, Array]:
     """``log α`` ``(T, N, L)`` and the negative log-likelihood ``-log p(y | x)`` ``(N,)``.
 
-    One vectorised step per time step over the batch and the extended target; invalid
-    positions stay at ``-∞``. The likelihood is read at each sample's last input step
-    (an empty input has likelihood 1 for an empty target, 0 otherwise).
+    For ``T ≥ 1``. One vectorised step per time step over the batch and the extended
+    target; invalid positions stay at ``-∞``. The likelihood is read at each sample's
+    last input step (an input of length 0 has likelihood 1 for an empty target, else 0).
     """
     lp_ext, valid, skip = align.lp_ext, align.valid, align.skip
     T, N, L = lp_ext.shape
     alpha = np.full((T, N, L), _NEG_INF, dtype=lp_ext.dtype)
-    if T == 0:
-        return alpha, np.where(align.target_lengths == 0, 0.0, np.inf).astype(lp_ext.dtype)
     alpha[0, :, 0] = lp_ext[0, :, 0]
     if L > 1:
         alpha[0, :, 1] = np.where(align.target_lengths > 0, lp_ext[0, :, 1], _NEG_INF)
