@@ -94,6 +94,60 @@ def test_lbfgs_follows_torch_on_a_convex_problem(options: dict[str, Any]) -> Non
             assert ours.state[p][key] == theirs.state[q][key], (step, key)
 
 
+def torch_rosenbrock(x: Any) -> Any:
+    return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
+
+
+def torch_convex(x: Any) -> Any:
+    import torch
+
+    a, b = torch.from_numpy(A), torch.from_numpy(B)
+    return 0.5 * x @ a @ x - b @ x + 0.1 * torch.sum(x**4)
+
+
+# Problems that walk the line search through all its branches: Rosenbrock's curved valley
+# (brackets, zooms, insufficient progress), a step far too long (lr=20: the first trial
+# overshoots and the zoom shrinks it), far too short (lr=1e-3: extrapolation outwards),
+# and a small evaluation budget (the search stops at max_eval).
+LINE_SEARCH_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("rosenbrock", {"history_size": 4}),
+    ("rosenbrock", {"history_size": 1, "max_iter": 7}),
+    ("convex", {"lr": 20.0}),
+    ("convex", {"lr": 1e-3, "history_size": 2}),
+    ("rosenbrock", {"max_iter": 10, "max_eval": 12}),
+    ("rosenbrock", {"lr": 5.0, "tolerance_change": 1e-5}),
+]
+
+
+@pytest.mark.parametrize(("problem", "options"), LINE_SEARCH_CASES, ids=str)
+def test_lbfgs_strong_wolfe_follows_torch_through_every_branch(
+    problem: str, options: dict[str, Any]
+) -> None:
+    torch = pytest.importorskip("torch")
+    fg, tf, size = (
+        (rosenbrock, torch_rosenbrock, 5) if problem == "rosenbrock" else (convex, torch_convex, 6)
+    )
+    x0 = np.random.default_rng(size).uniform(-1.5, 1.5, size)
+    p, q = Parameter(x0.copy()), torch.tensor(x0.copy(), requires_grad=True)
+    ours = optim.LBFGS([p], line_search_fn="strong_wolfe", **options)
+    theirs = torch.optim.LBFGS([q], line_search_fn="strong_wolfe", **options)
+
+    def torch_closure() -> Any:
+        theirs.zero_grad()
+        loss = tf(q)
+        loss.backward()
+        return loss
+
+    for step in range(3):
+        ours.step(closure_for(p, fg))
+        theirs.step(torch_closure)
+        np.testing.assert_allclose(
+            p.data, q.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=str(step)
+        )
+        assert ours.state[p]["func_evals"] == theirs.state[q]["func_evals"], step
+        assert ours.state[p]["n_iter"] == theirs.state[q]["n_iter"], step
+
+
 def test_lbfgs_trains_a_refnet_model_as_torch_trains_its_twin() -> None:
     """A softmax regression, full batch, strong Wolfe: the closure a user writes."""
     torch = pytest.importorskip("torch")
