@@ -45,7 +45,7 @@ from refnet.nn.container import (
     Residual,
     Sequential,
 )
-from refnet.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
+from refnet.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from refnet.nn.distance import CosineSimilarity, PairwiseDistance
 from refnet.nn.dropout import (
     AlphaDropout,
@@ -183,8 +183,10 @@ __all__ = [
     "ConstantPad3d",
     "Conv1d",
     "Conv2d",
+    "Conv3d",
     "ConvTranspose1d",
     "ConvTranspose2d",
+    "ConvTranspose3d",
     "CosineEmbeddingLoss",
     "CosineSimilarity",
     "CrossEntropyLoss",

@@ -24,6 +24,7 @@ from refnet._typing import Array, Seed
 from refnet.nn import init
 from refnet.nn._validation import float_input, matching_dtype, same_shape_gradient, shape_error
 from refnet.nn.functional import conv as F
+from refnet.nn.functional import convolution3d as C3
 from refnet.nn.module import Module
 from refnet.nn.parameter import Parameter
 from refnet.random import as_generator
@@ -522,3 +523,229 @@ class ConvTranspose1d(ConvTranspose2d):
     """
 
     _dims = 1
+
+
+class _Conv3dBase(_ConvNd):
+    """Shared by the 3-d layers: plain kernels (:mod:`refnet.nn.functional.convolution3d`), one
+    kernel tap at a time; (N, C, D, H, W) or (C, D, H, W) input."""
+
+    _dims = 3
+
+    def _make_geometry(self) -> C3.Conv3dGeometry:  # type: ignore[override]
+        if self.padding == "same":
+            pads = tuple(
+                (d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
+                for k, d in zip(self.kernel_size, self.dilation, strict=True)
+            )
+        elif self.padding == "valid":
+            pads = ((0, 0),) * 3
+        else:
+            pads = tuple((int(p), int(p)) for p in self.padding)
+        return C3.Conv3dGeometry(
+            (self.kernel_size[0], self.kernel_size[1], self.kernel_size[2]),
+            (self.stride[0], self.stride[1], self.stride[2]),
+            pads,
+            (self.dilation[0], self.dilation[1], self.dilation[2]),
+            self.groups,
+            self.padding_mode,
+        )
+
+    def _expected(self) -> str:
+        c = self.in_channels
+        return f"(N, {c}, D, H, W) or ({c}, D, H, W)"
+
+    def _batched_3d(self, x: object) -> Array:
+        x = float_input(self, x)
+        if x.ndim not in (4, 5) or x.shape[-4] != self.in_channels:
+            raise shape_error(self, self._expected(), x)
+        matching_dtype(self, x, self.weight.dtype)
+        self._batched = x.ndim == 5
+        return x if self._batched else x[None]
+
+    def _unbatch3(self, y: Array) -> Array:
+        out = y if self._batched else y[0]
+        self._output_shape = out.shape
+        return out
+
+    def _grad_3d(self, grad_output: object) -> Array:
+        g = same_shape_gradient(self, grad_output, self._saved(self._output_shape))
+        return g if self._batched else g[None]
+
+
+class Conv3d(_Conv3dBase):
+    """3-d convolution (cross-correlation) over (N, C_in, D, H, W) or (C_in, D, H, W)
+    input (PyTorch: ``nn.Conv3d(in_channels, out_channels, kernel_size, stride=1,
+    padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')``). Weight
+    (C_out, C_in/groups, kd, kh, kw), bias (C_out,).
+
+    ``y[n, o, z, p, q] = b[o] + Σ_{c, i, j, l} w[o, c, i, j, l] · xp[n, c, z·s_d + i·d_d,
+    p·s_h + j·d_h, q·s_w + l·d_w]``, ``xp`` the input padded with ``padding_mode``;
+    ``padding`` an int, a triple, ``'valid'`` or ``'same'`` (stride 1).
+
+    Backward, tap by tap (derived in :mod:`refnet.nn.functional.convolution3d`): ``∂L/∂w`` the
+    correlation of the padded input with ``G``, ``∂L/∂x`` the transposed convolution of
+    ``G`` with the padding's gradient folded back, ``∂L/∂b = Σ G``. Caches the padded
+    input. A plain kernel only (no fast path); ``needs_input_grad = False`` returns
+    ``None`` from ``backward``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrTuple,
+        stride: IntOrTuple = 1,
+        padding: IntOrTuple | str = 0,
+        dilation: IntOrTuple = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        dtype: npt.DTypeLike = np.float32,
+        generator: Seed = None,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            0,
+            dtype,
+            generator,
+        )
+
+    def forward(self, x: Array) -> Array:
+        x5 = self._batched_3d(x)
+        geometry: C3.Conv3dGeometry = self._geometry  # type: ignore[assignment]
+        sizes = x5.shape[2:]
+        padded = tuple(n + b + a for n, (b, a) in zip(sizes, geometry.padding, strict=True))
+        if any(p < e for p, e in zip(padded, geometry.dilated_kernel(), strict=True)):
+            raise ValueError(
+                f"{self.describe()}: input of size {tuple(sizes)} padded to {padded} is "
+                f"smaller than the dilated kernel {geometry.dilated_kernel()} "
+                f"(input {tuple(np.shape(x))})"
+            )
+        largest = tuple(max(b, a) for b, a in geometry.padding)
+        mode = self.padding_mode
+        if (mode == "reflect" and any(p >= n for p, n in zip(largest, sizes, strict=True))) or (
+            mode == "circular" and any(p > n for p, n in zip(largest, sizes, strict=True))
+        ):
+            limit = "smaller than" if mode == "reflect" else "at most"
+            raise ValueError(
+                f"{self.describe()}: {mode} padding {largest} must be {limit} the input "
+                f"size {tuple(sizes)}"
+            )
+        bias = None if self.bias is None else self.bias.data
+        y, xp = C3.conv3d_forward(x5, self.weight.data, bias, geometry)
+        self._cache = (xp, x5.shape)
+        return self._unbatch3(y)
+
+    def backward(self, grad_output: Array) -> Array | None:
+        xp, shape = self._saved(self._cache)
+        g = self._grad_3d(grad_output)
+        geometry: C3.Conv3dGeometry = self._geometry  # type: ignore[assignment]
+        dx, dw, db = C3.conv3d_gradient(g, xp, self.weight.data, geometry, shape)
+        self._accumulate(dw, db)
+        if not self.needs_input_grad:
+            return None
+        return dx if self._batched else dx[0]
+
+
+class ConvTranspose3d(_Conv3dBase):
+    """Transposed 3-d convolution (PyTorch: ``nn.ConvTranspose3d(in_channels,
+    out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+    bias=True, dilation=1, padding_mode='zeros')``). Weight (C_in, C_out/groups, kd, kh,
+    kw), bias (C_out,).
+
+    The adjoint of ``Conv3d``'s input map: every input element scatters ``x · w`` into a
+    dilated patch of the output, patches ``s`` apart, and ``padding`` is cropped from each
+    side; ``D_out = (D - 1)·s - 2p + d(k - 1) + output_padding + 1`` (likewise H, W).
+    Backward: ``∂L/∂x`` the convolution of ``G`` with the same weight, ``∂L/∂w`` the
+    correlation of ``G`` with ``x``, ``∂L/∂b = Σ G``, tap by tap. Caches the input. A
+    plain kernel only; only ``padding_mode='zeros'``, as in PyTorch.
+    """
+
+    transposed = True
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrTuple,
+        stride: IntOrTuple = 1,
+        padding: IntOrTuple = 0,
+        output_padding: IntOrTuple = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: IntOrTuple = 1,
+        padding_mode: str = "zeros",
+        dtype: npt.DTypeLike = np.float32,
+        generator: Seed = None,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            output_padding,
+            dtype,
+            generator,
+        )
+
+    def _output_padding_3d(
+        self, sizes: Sequence[int], output_size: Sequence[int] | None
+    ) -> tuple[int, ...]:
+        """``output_padding``, or the one that yields ``output_size`` (PyTorch's rule)."""
+        geometry: C3.Conv3dGeometry = self._geometry  # type: ignore[assignment]
+        if output_size is None:
+            return self.output_padding
+        wanted = tuple(int(v) for v in output_size)[-3:]
+        smallest = C3.transposed_output_size(sizes, geometry, (0, 0, 0))
+        if len(wanted) != 3 or not all(
+            lo <= w <= lo + s - 1 for w, lo, s in zip(wanted, smallest, self.stride, strict=True)
+        ):
+            largest = tuple(lo + s - 1 for lo, s in zip(smallest, self.stride, strict=True))
+            raise ValueError(
+                f"{self.describe()}: requested output size {wanted} is not between "
+                f"{smallest} and {largest}"
+            )
+        return tuple(w - lo for w, lo in zip(wanted, smallest, strict=True))
+
+    def forward(self, x: Array, output_size: Sequence[int] | None = None) -> Array:
+        x5 = self._batched_3d(x)
+        sizes = x5.shape[2:]
+        if 0 in sizes:
+            raise ValueError(
+                f"{self.describe()}: expected a non-empty spatial input, got {x.shape}"
+            )
+        geometry: C3.Conv3dGeometry = self._geometry  # type: ignore[assignment]
+        output_padding = self._output_padding_3d(sizes, output_size)
+        out = C3.transposed_output_size(sizes, geometry, output_padding)
+        if min(out) < 1:
+            raise ValueError(
+                f"{self.describe()}: input of size {tuple(sizes)} gives an output of size "
+                f"{out}, which is empty (input {tuple(np.shape(x))})"
+            )
+        bias = None if self.bias is None else self.bias.data
+        y = C3.conv_transpose3d_forward(x5, self.weight.data, bias, geometry, output_padding)
+        self._cache = (x5, output_padding)
+        return self._unbatch3(y)
+
+    def backward(self, grad_output: Array) -> Array | None:
+        x5, output_padding = self._saved(self._cache)
+        g = self._grad_3d(grad_output)
+        geometry: C3.Conv3dGeometry = self._geometry  # type: ignore[assignment]
+        dx, dw, db = C3.conv_transpose3d_gradient(g, x5, self.weight.data, geometry, output_padding)
+        self._accumulate(dw, db)
+        if not self.needs_input_grad:
+            return None
+        return dx if self._batched else dx[0]

@@ -1,4 +1,4 @@
-"""Cases for the convolution layers: Conv2d, Conv1d, ConvTranspose2d, ConvTranspose1d.
+"""Cases for the convolution layers: Conv1d/2d/3d, ConvTranspose1d/2d/3d.
 
 Every case draws the hyperparameters (kernel, stride, padding as int, tuple, 'same' or
 'valid', dilation, groups, bias, padding_mode, output_padding) and then a small input
@@ -162,3 +162,81 @@ def conv_transpose1d_case(draw: Draw) -> ModuleCase:
         generator=draw(seeds()),
     ).double()
     return ModuleCase(module, draw(arrays((*_batch(draw), c_in, L))))
+
+
+def _padding_3d(
+    draw: Draw, kernel: tuple[int, ...], dilation: tuple[int, ...], strided: bool
+) -> tuple[object, tuple[int, ...], tuple[int, ...]]:
+    """A padding argument, the largest padding per axis and the total per axis."""
+    kind = draw(st.sampled_from(["int", "tuple", "valid"] + ([] if strided else ["same"])))
+    if kind == "same":
+        totals = tuple(d * (k - 1) for k, d in zip(kernel, dilation, strict=True))
+        return "same", tuple(t - t // 2 for t in totals), totals
+    if kind == "valid":
+        return "valid", (0, 0, 0), (0, 0, 0)
+    if kind == "int":
+        p = draw(st.integers(0, 1))
+        return p, (p,) * 3, (2 * p,) * 3
+    pads = tuple(draw(st.integers(0, 1)) for _ in range(3))
+    return pads, pads, tuple(2 * p for p in pads)
+
+
+@module_case(nn.Conv3d)
+def conv3d_case(draw: Draw) -> ModuleCase:
+    """Small volumes (sides ≤ 4) and kernels (≤ 2 per axis): the kernel is plain."""
+    c_in, c_out, groups = _channels(draw)
+    kernel = tuple(draw(st.integers(1, 2)) for _ in range(3))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(3))
+    stride = tuple(draw(st.integers(1, 2)) for _ in range(3))
+    padding, largest, totals = _padding_3d(draw, kernel, dilation, stride != (1, 1, 1))
+    mode = draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"]))
+    sizes = tuple(
+        _size(draw, d * (k - 1) + 1, t, p, mode) % 5 or 1
+        for k, d, t, p in zip(kernel, dilation, totals, largest, strict=True)
+    )
+    sizes = tuple(
+        max(n, d * (k - 1) + 1 - t, p + 1 if mode == "reflect" else p, 1)
+        for n, k, d, t, p in zip(sizes, kernel, dilation, totals, largest, strict=True)
+    )
+    module = nn.Conv3d(
+        c_in,
+        c_out,
+        kernel,
+        stride=stride,
+        padding=padding,  # type: ignore[arg-type]
+        dilation=dilation,
+        groups=groups,
+        bias=draw(st.booleans()),
+        padding_mode=mode,
+        generator=draw(seeds()),
+    ).double()
+    return ModuleCase(module, draw(arrays((*_batch(draw), c_in, *sizes))))
+
+
+@module_case(nn.ConvTranspose3d)
+def conv_transpose3d_case(draw: Draw) -> ModuleCase:
+    c_in, c_out, groups = _channels(draw)
+    kernel = tuple(draw(st.integers(1, 2)) for _ in range(3))
+    stride = tuple(draw(st.integers(1, 2)) for _ in range(3))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(3))
+    sizes = tuple(draw(st.integers(1, 3)) for _ in range(3))
+    padding = tuple(
+        draw(st.integers(0, min(1, ((n - 1) * s + d * (k - 1)) // 2)))
+        for n, s, d, k in zip(sizes, stride, dilation, kernel, strict=True)
+    )
+    output_padding = tuple(
+        draw(st.integers(0, min(1, max(s, d) - 1))) for s, d in zip(stride, dilation, strict=True)
+    )
+    module = nn.ConvTranspose3d(
+        c_in,
+        c_out,
+        kernel,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        bias=draw(st.booleans()),
+        dilation=dilation,
+        generator=draw(seeds()),
+    ).double()
+    return ModuleCase(module, draw(arrays((*_batch(draw), c_in, *sizes))))

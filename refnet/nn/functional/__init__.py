@@ -32,9 +32,17 @@ from refnet.nn.functional.conv import (
     conv2d,
     conv2d_backward,
     conv2d_forward,
+    conv_transpose1d,
+    conv_transpose1d_backward,
     conv_transpose2d,
     conv_transpose2d_backward,
     conv_transpose2d_forward,
+)
+from refnet.nn.functional.convolution3d import (
+    conv3d,
+    conv3d_backward,
+    conv_transpose3d,
+    conv_transpose3d_backward,
 )
 from refnet.nn.functional.dropout import (
     alpha_dropout,
@@ -309,9 +317,15 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv2d_forward",
+    "conv3d",
+    "conv3d_backward",
+    "conv_transpose1d",
+    "conv_transpose1d_backward",
     "conv_transpose2d",
     "conv_transpose2d_backward",
     "conv_transpose2d_forward",
+    "conv_transpose3d",
+    "conv_transpose3d_backward",
     "cosine_embedding_loss",
     "cosine_embedding_loss_backward",
     "cosine_similarity",

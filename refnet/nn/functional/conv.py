@@ -77,6 +77,8 @@ __all__ = [
     "conv2d_backward_reference",
     "conv2d_forward",
     "conv2d_reference",
+    "conv_transpose1d",
+    "conv_transpose1d_backward",
     "conv_transpose2d",
     "conv_transpose2d_backward",
     "conv_transpose2d_backward_reference",
@@ -971,3 +973,53 @@ def conv_transpose2d(
     geometry = _geometry(weight, stride, padding, dilation, groups)
     y, _ = conv_transpose2d_forward(xb, weight, bias, geometry, _pair(output_padding))
     return y if batched else y[0]
+
+
+def conv_transpose1d(
+    x: Array,
+    weight: Array,
+    bias: Array | None = None,
+    stride: int = 1,
+    padding: int = 0,
+    output_padding: int = 0,
+    groups: int = 1,
+    dilation: int = 1,
+) -> Array:
+    """PyTorch's ``F.conv_transpose1d``: a transposed 2-d convolution over a height of 1;
+    (N, C, L) or (C, L) input, weight (C_in, C_out/groups, k)."""
+    y = conv_transpose2d(
+        x[..., None, :],
+        weight[:, :, None, :],
+        bias,
+        (1, stride),
+        (0, padding),
+        (0, output_padding),
+        groups,
+        (1, dilation),
+    )
+    return y[..., 0, :]
+
+
+def conv_transpose1d_backward(
+    grad: Array,
+    x: Array,
+    weight: Array,
+    bias: Array | None = None,
+    stride: int = 1,
+    padding: int = 0,
+    output_padding: int = 0,
+    groups: int = 1,
+    dilation: int = 1,
+) -> tuple[Array, Array, Array | None]:
+    """``(∂input, ∂weight, ∂bias)`` of :func:`conv_transpose1d` (``∂bias`` ``None``
+    without a bias): :func:`conv_transpose2d_backward` over a height of 1."""
+    batched = x.ndim == 3
+    x4 = (x if batched else x[None])[:, :, None, :]
+    g4 = (grad if batched else grad[None])[:, :, None, :]
+    w4 = weight[:, :, None, :]
+    geometry = _geometry(w4, (1, stride), (0, padding), (1, dilation), groups)
+    _, cache = conv_transpose2d_forward(x4, w4, None, geometry, (0, output_padding))
+    dx, dw, db = conv_transpose2d_backward(g4, w4, cache, bias_grad=bias is not None)
+    assert dx is not None
+    dx1 = dx[:, :, 0, :]
+    return (dx1 if batched else dx1[0]), dw[:, :, 0, :], db
