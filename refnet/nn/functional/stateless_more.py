@@ -3,7 +3,7 @@
 The activations ``hardtanh``, ``relu6``, ``selu``, ``softsign``, ``logsigmoid``, ``mish``,
 ``hardsigmoid``, ``hardswish``, ``tanh``, ``prelu`` and the backward of ``sigmoid``;
 ``batch_norm`` (the running statistics updated in place, as PyTorch's), ``normalize`` and
-the fractional max pools, and ``linear_cross_entropy``.
+the fractional max pools, ``linear_cross_entropy``, ``pdist`` and ``gumbel_softmax``.
 As in :mod:`refnet.nn.functional.stateless`, each function runs the matching refnet
 module, and ``*_backward(grad, <the same arguments>)`` returns the gradient of the input
 (``prelu_backward`` and ``batch_norm_backward`` also of the weights) by running that
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from refnet._typing import Array
+from refnet._typing import Array, IntArray
 from refnet.nn.functional.loss import p_norm, p_norm_backward
 
 __all__ = [
@@ -27,6 +27,8 @@ __all__ = [
     "fractional_max_pool2d_backward",
     "fractional_max_pool3d",
     "fractional_max_pool3d_backward",
+    "gumbel_softmax",
+    "gumbel_softmax_backward",
     "hardsigmoid",
     "hardsigmoid_backward",
     "hardswish",
@@ -41,6 +43,8 @@ __all__ = [
     "mish_backward",
     "normalize",
     "normalize_backward",
+    "pdist",
+    "pdist_backward",
     "prelu",
     "prelu_backward",
     "relu6",
@@ -454,3 +458,94 @@ def linear_cross_entropy_backward(
         None if linear_bias is None else module.linear.bias.grad.reshape(np.shape(linear_bias))
     )
     return grad_input, grad_weight, grad_bias
+
+
+# ---------------------------------------------------------------------- pdist, Gumbel-softmax
+
+
+def _row_pairs(n: int) -> tuple[IntArray, IntArray]:
+    """The pairs i < j of n rows, in torch's order (row-major upper triangle)."""
+    i, j = np.triu_indices(n, k=1)
+    return i, j
+
+
+def pdist(input: Array, p: float = 2.0) -> Array:
+    """``‖x_i − x_j‖_p`` for every pair of rows i < j of ``input`` (N, M), as a vector of
+    N(N−1)/2 (``torch.nn.functional.pdist``; the condensed form of ``cdist``)."""
+    x = np.asarray(input)
+    if x.ndim != 2:
+        raise ValueError(f"pdist: expected a 2-D input (N, M), got shape {x.shape}")
+    i, j = _row_pairs(x.shape[0])
+    return p_norm(x[i] - x[j], p)
+
+
+def pdist_backward(grad: Array, input: Array, p: float = 2.0) -> Array:
+    """∂L/∂input of :func:`pdist`: each pair's ``g · ∂‖v‖/∂v`` (v = x_i − x_j) added to row
+    i and subtracted from row j; a zero distance passes no gradient (torch's choice)."""
+    x = np.asarray(input)
+    i, j = _row_pairs(x.shape[0])
+    v = x[i] - x[j]
+    part = np.asarray(grad)[:, None] * p_norm_backward(v, p_norm(v, p), p)
+    out = np.zeros_like(x)
+    np.add.at(out, i, part)
+    np.subtract.at(out, j, part)
+    return out
+
+
+def _gumbel_noise(shape: tuple[int, ...], dtype: Any, generator: Any) -> Array:
+    """−log E with E ~ Exponential(1): standard Gumbel noise, from refnet's generator."""
+    from refnet.random import as_generator
+
+    return -np.log(as_generator(generator).standard_exponential(shape)).astype(dtype)
+
+
+def gumbel_softmax(
+    logits: Array,
+    tau: float = 1.0,
+    hard: bool = False,
+    eps: float = 1e-10,
+    dim: int = -1,
+    generator: Any = None,
+) -> Array:
+    """A differentiable sample from the categorical distribution softmax(logits)
+    (``torch.nn.functional.gumbel_softmax``): ``y = softmax((logits + g)/τ)`` with Gumbel
+    noise g (argmax(logits + g) is an exact sample: the Gumbel-max trick). With ``hard``
+    the value is the one-hot of that argmax and the gradient y's (straight-through).
+    ``generator`` seeds the noise (refnet's convention); ``eps`` is torch's, unused there.
+    """
+    x = np.asarray(logits)
+    y = _gumbel_softmax_soft(x, tau, dim, generator)
+    if not hard:
+        return y
+    index = np.argmax(y, axis=dim)
+    return (np.expand_dims(index, dim) == _class_positions(y.shape, dim)).astype(x.dtype)
+
+
+def _class_positions(shape: tuple[int, ...], dim: int) -> IntArray:
+    """0, 1, ..., C−1 along ``dim``, broadcastable against an array of ``shape``."""
+    axis = dim % len(shape)
+    return np.arange(shape[axis]).reshape([-1 if k == axis else 1 for k in range(len(shape))])
+
+
+def _gumbel_softmax_soft(x: Array, tau: float, dim: int, generator: Any) -> Array:
+    from refnet.nn.functional.activation import softmax
+
+    return softmax((x + _gumbel_noise(x.shape, x.dtype, generator)) / tau, dim)
+
+
+def gumbel_softmax_backward(
+    grad: Array,
+    logits: Array,
+    tau: float = 1.0,
+    hard: bool = False,
+    eps: float = 1e-10,
+    dim: int = -1,
+    generator: Any = None,
+) -> Array:
+    """∂L/∂logits of :func:`gumbel_softmax`: the softmax's Jacobian over τ,
+    ``y ⊙ (G − Σ G y) / τ`` (``hard`` too: straight-through). The forward's noise is drawn
+    again, so pass the same seed (an int) as to the forward."""
+    x = np.asarray(logits)
+    y = _gumbel_softmax_soft(x, tau, dim, generator)
+    g = np.asarray(grad)
+    return y * (g - np.sum(g * y, axis=dim, keepdims=True)) / tau
