@@ -6,10 +6,14 @@ modules' ``return_indices=True`` gives them: each window's winner as a flat posi
 its input plane, what ``MaxUnpool`` takes). Each has a ``*_backward(grad, input, <the same
 arguments>)`` sibling, and so do ``conv1d``, ``avg_pool1d`` and ``max_pool1d``. As in
 :mod:`refnet.nn.functional.stateless`, each runs the matching refnet module.
+
+The functions of one family differ only in the module they run (``MaxPool1d``,
+``MaxPool2d``, ...), so each family is written once, as a function that makes them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,24 +42,14 @@ __all__ = [
     "max_pool3d_with_indices_backward",
 ]
 
+WithIndices = Callable[..., tuple[Array, IntArray]]
+Backward = Callable[..., Array]
+
 
 def _nn() -> Any:
     import refnet.nn as nn  # refnet.nn imports this package: import it when called
 
     return nn
-
-
-def _max_pool(
-    dims: int,
-    kernel_size: Any,
-    stride: Any,
-    padding: Any,
-    dilation: Any,
-    ceil_mode: bool,
-    return_indices: bool,
-) -> Any:
-    cls = getattr(_nn(), f"MaxPool{dims}d")
-    return cls(kernel_size, stride, padding, dilation, return_indices, ceil_mode)
 
 
 def _backward(module: Any, grad: Array, input: Array) -> Array:
@@ -66,223 +60,149 @@ def _backward(module: Any, grad: Array, input: Array) -> Array:
     return module.backward(grad)
 
 
+def _named(fn: Callable[..., Any], name: str, doc: str) -> Any:
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
 # ---------------------------------------------------------------------- max pooling
 
 
-def max_pool1d_with_indices(
-    input: Array,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> tuple[Array, IntArray]:
-    """``(output, indices)`` of 1-D max pooling (``return_indices`` is torch's, ignored)."""
-    return _max_pool(1, kernel_size, stride, padding, dilation, ceil_mode, True)(input)
+def _max_pool_pair(dims: int) -> tuple[WithIndices, Backward]:
+    """``max_pool{dims}d_with_indices`` and its backward (``MaxPool{dims}d``)."""
 
+    def module(
+        kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool, indices: bool
+    ) -> Any:
+        cls = getattr(_nn(), f"MaxPool{dims}d")
+        return cls(kernel_size, stride, padding, dilation, indices, ceil_mode)
 
-def max_pool2d_with_indices(
-    input: Array,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> tuple[Array, IntArray]:
-    """``(output, indices)`` of 2-D max pooling (``return_indices`` is torch's, ignored)."""
-    return _max_pool(2, kernel_size, stride, padding, dilation, ceil_mode, True)(input)
+    def forward(
+        input: Array,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        ceil_mode: bool = False,
+        return_indices: bool = False,
+    ) -> tuple[Array, IntArray]:
+        return module(kernel_size, stride, padding, dilation, ceil_mode, True)(input)
 
+    def backward(
+        grad: Array,
+        input: Array,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        ceil_mode: bool = False,
+        return_indices: bool = False,
+    ) -> Array:
+        pool = module(kernel_size, stride, padding, dilation, ceil_mode, False)
+        return _backward(pool, grad, input)
 
-def max_pool3d_with_indices(
-    input: Array,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> tuple[Array, IntArray]:
-    """``(output, indices)`` of 3-D max pooling (``return_indices`` is torch's, ignored)."""
-    return _max_pool(3, kernel_size, stride, padding, dilation, ceil_mode, True)(input)
-
-
-def max_pool1d_backward(
-    grad: Array,
-    input: Array,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> Array:
-    """∂L/∂input of ``max_pool1d``: each window's gradient at its maximum."""
-    return _backward(
-        _max_pool(1, kernel_size, stride, padding, dilation, ceil_mode, False), grad, input
+    name = f"max_pool{dims}d_with_indices"
+    return (
+        _named(
+            forward,
+            name,
+            f"``(output, indices)`` of {dims}-D max pooling "
+            "(``return_indices`` is torch's, ignored).",
+        ),
+        _named(
+            backward,
+            f"{name}_backward",
+            f"∂L/∂input of :func:`{name}`: each window's "
+            "gradient at its maximum (the indices have no gradient).",
+        ),
     )
 
 
-def max_pool1d_with_indices_backward(
-    grad: Array,
-    input: Array,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> Array:
-    """∂L/∂input of :func:`max_pool1d_with_indices` (the indices have no gradient)."""
-    return max_pool1d_backward(grad, input, kernel_size, stride, padding, dilation, ceil_mode)
-
-
-def max_pool2d_with_indices_backward(
-    grad: Array,
-    input: Array,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> Array:
-    """∂L/∂input of :func:`max_pool2d_with_indices` (the indices have no gradient)."""
-    return _backward(
-        _max_pool(2, kernel_size, stride, padding, dilation, ceil_mode, False), grad, input
-    )
-
-
-def max_pool3d_with_indices_backward(
-    grad: Array,
-    input: Array,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> Array:
-    """∂L/∂input of :func:`max_pool3d_with_indices` (the indices have no gradient)."""
-    return _backward(
-        _max_pool(3, kernel_size, stride, padding, dilation, ceil_mode, False), grad, input
-    )
+max_pool1d_with_indices, max_pool1d_with_indices_backward = _max_pool_pair(1)
+max_pool2d_with_indices, max_pool2d_with_indices_backward = _max_pool_pair(2)
+max_pool3d_with_indices, max_pool3d_with_indices_backward = _max_pool_pair(3)
+max_pool1d_backward = _named(
+    _max_pool_pair(1)[1], "max_pool1d_backward", "∂L/∂input of ``max_pool1d``."
+)
 
 
 # ---------------------------------------------------------------------- adaptive max pooling
 
 
-def _adaptive(dims: int, output_size: Any) -> Any:
-    return getattr(_nn(), f"AdaptiveMaxPool{dims}d")(output_size, return_indices=True)
+def _adaptive_pair(dims: int) -> tuple[WithIndices, Backward]:
+    """``adaptive_max_pool{dims}d_with_indices`` and its backward."""
+
+    def module(output_size: Any) -> Any:
+        return getattr(_nn(), f"AdaptiveMaxPool{dims}d")(output_size, return_indices=True)
+
+    def forward(
+        input: Array, output_size: Any, return_indices: bool = False
+    ) -> tuple[Array, IntArray]:
+        return module(output_size)(input)
+
+    def backward(
+        grad: Array, input: Array, output_size: Any, return_indices: bool = False
+    ) -> Array:
+        return _backward(module(output_size), grad, input)
+
+    name = f"adaptive_max_pool{dims}d_with_indices"
+    return (
+        _named(forward, name, f"``(output, indices)`` of {dims}-D adaptive max pooling."),
+        _named(backward, f"{name}_backward", f"∂L/∂input of :func:`{name}`."),
+    )
 
 
-def adaptive_max_pool1d_with_indices(
-    input: Array, output_size: Any, return_indices: bool = False
-) -> tuple[Array, IntArray]:
-    """``(output, indices)`` of 1-D adaptive max pooling."""
-    return _adaptive(1, output_size)(input)
-
-
-def adaptive_max_pool2d_with_indices(
-    input: Array, output_size: Any, return_indices: bool = False
-) -> tuple[Array, IntArray]:
-    """``(output, indices)`` of 2-D adaptive max pooling."""
-    return _adaptive(2, output_size)(input)
-
-
-def adaptive_max_pool3d_with_indices(
-    input: Array, output_size: Any, return_indices: bool = False
-) -> tuple[Array, IntArray]:
-    """``(output, indices)`` of 3-D adaptive max pooling."""
-    return _adaptive(3, output_size)(input)
-
-
-def adaptive_max_pool1d_with_indices_backward(
-    grad: Array, input: Array, output_size: Any, return_indices: bool = False
-) -> Array:
-    """∂L/∂input of :func:`adaptive_max_pool1d_with_indices`."""
-    return _backward(_adaptive(1, output_size), grad, input)
-
-
-def adaptive_max_pool2d_with_indices_backward(
-    grad: Array, input: Array, output_size: Any, return_indices: bool = False
-) -> Array:
-    """∂L/∂input of :func:`adaptive_max_pool2d_with_indices`."""
-    return _backward(_adaptive(2, output_size), grad, input)
-
-
-def adaptive_max_pool3d_with_indices_backward(
-    grad: Array, input: Array, output_size: Any, return_indices: bool = False
-) -> Array:
-    """∂L/∂input of :func:`adaptive_max_pool3d_with_indices`."""
-    return _backward(_adaptive(3, output_size), grad, input)
+adaptive_max_pool1d_with_indices, adaptive_max_pool1d_with_indices_backward = _adaptive_pair(1)
+adaptive_max_pool2d_with_indices, adaptive_max_pool2d_with_indices_backward = _adaptive_pair(2)
+adaptive_max_pool3d_with_indices, adaptive_max_pool3d_with_indices_backward = _adaptive_pair(3)
 
 
 # ---------------------------------------------------------------------- fractional max pooling
 
 
-def _fractional(
-    dims: int, kernel_size: Any, output_size: Any, output_ratio: Any, samples: Array | None
-) -> Any:
-    cls = getattr(_nn(), f"FractionalMaxPool{dims}d")
-    return cls(kernel_size, output_size, output_ratio, True, samples)
+def _fractional_pair(dims: int) -> tuple[WithIndices, Backward]:
+    """``fractional_max_pool{dims}d_with_indices`` and its backward (which needs the
+    forward's ``_random_samples``, as :mod:`refnet.nn.functional.stateless_more`'s)."""
 
+    def forward(
+        input: Array,
+        kernel_size: Any,
+        output_size: Any = None,
+        output_ratio: Any = None,
+        return_indices: bool = False,
+        _random_samples: Array | None = None,
+    ) -> tuple[Array, IntArray]:
+        cls = getattr(_nn(), f"FractionalMaxPool{dims}d")
+        pool = cls(kernel_size, output_size, output_ratio, True, _random_samples)
+        return pool(input)
 
-def fractional_max_pool2d_with_indices(
-    input: Array,
-    kernel_size: Any,
-    output_size: Any = None,
-    output_ratio: Any = None,
-    return_indices: bool = False,
-    _random_samples: Array | None = None,
-) -> tuple[Array, IntArray]:
-    """``(output, indices)`` of 2-D fractional max pooling."""
-    return _fractional(2, kernel_size, output_size, output_ratio, _random_samples)(input)
+    def backward(
+        grad: Array,
+        input: Array,
+        kernel_size: Any,
+        output_size: Any = None,
+        output_ratio: Any = None,
+        _random_samples: Array | None = None,
+    ) -> Array:
+        from refnet.nn.functional import stateless_more
 
+        plain = getattr(stateless_more, f"fractional_max_pool{dims}d_backward")
+        return plain(grad, input, kernel_size, output_size, output_ratio, _random_samples)
 
-def fractional_max_pool3d_with_indices(
-    input: Array,
-    kernel_size: Any,
-    output_size: Any = None,
-    output_ratio: Any = None,
-    return_indices: bool = False,
-    _random_samples: Array | None = None,
-) -> tuple[Array, IntArray]:
-    """``(output, indices)`` of 3-D fractional max pooling."""
-    return _fractional(3, kernel_size, output_size, output_ratio, _random_samples)(input)
-
-
-def fractional_max_pool2d_with_indices_backward(
-    grad: Array,
-    input: Array,
-    kernel_size: Any,
-    output_size: Any = None,
-    output_ratio: Any = None,
-    _random_samples: Array | None = None,
-) -> Array:
-    """∂L/∂input of :func:`fractional_max_pool2d_with_indices` (the same samples)."""
-    from refnet.nn.functional.stateless_more import fractional_max_pool2d_backward
-
-    return fractional_max_pool2d_backward(
-        grad, input, kernel_size, output_size, output_ratio, _random_samples
+    name = f"fractional_max_pool{dims}d_with_indices"
+    return (
+        _named(forward, name, f"``(output, indices)`` of {dims}-D fractional max pooling."),
+        _named(backward, f"{name}_backward", f"∂L/∂input of :func:`{name}` (the same samples)."),
     )
 
 
-def fractional_max_pool3d_with_indices_backward(
-    grad: Array,
-    input: Array,
-    kernel_size: Any,
-    output_size: Any = None,
-    output_ratio: Any = None,
-    _random_samples: Array | None = None,
-) -> Array:
-    """∂L/∂input of :func:`fractional_max_pool3d_with_indices` (the same samples)."""
-    from refnet.nn.functional.stateless_more import fractional_max_pool3d_backward
-
-    return fractional_max_pool3d_backward(
-        grad, input, kernel_size, output_size, output_ratio, _random_samples
-    )
+fractional_max_pool2d_with_indices, fractional_max_pool2d_with_indices_backward = _fractional_pair(
+    2
+)
+fractional_max_pool3d_with_indices, fractional_max_pool3d_with_indices_backward = _fractional_pair(
+    3
+)
 
 
 # ---------------------------------------------------------------------- 1-D siblings
