@@ -116,3 +116,23 @@ def test_gumbel_max_samples_follow_the_softmax() -> None:
     logits = np.log(np.array([0.1, 0.2, 0.7]))
     draws = F.gumbel_softmax(np.tile(logits, (20000, 1)), hard=True, generator=5)
     np.testing.assert_allclose(draws.mean(axis=0), [0.1, 0.2, 0.7], atol=0.015)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("upsample", {"scale_factor": 2, "mode": "bilinear", "align_corners": False}),
+        ("upsample_nearest", {"size": (5, 7)}),
+        ("upsample_bilinear", {"scale_factor": 2}),
+    ],
+)
+def test_deprecated_upsample_names_match_torch(name: str, kwargs: dict[str, Any]) -> None:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, 3, 4, 3))
+    t = torch.tensor(x, requires_grad=True)
+    y = getattr(TF, name)(t, **kwargs)
+    grad = rng.normal(size=y.shape)
+    y.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(getattr(F, name)(x, **kwargs), y.detach().numpy(), rtol=1e-12)
+    dx = getattr(F, f"{name}_backward")(grad, x, **kwargs)
+    np.testing.assert_allclose(dx, t.grad.numpy(), rtol=1e-12)

@@ -269,6 +269,12 @@ from refnet.nn.functional.stateless_more import (
     softsign,
     softsign_backward,
     tanh,
+    upsample,
+    upsample_backward,
+    upsample_bilinear,
+    upsample_bilinear_backward,
+    upsample_nearest,
+    upsample_nearest_backward,
 )
 from refnet.nn.functional.stateless_pooling import (
     adaptive_max_pool1d_with_indices,
@@ -554,5 +560,11 @@ __all__ = [
     "triplet_margin_with_distance_loss_backward",
     "unfold",
     "unfold_backward",
+    "upsample",
+    "upsample_backward",
+    "upsample_bilinear",
+    "upsample_bilinear_backward",
+    "upsample_nearest",
+    "upsample_nearest_backward",
     "xlogy",
 ]

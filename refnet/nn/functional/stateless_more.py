@@ -3,7 +3,8 @@
 The activations ``hardtanh``, ``relu6``, ``selu``, ``softsign``, ``logsigmoid``, ``mish``,
 ``hardsigmoid``, ``hardswish``, ``tanh``, ``prelu`` and the backward of ``sigmoid``;
 ``batch_norm`` (the running statistics updated in place, as PyTorch's), ``normalize`` and
-the fractional max pools, ``linear_cross_entropy``, ``pdist`` and ``gumbel_softmax``.
+the fractional max pools, ``linear_cross_entropy``, ``pdist``, ``gumbel_softmax``, and
+the deprecated ``upsample*`` names of ``interpolate``.
 As in :mod:`refnet.nn.functional.stateless`, each function runs the matching refnet
 module, and ``*_backward(grad, <the same arguments>)`` returns the gradient of the input
 (``prelu_backward`` and ``batch_norm_backward`` also of the weights) by running that
@@ -55,6 +56,12 @@ __all__ = [
     "softsign",
     "softsign_backward",
     "tanh",
+    "upsample",
+    "upsample_backward",
+    "upsample_bilinear",
+    "upsample_bilinear_backward",
+    "upsample_nearest",
+    "upsample_nearest_backward",
 ]
 
 
@@ -549,3 +556,58 @@ def gumbel_softmax_backward(
     y = _gumbel_softmax_soft(x, tau, dim, generator)
     g = np.asarray(grad)
     return y * (g - np.sum(g * y, axis=dim, keepdims=True)) / tau
+
+
+# ---------------------------------------------------------------------- deprecated upsampling
+
+
+def upsample(
+    input: Array,
+    size: Any = None,
+    scale_factor: Any = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+) -> Array:
+    """``interpolate`` under its old name (``torch.nn.functional.upsample``, deprecated)."""
+    from refnet.nn.functional.upsampling import interpolate
+
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_backward(
+    grad: Array,
+    input: Array,
+    size: Any = None,
+    scale_factor: Any = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+) -> Array:
+    """∂L/∂input of :func:`upsample` (``interpolate_backward``)."""
+    from refnet.nn.functional.upsampling import interpolate_backward
+
+    return interpolate_backward(grad, input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Array, size: Any = None, scale_factor: Any = None) -> Array:
+    """``interpolate(mode='nearest')`` (``torch.nn.functional.upsample_nearest``, deprecated)."""
+    return upsample(input, size, scale_factor, "nearest")
+
+
+def upsample_nearest_backward(
+    grad: Array, input: Array, size: Any = None, scale_factor: Any = None
+) -> Array:
+    """∂L/∂input of :func:`upsample_nearest`."""
+    return upsample_backward(grad, input, size, scale_factor, "nearest")
+
+
+def upsample_bilinear(input: Array, size: Any = None, scale_factor: Any = None) -> Array:
+    """``interpolate(mode='bilinear', align_corners=True)``
+    (``torch.nn.functional.upsample_bilinear``, deprecated)."""
+    return upsample(input, size, scale_factor, "bilinear", True)
+
+
+def upsample_bilinear_backward(
+    grad: Array, input: Array, size: Any = None, scale_factor: Any = None
+) -> Array:
+    """∂L/∂input of :func:`upsample_bilinear`."""
+    return upsample_backward(grad, input, size, scale_factor, "bilinear", True)
