@@ -10,6 +10,7 @@ import numpy.typing as npt
 from refnet._typing import Array, Seed
 from refnet.nn import init
 from refnet.nn._validation import float_input, matching_dtype, same_shape_gradient, shape_error
+from refnet.nn.functional.layout import rows_times
 from refnet.nn.module import Module
 from refnet.nn.parameter import Parameter
 from refnet.random import as_generator
@@ -121,13 +122,9 @@ class Linear(Module):
             self.bias.grad += np.ones(g.shape[0], dtype=g.dtype) @ g
         if not self.needs_input_grad:
             return None
-        flat = as_rows(x)
-        if flat.flags.f_contiguous and not flat.flags.c_contiguous:
-            # ∂L/∂x in the input's layout, as (Wᵀ Gᵀ)ᵀ: the same product. A Flatten of a
-            # refnet convolution's (C, H, W, N) output is such an input, and the layer
-            # below then reads the gradient without a transposing copy.
-            return (self.weight.data.T @ g.T).T.reshape(x.shape)
-        return (g @ self.weight.data).reshape(x.shape)
+        # ∂L/∂x = G W, laid out as the input is (a flattened convolution output is
+        # batch-last: refnet.nn.functional.layout).
+        return rows_times(g, self.weight.data, like=as_rows(x)).reshape(x.shape)
 
     # --8<-- [end:backward]
 

@@ -67,6 +67,7 @@ import numpy as np
 from refnet._blas import SMALL_PRODUCT, matmul_into, matmul_transposed
 from refnet._parallel import for_blocks
 from refnet._typing import Array
+from refnet.nn.functional.layout import to_batch_last
 
 __all__ = [
     "ConvGeometry",
@@ -345,15 +346,8 @@ class ConvCache:
 
 
 # ---------------------------------------------------------------------- layout helpers
-
-
-# --8<-- [start:conv-batch-last]
-def to_batch_last(x: Array) -> Array:
-    """(N, C, H, W) → a C-contiguous (C, H, W, N) array (a view when already laid out so)."""
-    return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
-
-
-# --8<-- [end:conv-batch-last]
+#
+# The batch-last layout itself (to_batch_last) is refnet.nn.functional.layout's.
 
 
 def _pad_batch_last(x: Array, geometry: ConvGeometry) -> Array:

@@ -47,6 +47,7 @@ import numpy.typing as npt
 
 from refnet._parallel import for_blocks
 from refnet._typing import Array
+from refnet.nn.functional.layout import empty_in_order, in_order, memory_order, zeros_in_order
 
 __all__ = [
     "AvgPoolCache",
@@ -348,36 +349,10 @@ def adaptive_max_pool2d_backward_reference(grad_output: Array, x: Array) -> Arra
     return grad
 
 
-# ---------------------------------------------------------------------- layout helpers
-
-
-def memory_order(x: Array) -> tuple[int, ...]:
-    """Axes of ``x`` from the outermost (largest stride) to the innermost in memory."""
-    return tuple(sorted(range(x.ndim), key=lambda axis: -abs(x.strides[axis])))
-
-
-def empty_in_order(shape: tuple[int, ...], dtype: npt.DTypeLike, order: tuple[int, ...]) -> Array:
-    """An uninitialised array of ``shape`` whose memory follows the axis ``order``."""
-    inverse = np.argsort(order)
-    return np.empty([shape[axis] for axis in order], dtype=dtype).transpose(inverse)
-
-
-def in_order(x: Array, order: tuple[int, ...]) -> Array:
-    """``x`` with its memory in axis ``order`` (a copy only if it is laid out otherwise).
-
-    A gradient can arrive in another layout than the forward's input (e.g. from a
-    ``Flatten`` above); the strided writes of a backward are several times slower when
-    source and destination disagree, so one transposing copy first is cheaper.
-    """
-    if memory_order(x) == order:
-        return x
-    return np.ascontiguousarray(x.transpose(order)).transpose(np.argsort(order))
-
-
-def zeros_in_order(shape: tuple[int, ...], dtype: npt.DTypeLike, order: tuple[int, ...]) -> Array:
-    """Zeros of ``shape`` laid out in the axis ``order``."""
-    inverse = np.argsort(order)
-    return np.zeros([shape[axis] for axis in order], dtype=dtype).transpose(inverse)
+# ---------------------------------------------------------------------- plane helpers
+#
+# The (N, C) planes are independent, so the kernels below work in whatever memory order
+# their input has (refnet.nn.functional.layout owns the helpers and says why).
 
 
 Index = tuple[slice, slice]
