@@ -206,6 +206,9 @@ def markdown(
         [
             title,
             "",
+            # The docs include the run (command to the table's last row) by this section's
+            # name: a marker line, hidden as an HTML comment, that the include drops.
+            "<!-- --8<-- [start:run] -->",
             f"Command: `{settings['command']}`{version}",
             "",
             f"Machine: {describe(machine)}.",
@@ -213,6 +216,7 @@ def markdown(
             how,
             "",
             table(results, with_torch),
+            "<!-- --8<-- [end:run] -->",
             "",
             "Targets are the ratios aimed at (the speed chapter says why). The machine is "
             "shared and noisy: compare ratios measured in one run, not milliseconds across runs.",
