@@ -128,3 +128,89 @@ def test_normalize_and_its_backward_match_torch(p: float, dim: int) -> None:
     np.testing.assert_allclose(
         F.normalize_backward(grad, x, p, dim, 1e-12), t.grad.numpy(), rtol=1e-9, atol=1e-12
     )
+
+
+@pytest.mark.parametrize("separate", [False, True])
+@pytest.mark.parametrize("bias_kv", [False, True])
+def test_multi_head_attention_forward_matches_torch(separate: bool, bias_kv: bool) -> None:
+    rng = np.random.default_rng(int(separate) + 2 * int(bias_kv))
+    E, H, L, S, N = 8, 2, 4, 5, 3
+    kdim = 6 if separate else E
+    q, k, v = (
+        rng.normal(size=(L, N, E)),
+        rng.normal(size=(S, N, kdim)),
+        rng.normal(size=(S, N, kdim)),
+    )
+    w = {
+        "in_proj_weight": None if separate else rng.normal(size=(3 * E, E)) * 0.3,
+        "in_proj_bias": rng.normal(size=3 * E) * 0.1,
+        "bias_k": rng.normal(size=(1, 1, E)) if bias_kv else None,
+        "bias_v": rng.normal(size=(1, 1, E)) if bias_kv else None,
+        "out_proj_weight": rng.normal(size=(E, E)) * 0.3,
+        "out_proj_bias": rng.normal(size=E) * 0.1,
+    }
+    sep = {}
+    if separate:
+        sep = {
+            "use_separate_proj_weight": True,
+            "q_proj_weight": rng.normal(size=(E, E)) * 0.3,
+            "k_proj_weight": rng.normal(size=(E, kdim)) * 0.3,
+            "v_proj_weight": rng.normal(size=(E, kdim)) * 0.3,
+        }
+    mask = rng.random((L, S)) < 0.2
+    mask[:, 0] = False
+    args = (
+        E,
+        H,
+        w["in_proj_weight"],
+        w["in_proj_bias"],
+        w["bias_k"],
+        w["bias_v"],
+        False,
+        0.0,
+        w["out_proj_weight"],
+        w["out_proj_bias"],
+    )
+    out, weights = F.multi_head_attention_forward(q, k, v, *args, attn_mask=mask, **sep)
+    tensors = {
+        n: None if a is None else torch.tensor(a, requires_grad=True)
+        for n, a in (w | sep).items()
+        if n != "use_separate_proj_weight"
+    }
+    tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+    t_args = (
+        E,
+        H,
+        tensors["in_proj_weight"],
+        tensors["in_proj_bias"],
+        tensors["bias_k"],
+        tensors["bias_v"],
+        False,
+        0.0,
+        tensors["out_proj_weight"],
+        tensors["out_proj_bias"],
+    )
+    t_sep = {n: tensors[n] for n in ("q_proj_weight", "k_proj_weight", "v_proj_weight") if separate}
+    t_out, t_weights = torch.nn.functional.multi_head_attention_forward(
+        tq,
+        tk,
+        tv,
+        *t_args,
+        attn_mask=torch.from_numpy(mask),
+        use_separate_proj_weight=separate,
+        **t_sep,
+    )
+    np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(weights, t_weights.detach().numpy(), rtol=1e-10)
+    g = rng.normal(size=out.shape)
+    t_out.backward(torch.from_numpy(g))
+    dq, dk, dv, dw = F.multi_head_attention_forward_backward(
+        g, None, q, k, v, *args, attn_mask=mask, **sep
+    )
+    for got, tensor in zip((dq, dk, dv), (tq, tk, tv), strict=True):
+        np.testing.assert_allclose(got, tensor.grad.numpy(), rtol=1e-9, atol=1e-12)
+    assert set(dw) == {n for n, t in tensors.items() if t is not None}
+    for name, grad in dw.items():
+        np.testing.assert_allclose(
+            grad, tensors[name].grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name
+        )

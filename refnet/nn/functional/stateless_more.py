@@ -4,7 +4,8 @@ The activations ``hardtanh``, ``relu6``, ``selu``, ``softsign``, ``logsigmoid``,
 ``hardsigmoid``, ``hardswish``, ``tanh``, ``prelu`` and the backward of ``sigmoid``;
 ``batch_norm`` (the running statistics updated in place, as PyTorch's), ``normalize`` and
 the fractional max pools, ``linear_cross_entropy``, ``pdist``, ``gumbel_softmax``, and
-the deprecated ``upsample*`` names of ``interpolate``.
+the deprecated ``upsample*`` names of ``interpolate``, and
+``multi_head_attention_forward``.
 As in :mod:`refnet.nn.functional.stateless`, each function runs the matching refnet
 module, and ``*_backward(grad, <the same arguments>)`` returns the gradient of the input
 (``prelu_backward`` and ``batch_norm_backward`` also of the weights) by running that
@@ -42,6 +43,8 @@ __all__ = [
     "logsigmoid_backward",
     "mish",
     "mish_backward",
+    "multi_head_attention_forward",
+    "multi_head_attention_forward_backward",
     "normalize",
     "normalize_backward",
     "pdist",
@@ -611,3 +614,199 @@ def upsample_bilinear_backward(
 ) -> Array:
     """∂L/∂input of :func:`upsample_bilinear`."""
     return upsample_backward(grad, input, size, scale_factor, "bilinear", True)
+
+
+# ---------------------------------------------------------------------- functional attention
+
+
+def _attention_module(
+    query: Array,
+    key: Array,
+    value: Array,
+    num_heads: int,
+    weights: dict[str, Array | None],
+    add_zero_attn: bool,
+    dropout_p: float,
+    training: bool,
+    generator: Any,
+) -> Any:
+    """A ``MultiheadAttention`` (batch second, as torch's functional) holding copies of
+    ``weights`` (torch's argument names); an absent bias is a zero one."""
+    E = np.shape(query)[-1]
+    module = _nn().MultiheadAttention(
+        E,
+        num_heads,
+        dropout=dropout_p,
+        bias=True,
+        add_bias_kv=weights["bias_k"] is not None,
+        add_zero_attn=add_zero_attn,
+        kdim=np.shape(key)[-1],
+        vdim=np.shape(value)[-1],
+        dtype=np.asarray(query).dtype,
+        generator=generator,
+    )
+    params = dict(module.named_parameters())
+    separate = weights.get("q_proj_weight") is not None
+    if module._qkv_same_embed_dim and separate:  # torch's separate weights, one packed matrix
+        weights = dict(
+            weights,
+            in_proj_weight=np.concatenate(
+                [weights["q_proj_weight"], weights["k_proj_weight"], weights["v_proj_weight"]]
+            ),
+        )
+    for name, target in (
+        ("out_proj_weight", "out_proj.weight"),
+        ("out_proj_bias", "out_proj.bias"),
+    ):
+        weights[target] = weights.pop(name)
+    for name, param in params.items():
+        given = weights.get(name)
+        param.data[...] = 0.0 if given is None else given
+    return module.train(training)
+
+
+def multi_head_attention_forward(
+    query: Array,
+    key: Array,
+    value: Array,
+    embed_dim_to_check: int,
+    num_heads: int,
+    in_proj_weight: Array | None,
+    in_proj_bias: Array | None,
+    bias_k: Array | None,
+    bias_v: Array | None,
+    add_zero_attn: bool,
+    dropout_p: float,
+    out_proj_weight: Array,
+    out_proj_bias: Array | None,
+    training: bool = True,
+    key_padding_mask: Array | None = None,
+    need_weights: bool = True,
+    attn_mask: Array | None = None,
+    use_separate_proj_weight: bool = False,
+    q_proj_weight: Array | None = None,
+    k_proj_weight: Array | None = None,
+    v_proj_weight: Array | None = None,
+    static_k: Array | None = None,
+    static_v: Array | None = None,
+    average_attn_weights: bool = True,
+    is_causal: bool = False,
+    generator: Any = None,
+) -> tuple[Array, Array | None]:
+    """Multi-head attention from given weights (``torch.nn.functional.
+    multi_head_attention_forward``): :class:`refnet.nn.MultiheadAttention` run with them.
+    Inputs (L, N, E) or unbatched (L, E); returns ``(attn_output, attn_weights)``.
+    ``static_k``/``static_v`` (precomputed keys and values) are not implemented."""
+    module = _mha_from_arguments(locals())
+    return module(
+        query,
+        key,
+        value,
+        key_padding_mask,
+        need_weights,
+        attn_mask,
+        average_attn_weights,
+        is_causal,
+    )
+
+
+_MHA_WEIGHTS = (
+    "in_proj_weight",
+    "in_proj_bias",
+    "bias_k",
+    "bias_v",
+    "out_proj_weight",
+    "out_proj_bias",
+    "q_proj_weight",
+    "k_proj_weight",
+    "v_proj_weight",
+)
+
+
+def _mha_from_arguments(arguments: dict[str, Any]) -> Any:
+    if arguments["static_k"] is not None or arguments["static_v"] is not None:
+        raise NotImplementedError(
+            "multi_head_attention_forward: static_k/static_v are not implemented"
+        )
+    if arguments["query"].shape[-1] != arguments["embed_dim_to_check"]:
+        raise ValueError(
+            f"multi_head_attention_forward: was expecting embedding dimension of "
+            f"{arguments['embed_dim_to_check']}, but got {arguments['query'].shape[-1]}"
+        )
+    weights = {name: arguments[name] for name in _MHA_WEIGHTS}
+    if not arguments["use_separate_proj_weight"]:
+        weights.update(q_proj_weight=None, k_proj_weight=None, v_proj_weight=None)
+    return _attention_module(
+        arguments["query"],
+        arguments["key"],
+        arguments["value"],
+        arguments["num_heads"],
+        weights,
+        arguments["add_zero_attn"],
+        arguments["dropout_p"],
+        arguments["training"],
+        arguments["generator"],
+    )
+
+
+def multi_head_attention_forward_backward(
+    grad_attn_output: Array,
+    grad_attn_weights: Array | None,
+    query: Array,
+    key: Array,
+    value: Array,
+    embed_dim_to_check: int,
+    num_heads: int,
+    in_proj_weight: Array | None,
+    in_proj_bias: Array | None,
+    bias_k: Array | None,
+    bias_v: Array | None,
+    add_zero_attn: bool,
+    dropout_p: float,
+    out_proj_weight: Array,
+    out_proj_bias: Array | None,
+    training: bool = True,
+    key_padding_mask: Array | None = None,
+    need_weights: bool = True,
+    attn_mask: Array | None = None,
+    use_separate_proj_weight: bool = False,
+    q_proj_weight: Array | None = None,
+    k_proj_weight: Array | None = None,
+    v_proj_weight: Array | None = None,
+    static_k: Array | None = None,
+    static_v: Array | None = None,
+    average_attn_weights: bool = True,
+    is_causal: bool = False,
+    generator: Any = None,
+) -> tuple[Array, Array, Array, dict[str, Array]]:
+    """``(∂query, ∂key, ∂value, {weight name: gradient})`` of
+    :func:`multi_head_attention_forward`, for the weights given (torch's argument names);
+    with dropout, pass the forward's seed again."""
+    arguments = dict(locals())
+    module = _mha_from_arguments(arguments)
+    module(
+        query,
+        key,
+        value,
+        key_padding_mask,
+        need_weights,
+        attn_mask,
+        average_attn_weights,
+        is_causal,
+    )
+    grads = module.backward(grad_attn_output, grad_attn_weights if need_weights else None)
+    names = {"out_proj_weight": "out_proj.weight", "out_proj_bias": "out_proj.bias"}
+    params = dict(module.named_parameters())
+    weight_grads = {}
+    for name in _MHA_WEIGHTS:
+        if arguments[name] is None or (
+            name.startswith(("q_", "k_", "v_")) and not use_separate_proj_weight
+        ):
+            continue
+        if name.startswith(("q_", "k_", "v_")) and module._qkv_same_embed_dim:
+            part = "qkv".index(name[0])
+            E = module.embed_dim
+            weight_grads[name] = params["in_proj_weight"].grad[part * E : (part + 1) * E].copy()
+            continue
+        weight_grads[name] = params[names.get(name, name)].grad.copy()
+    return grads[0], grads[1], grads[2], weight_grads
