@@ -244,3 +244,28 @@ def test_triplet_refuses_a_distance_of_the_wrong_shape() -> None:
     x = np.ones((2, 3))
     with pytest.raises(ValueError, match="one value per sample"):
         loss(x, x, x)
+
+
+def test_gaussian_nll_takes_a_variance_of_zero_as_torch() -> None:
+    torch = _torch()
+    x, t = np.array([0.5, -1.0]), np.array([0.0, 0.0])
+    ours = nn.GaussianNLLLoss(eps=0.1)(x, t, 0.0)
+    theirs = torch.nn.GaussianNLLLoss(eps=0.1)(torch.from_numpy(x), torch.from_numpy(t), 0.0)
+    np.testing.assert_allclose(ours, theirs.item(), rtol=1e-13)
+
+
+def test_multilabel_margin_hinge_exactly_met_passes_no_gradient_as_torch() -> None:
+    torch = _torch()
+    x, y = np.array([[0.0, 1.0, 3.0]]), np.array([[1, -1, 0]])  # z = 1 - 1 + 0 = 0 for class 0
+    loss = nn.MultiLabelMarginLoss(reduction="sum")
+    loss(x, y)
+    grad = loss.backward()
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    torch.nn.MultiLabelMarginLoss(reduction="sum")(tx, torch.from_numpy(y)).backward()
+    np.testing.assert_array_equal(grad, tx.grad.numpy())
+    assert grad[0, 0] == 0
+
+
+def test_triplet_with_distance_refuses_a_margin_of_zero_as_torch() -> None:
+    with pytest.raises(ValueError, match="margin"):
+        nn.TripletMarginWithDistanceLoss(margin=0.0)
