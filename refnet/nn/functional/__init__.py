@@ -139,6 +139,12 @@ from refnet.nn.functional.pooling3d import (
     max_pool3d,
     max_pool3d_backward,
 )
+from refnet.nn.functional.sampling import (
+    affine_grid,
+    affine_grid_backward,
+    grid_sample,
+    grid_sample_backward,
+)
 from refnet.nn.functional.sparse import embedding, embedding_backward, embedding_renorm_
 from refnet.nn.functional.stateless import (
     binary_cross_entropy,
@@ -326,6 +332,8 @@ __all__ = [
     "adaptive_max_pool3d_backward",
     "adaptive_max_pool3d_with_indices",
     "adaptive_max_pool3d_with_indices_backward",
+    "affine_grid",
+    "affine_grid_backward",
     "alpha_dropout",
     "alpha_dropout_backward",
     "avg_pool1d",
@@ -413,6 +421,8 @@ __all__ = [
     "gelu_with_derivative",
     "glu",
     "glu_backward",
+    "grid_sample",
+    "grid_sample_backward",
     "group_norm",
     "group_norm_backward",
     "gumbel_softmax",

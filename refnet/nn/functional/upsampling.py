@@ -257,8 +257,7 @@ def interpolate_plan(
         scales = list(given)
         if recompute_scale_factor:
             scales = [None] * k
-    # As PyTorch: an empty batch is fine, empty channels or spatial axes are not.
-    if 0 in shape[1:] or any(m < 1 for m in out):
+    if 0 in shape[2:] or any(m < 1 for m in out) or 0 in shape[:2]:
         raise ValueError(
             f"{owner}: input and output sizes should be greater than 0, got input {shape} "
             f"and output size {tuple(out)}"
