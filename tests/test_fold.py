@@ -142,3 +142,25 @@ def test_the_layers_keep_torchs_arguments_and_repr() -> None:
     layer = nn.Fold(4, 2)
     with pytest.raises(ValueError, match=r"Fold\(output_size=4"):
         layer(np.zeros((1, 4, 5)))
+
+
+@given(problem=problems(), seed=st.integers(0, 2**16))
+def test_the_kernels_equal_the_references_in_many_blocks_of_channels(
+    problem: Any, seed: int
+) -> None:
+    """col2im and im2col run block by block of channels on refnet's threads for large
+    arrays; with the thresholds at their smallest, small ones take those paths too."""
+    import refnet._parallel
+
+    args, size, (ho, wo) = problem
+    rng = np.random.default_rng(seed)
+    geometry = B.block_geometry(size, owner="test", **args)
+    x = rng.normal(size=(2, 5, *size))
+    cols = rng.normal(size=(2, 5 * geometry.kernel_elements, ho * wo))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(refnet._parallel, "MIN_ELEMENTS", 1)
+        mp.setattr(refnet._parallel, "BLOCK_BYTES", 64)
+        unfolded = B.unfold_columns(x, geometry)
+        folded = B.fold_columns(cols, geometry)
+    np.testing.assert_array_equal(unfolded, B.unfold_reference(x, geometry))
+    np.testing.assert_allclose(folded, B.fold_reference(cols, geometry), rtol=1e-12, atol=1e-12)

@@ -200,3 +200,47 @@ def test_upsampling_bilinear2d_aligns_the_corners() -> None:
     y = nn.UpsamplingBilinear2d(size=3)(x)
     np.testing.assert_allclose(y[0, 0], [[0, 0.5, 1], [1, 1.5, 2], [2, 2.5, 3]])
     assert nn.UpsamplingBilinear2d(size=3).align_corners is True
+
+
+@pytest.mark.parametrize(
+    "shape", [(0, 2, 3, 3), (1, 0, 3, 3), (1, 2, 0, 3), (1, 2, 3, 0), (1, 2, 0, 0)]
+)
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_empty_inputs_are_handled_as_torch_handles_them(shape: tuple[int, ...], mode: str) -> None:
+    """An empty batch gives an empty output of torch's shape; empty channels or spatial
+    axes are refused, as torch refuses them."""
+    x = np.zeros(shape)
+    try:
+        expected = tuple(TF.interpolate(torch.from_numpy(x), size=4, mode=mode).shape)
+    except RuntimeError:
+        with pytest.raises(ValueError, match="greater than 0"):
+            F.interpolate(x, size=4, mode=mode)
+        return
+    assert F.interpolate(x, size=4, mode=mode).shape == expected
+
+
+@pytest.mark.parametrize(
+    ("mode", "factor"),
+    [
+        ("nearest", 0.75),
+        ("nearest", 1.3),
+        ("nearest", 2.1),
+        ("nearest-exact", 0.75),
+        ("nearest-exact", 0.9),
+        ("nearest-exact", 1.3),
+        ("linear", 0.75),
+        ("linear", 0.9),
+        ("linear", 1.3),
+        ("linear", 2.1),
+    ],
+)
+def test_a_factor_reads_other_positions_than_the_size_it_gives(mode: str, factor: float) -> None:
+    """5 elements: the factor sets the step 1/factor, the size it gives (⌊5·factor⌋)
+    another step 5/m; both are torch's, and here they pick different elements."""
+    x = np.arange(5.0).reshape(1, 1, 5) ** 2
+    by_factor = F.interpolate(x, scale_factor=factor, mode=mode)
+    by_size = F.interpolate(x, size=by_factor.shape[-1], mode=mode)
+    t = torch.from_numpy(x)
+    np.testing.assert_allclose(by_factor, TF.interpolate(t, scale_factor=factor, mode=mode))
+    np.testing.assert_allclose(by_size, TF.interpolate(t, size=by_factor.shape[-1], mode=mode))
+    assert not np.allclose(by_factor, by_size)

@@ -257,7 +257,8 @@ def interpolate_plan(
         scales = list(given)
         if recompute_scale_factor:
             scales = [None] * k
-    if 0 in shape[2:] or any(m < 1 for m in out) or 0 in shape[:2]:
+    # As PyTorch: an empty batch is fine, empty channels or spatial axes are not.
+    if 0 in shape[1:] or any(m < 1 for m in out):
         raise ValueError(
             f"{owner}: input and output sizes should be greater than 0, got input {shape} "
             f"and output size {tuple(out)}"
