@@ -14,16 +14,20 @@ factored second moment.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import refnet.nn as nn
 import refnet.optim as optim
 from refnet._typing import Array
 from refnet.nn import Parameter
+from refnet.optim.lbfgs import cubic_minimum, strong_wolfe
 from refnet.optim.muon import orthogonalize
 from tests.optim_utils import json_round_trip
 
@@ -392,3 +396,116 @@ def test_muon_with_no_newton_schulz_steps_takes_the_normalised_momentum() -> Non
     p.grad[...] = g
     optim.Muon([p], lr=0.1, weight_decay=0.0, nesterov=False, momentum=0.0, ns_steps=0).step()
     np.testing.assert_allclose(p.data, -0.1 * g / np.linalg.norm(g), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------- the line search alone
+
+
+@given(
+    points=st.lists(st.floats(-3, 3), min_size=6, max_size=6),
+    bounded=st.booleans(),
+)
+def test_cubic_minimum_is_torchs_cubic_interpolation(points: list[float], bounded: bool) -> None:
+    from torch.optim.lbfgs import _cubic_interpolate
+
+    torch = pytest.importorskip("torch")
+    x1, f1, g1, x2, f2, g2 = points
+    if abs(x1 - x2) < 1e-3:
+        x2 = x1 + 1.0
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    if d1**2 - g1 * g2 >= 0 and abs(g2 - g1 + 2 * math.sqrt(d1**2 - g1 * g2)) < 1e-9:
+        return  # a flat cubic: 0/0, which no line search meets (torch's gives NaN)
+    bounds = (min(x1, x2) - 0.5, max(x1, x2) + 2.0) if bounded else None
+    args = [torch.tensor(v, dtype=torch.float64) for v in (x1, f1, g1, x2, f2, g2)]
+    expected = float(_cubic_interpolate(*args, bounds=bounds))
+    assert cubic_minimum(x1, f1, g1, x2, f2, g2, bounds) == pytest.approx(
+        expected, rel=1e-12, abs=1e-12
+    )
+
+
+def test_strong_wolfe_defaults_are_torchs() -> None:
+    from torch.optim.lbfgs import _strong_wolfe
+
+    theirs = inspect.signature(_strong_wolfe).parameters
+    for name, parameter in inspect.signature(strong_wolfe).parameters.items():
+        if parameter.default is not inspect.Parameter.empty:
+            assert parameter.default == theirs[name].default, name
+
+
+@given(
+    coefficients=st.lists(st.floats(-2, 2), min_size=5, max_size=5),
+    t=st.sampled_from([1e-4, 0.01, 0.3, 1.0, 5.0, 40.0]),
+    max_ls=st.sampled_from([1, 3, 25]),
+    c2=st.sampled_from([0.1, 0.9]),
+)
+def test_strong_wolfe_is_torchs_on_random_objectives(
+    coefficients: list[float], t: float, max_ls: int, c2: float
+) -> None:
+    """f(x) = Σ_k a_k (x·u)^k-type quartics along a direction: every branch of the
+    bracketing and the zoom is reached by some draw; refnet's search must return torch's
+    step, value, gradient and evaluation count."""
+    from torch.optim.lbfgs import _strong_wolfe
+
+    torch = pytest.importorskip("torch")
+    a0, a1, a2, a3, a4 = coefficients
+    a4 = abs(a4) + 0.1  # bounded below: a minimum exists along every line
+    u = np.array([0.6, -0.8, 0.0])
+
+    def f_and_g(x: Array) -> tuple[float, Array]:
+        s = float(x @ u)
+        f = a0 + a1 * s + a2 * s**2 + a3 * s**3 + a4 * s**4 + 0.05 * float(x @ x)
+        return f, (a1 + 2 * a2 * s + 3 * a3 * s**2 + 4 * a4 * s**3) * u + 0.1 * x
+
+    x0 = np.array([0.3, 0.2, -0.1])
+    f0, g0 = f_and_g(x0)
+    d = -g0
+    if float(g0 @ d) >= 0:
+        return
+
+    def ours_eval(step: float, direction: Array) -> tuple[float, Array]:
+        return f_and_g(x0 + step * direction)
+
+    def theirs_eval(x: Any, step: float, direction: Any) -> tuple[float, Any]:
+        f, g = f_and_g(x0 + float(step) * direction.numpy())
+        return f, torch.from_numpy(g)
+
+    from refnet.optim.lbfgs import _Point
+
+    point, evals = strong_wolfe(
+        ours_eval, t, d, _Point(0.0, f0, g0, float(g0 @ d)), max_ls=max_ls, c2=c2
+    )
+    f_t, g_t, t_t, evals_t = _strong_wolfe(
+        theirs_eval,
+        None,
+        t,
+        torch.from_numpy(d),
+        f0,
+        torch.from_numpy(g0),
+        torch.tensor(float(g0 @ d), dtype=torch.float64),
+        c2=c2,
+        max_ls=max_ls,
+    )
+    assert evals == evals_t
+    assert point.t == pytest.approx(float(t_t), rel=1e-10)
+    assert point.f == pytest.approx(float(f_t), rel=1e-10, abs=1e-12)
+    np.testing.assert_allclose(point.g, g_t.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_lbfgs_over_several_parameters_is_one_vector() -> None:
+    """Three parameters are one flat vector: the same run as one parameter of six."""
+    x0 = np.random.default_rng(8).standard_normal(6)
+    one = Parameter(x0.copy())
+    parts = [Parameter(x0[:1].copy()), Parameter(x0[1:4].copy()), Parameter(x0[4:].copy())]
+
+    def split_closure() -> float:
+        for p in parts:
+            p.zero_grad()
+        f, g = convex(np.concatenate([p.data for p in parts]))
+        parts[0].grad += g[:1]
+        parts[1].grad += g[1:4]
+        parts[2].grad += g[4:]
+        return f
+
+    optim.LBFGS([one], line_search_fn="strong_wolfe").step(closure_for(one, convex))
+    optim.LBFGS(parts, line_search_fn="strong_wolfe").step(split_closure)
+    np.testing.assert_allclose(np.concatenate([p.data for p in parts]), one.data, rtol=1e-13)
