@@ -51,6 +51,7 @@ def functions(namespace: ModuleType) -> list[str]:
 
 
 DEPRECATED = {"size_average", "reduce"}
+REFNET_EXTRAS = {"generator"}
 
 
 def parameters(function: Callable[..., object]) -> list[inspect.Parameter] | None:
@@ -76,7 +77,8 @@ def same_arguments(ours: Callable[..., object], theirs: list[inspect.Parameter] 
     mine = parameters(ours)
     if mine is None or theirs is None:
         return True  # nothing to compare against
-    names = [p.name for p in mine]
+    # refnet's own randomness convention: a seed or Generator argument torch does not have.
+    names = [p.name for p in mine if p.name not in REFNET_EXTRAS]
     required = [p.name for p in theirs if p.default is inspect.Parameter.empty]
     return names == [p.name for p in theirs][: len(names)] and len(names) >= len(required)
 
