@@ -26,6 +26,7 @@ ONE_INPUT: dict[str, tuple[dict[str, Any], tuple[float, ...]]] = {
     "hardswish": ({}, (-3.0, 3.0)),
     "sigmoid": ({}, ()),
     "tanh": ({}, ()),
+    "softplus": ({"beta": 0.7, "threshold": 3.0}, (3.0 / 0.7,)),
 }
 BACKWARD = {"tanh": F.tanh_backward, "sigmoid": F.sigmoid_backward}
 # torch's float64 hardsigmoid backward multiplies by the float32 constant 1.0f/6.0f.

@@ -289,8 +289,7 @@ class Softplus(_Activation):
         self.threshold = threshold
 
     def _forward(self, x: Array) -> tuple[Array, Array]:
-        z = x * self.beta
-        return np.where(z > self.threshold, x, F.softplus(z) / self.beta), x
+        return F.softplus(x, self.beta, self.threshold), x
 
     def _backward(self, grad_output: Array, x: Array) -> Array:
         z = x * self.beta

@@ -200,9 +200,12 @@ def sigmoid(input: Array) -> Array:
     return np.where(input >= 0, 1.0, e) / (1.0 + e)
 
 
-def softplus(x: Array) -> Array:
-    """log(1 + eˣ) = max(x, 0) + log1p(e^{-|x|}), finite for any x."""
-    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+def softplus(input: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:
+    """``log(1 + e^{βx}) / β``, and ``x`` itself where ``βx > threshold`` (PyTorch's
+    ``F.softplus``); ``log(1 + e^z) = max(z, 0) + log1p(e^{-|z|})``, finite for any z."""
+    z = input * beta
+    soft = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+    return np.where(z > threshold, input, soft / beta)
 
 
 def log_sigmoid(x: Array) -> Array:

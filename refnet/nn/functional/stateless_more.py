@@ -56,6 +56,7 @@ __all__ = [
     "selu",
     "selu_backward",
     "sigmoid_backward",
+    "softplus_backward",
     "softsign",
     "softsign_backward",
     "tanh",
@@ -169,6 +170,14 @@ def hardswish_backward(grad: Array, input: Array) -> Array:
 def tanh(input: Array) -> Array:
     """``tanh(x)`` (``torch.nn.functional.tanh``); the backward is ``tanh_backward``."""
     return _nn().Tanh()(input)
+
+
+def softplus_backward(
+    grad: Array, input: Array, beta: float = 1.0, threshold: float = 20.0
+) -> Array:
+    """∂L/∂input of :func:`refnet.nn.functional.softplus`: ``grad · σ(βx)``, and ``grad``
+    where ``βx > threshold``."""
+    return _through(_nn().Softplus(beta, threshold), grad, input)
 
 
 def sigmoid_backward(grad: Array, input: Array) -> Array:
