@@ -977,3 +977,19 @@ def test_lion_follows_the_papers_rule_over_a_long_closed_loop_trajectory(
         p.grad[...] = A @ p.data - b
         optimizer.step()
         np.testing.assert_allclose(p.data, theta_ref, rtol=1e-12, atol=1e-14, err_msg=f"{step}")
+
+
+def test_betas_given_as_a_list_become_a_tuple_of_floats() -> None:
+    """As torch keeps them (the state dict compares equal to torch's)."""
+    optimizer = optim.Adam(params(), betas=[0.8, 0.9])
+    assert optimizer.param_groups[0]["betas"] == (0.8, 0.9)
+    assert isinstance(optimizer.param_groups[0]["betas"], tuple)
+
+
+def test_an_empty_state_entry_is_not_saved() -> None:
+    """Reading optimizer.state[p] creates an empty entry (a defaultdict, as torch's); the
+    state dict leaves it out, as torch's does."""
+    ps = params()
+    optimizer = optim.SGD(ps, lr=0.1, momentum=0.9)
+    assert optimizer.state[ps[1]] == {}
+    assert optimizer.state_dict()["state"] == {}

@@ -42,6 +42,8 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
     ("SGD", {"lr": 0.05, "momentum": 0.5, "nesterov": True, "weight_decay": 0.2, "maximize": True}),
     ("SGD", {"lr": 0.1, "weight_decay": 0.3, "maximize": True}),
+    # A decay of exactly 1 (the mutation run: the 'weight_decay == 0' guards survived).
+    ("SGD", {"lr": 0.05, "weight_decay": 1.0, "maximize": True}),
     ("Adam", {}),
     ("Adam", {"lr": 0.05, "amsgrad": True}),
     ("Adam", {"lr": 0.05, "weight_decay": 0.1}),
@@ -50,6 +52,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("Adam", {"lr": 0.02, "betas": (0.0, 0.0), "weight_decay": 0.05, "maximize": True}),
     ("AdamW", {}),
     ("AdamW", {"lr": 0.05, "weight_decay": 0.2, "amsgrad": True, "maximize": True}),
+    ("AdamW", {"lr": 0.05, "weight_decay": 1.0}),
     ("Adamax", {}),
     ("Adamax", {"lr": 0.05, "betas": (0.6, 0.5), "weight_decay": 0.1}),
     ("Adamax", {"lr": 0.05, "eps": 0.1, "maximize": True}),
