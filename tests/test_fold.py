@@ -125,6 +125,12 @@ def test_fold_of_unfold_counts_each_elements_copies() -> None:
         (lambda: F.fold(np.zeros((1, 5, 4)), 3, 2), "divisible"),
         (lambda: F.fold(np.zeros((1, 4, 5)), 3, 2), "sliding blocks"),
         (lambda: F.fold(np.zeros((1, 4, 5)), (3, 3, 3), 2), "pair of ints"),
+        (lambda: F.unfold(np.zeros((1, 2, 3, 3)), (2.5, 2)), "pair of ints"),
+        (lambda: F.unfold(np.zeros((1, 2, 3, 3)), True), "pair of ints"),
+        (lambda: F.fold(np.zeros(4), 3, 2), "2-d"),
+        (lambda: F.unfold(np.zeros((1, 0, 3, 3)), 2), "non-empty"),
+        (lambda: F.fold(np.zeros((1, 0, 4)), 3, 2), "non-empty"),
+        (lambda: F.fold(np.zeros((1, 4, 0)), 3, 2), "non-empty"),
     ],
 )
 def test_bad_arguments_are_refused(call: Any, match: str) -> None:
@@ -164,3 +170,25 @@ def test_the_kernels_equal_the_references_in_many_blocks_of_channels(
         folded = B.fold_columns(cols, geometry)
     np.testing.assert_array_equal(unfolded, B.unfold_reference(x, geometry))
     np.testing.assert_allclose(folded, B.fold_reference(cols, geometry), rtol=1e-12, atol=1e-12)
+
+
+def test_the_backward_siblings_take_torchs_defaults() -> None:
+    """dilation=1, padding=0, stride=1 when left out, as in F.unfold / F.fold."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 3, 4, 5))
+    g = rng.normal(size=F.unfold(x, 2).shape)
+    t = torch.tensor(x, requires_grad=True)
+    TF.unfold(t, 2).backward(torch.from_numpy(g))
+    np.testing.assert_allclose(F.unfold_backward(g, x, 2), t.grad.numpy(), rtol=1e-12)
+    cols = rng.normal(size=(2, 12, 12))
+    g = rng.normal(size=(2, 3, 4, 5))
+    t = torch.tensor(cols, requires_grad=True)
+    TF.fold(t, (4, 5), 2).backward(torch.from_numpy(g))
+    np.testing.assert_allclose(F.fold_backward(g, cols, (4, 5), 2), t.grad.numpy(), rtol=1e-12)
+
+
+def test_an_empty_batch_gives_torchs_empty_output() -> None:
+    x = np.zeros((0, 2, 3, 3))
+    assert F.unfold(x, 2).shape == tuple(TF.unfold(torch.from_numpy(x), 2).shape)
+    cols = np.zeros((0, 8, 4))
+    assert F.fold(cols, 3, 2).shape == tuple(TF.fold(torch.from_numpy(cols), 3, 2).shape)
