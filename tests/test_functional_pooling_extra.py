@@ -136,3 +136,17 @@ def test_deprecated_upsample_names_match_torch(name: str, kwargs: dict[str, Any]
     np.testing.assert_allclose(getattr(F, name)(x, **kwargs), y.detach().numpy(), rtol=1e-12)
     dx = getattr(F, f"{name}_backward")(grad, x, **kwargs)
     np.testing.assert_allclose(dx, t.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("norm", [2.0, 1.5, float("inf")])
+def test_lp_pool3d_and_its_backward_match_torch(norm: float) -> None:
+    rng = np.random.default_rng(9)
+    x = rng.uniform(0.2, 2.0, size=(2, 3, 5, 4, 6))
+    t = torch.tensor(x, requires_grad=True)
+    y = TF.lp_pool3d(t, norm, (2, 1, 2), stride=1, ceil_mode=True)
+    grad = rng.normal(size=y.shape)
+    y.backward(torch.from_numpy(grad))
+    ours = F.lp_pool3d(x, norm, (2, 1, 2), stride=1, ceil_mode=True)
+    np.testing.assert_allclose(ours, y.detach().numpy(), rtol=1e-12)
+    dx = F.lp_pool3d_backward(grad, x, norm, (2, 1, 2), stride=1, ceil_mode=True)
+    np.testing.assert_allclose(dx, t.grad.numpy(), rtol=1e-10)

@@ -136,6 +136,7 @@ from refnet.nn.pooling import (
     MaxUnpool2d,
     MaxUnpool3d,
 )
+from refnet.nn.pooling_lp3d import LPPool3d
 from refnet.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from refnet.nn.sparse import Embedding, EmbeddingBag
 from refnet.nn.transformer import (
@@ -219,6 +220,7 @@ __all__ = [
     "L1Loss",
     "LPPool1d",
     "LPPool2d",
+    "LPPool3d",
     "LSTMCell",
     "LayerNorm",
     "LeakyReLU",

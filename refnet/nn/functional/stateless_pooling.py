@@ -4,7 +4,8 @@
 ``fractional_max_pool{2,3}d_with_indices`` return ``(output, indices)`` (indices as the
 modules' ``return_indices=True`` gives them: each window's winner as a flat position in
 its input plane, what ``MaxUnpool`` takes). Each has a ``*_backward(grad, input, <the same
-arguments>)`` sibling, and so do ``conv1d``, ``avg_pool1d`` and ``max_pool1d``. As in
+arguments>)`` sibling, and so do ``conv1d``, ``avg_pool1d``, ``max_pool1d`` and
+``lp_pool3d``. As in
 :mod:`refnet.nn.functional.stateless`, each runs the matching refnet module.
 
 The functions of one family differ only in the module they run (``MaxPool1d``,
@@ -33,6 +34,8 @@ __all__ = [
     "fractional_max_pool2d_with_indices_backward",
     "fractional_max_pool3d_with_indices",
     "fractional_max_pool3d_with_indices_backward",
+    "lp_pool3d",
+    "lp_pool3d_backward",
     "max_pool1d_backward",
     "max_pool1d_with_indices",
     "max_pool1d_with_indices_backward",
@@ -251,3 +254,27 @@ def conv1d_backward(
     grad_input = _backward(module, grad, input)
     grad_bias = None if bias is None else module.bias.grad.copy()
     return grad_input, module.weight.grad.copy(), grad_bias
+
+
+def lp_pool3d(
+    input: Array,
+    norm_type: float,
+    kernel_size: Any,
+    stride: Any = None,
+    ceil_mode: bool = False,
+) -> Array:
+    """``(Σ_window x^p)^(1/p)`` over volumes (``torch.nn.functional.lp_pool3d``); see
+    :class:`refnet.nn.LPPool3d`."""
+    return _nn().LPPool3d(norm_type, kernel_size, stride, ceil_mode)(input)
+
+
+def lp_pool3d_backward(
+    grad: Array,
+    input: Array,
+    norm_type: float,
+    kernel_size: Any,
+    stride: Any = None,
+    ceil_mode: bool = False,
+) -> Array:
+    """∂L/∂input of :func:`lp_pool3d`."""
+    return _backward(_nn().LPPool3d(norm_type, kernel_size, stride, ceil_mode), grad, input)
