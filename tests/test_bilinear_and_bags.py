@@ -177,3 +177,34 @@ def test_bilinear_refuses_mismatched_inputs() -> None:
         layer(np.zeros((5, 3), np.float32), np.zeros((4, 2), np.float32))
     with pytest.raises(ValueError, match="input1"):
         layer(np.zeros((5, 2), np.float32), np.zeros((5, 2), np.float32))
+
+
+def test_embedding_bag_construction_as_torch() -> None:
+    torch = _torch()
+    bag = nn.EmbeddingBag(5, 3, padding_idx=-4)
+    assert bag.padding_idx == 1 and np.all(bag.weight.data[1] == 0)  # torch zeroes it too
+    assert torch.nn.EmbeddingBag(5, 3, padding_idx=-4).padding_idx == 1
+    for args in [(0, 3), (5, -1)]:
+        with pytest.raises(ValueError, match="EmbeddingBag"):
+            nn.EmbeddingBag(*args)
+    with pytest.raises(TypeError, match="offsets"):
+        bag(np.array([0, 1]), np.array([0.0]))
+
+
+def test_include_last_offset_with_one_offset_gives_no_bag_as_torch() -> None:
+    torch = _torch()
+    bag = nn.EmbeddingBag(4, 2, include_last_offset=True)
+    y = bag(np.zeros(0, dtype=np.int64), np.array([0]))
+    w = torch.from_numpy(bag.weight.data.copy())
+    theirs = torch.nn.functional.embedding_bag(
+        torch.zeros(0, dtype=torch.long), w, torch.tensor([0]), include_last_offset=True
+    )
+    assert y.shape == tuple(theirs.shape) == (0, 2)
+
+
+def test_include_last_offset_must_be_the_input_length() -> None:
+    """torch documents it so; given a smaller one, its sum leaves the entries after it
+    out, its mean still counts them and its max takes them: refnet refuses instead."""
+    bag = nn.EmbeddingBag(5, 3, mode="sum", include_last_offset=True)
+    with pytest.raises(ValueError, match="last offset"):
+        bag(np.array([1, 2, 3, 4, 0]), np.array([0, 1, 3]))

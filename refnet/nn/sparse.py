@@ -192,7 +192,9 @@ class EmbeddingBag(Module):
     * ``input`` ``(B, L)``: B bags of L indices each (``offsets`` must be ``None``); or
     * ``input`` ``(M,)`` with ``offsets`` ``(B,)``: bag ``b`` is ``input[offsets[b] :
       offsets[b + 1]]`` (the last runs to the end; ``offsets[0]`` must be 0). With
-      ``include_last_offset=True`` ``offsets`` has ``B + 1`` entries, the last ``M``.
+      ``include_last_offset=True`` ``offsets`` has ``B + 1`` entries, the last ``M``
+      (refused otherwise: PyTorch documents it so, and its sum, mean and max kernels
+      treat the entries after a smaller last offset in three different ways).
 
     With ``w_k`` the per-sample weights (``mode='sum'`` only; 1 without them) and the
     entries equal to ``padding_idx`` left out of every bag (not counted in the mean)::
@@ -282,8 +284,8 @@ class EmbeddingBag(Module):
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0
 
-    def _bags(self, indices: Array, offsets: Array | None) -> tuple[Array, Array, int]:
-        """Flat indices ``(M,)``, the bags' start offsets ``(B,)`` and ``B``."""
+    def _bags(self, indices: Array, offsets: Array | None) -> tuple[Array, Array, int, int]:
+        """Flat indices ``(M,)``, the bags' start offsets ``(B,)``, ``B`` and ``M``."""
         if not isinstance(indices, np.ndarray) or not np.issubdtype(indices.dtype, np.integer):
             kind = getattr(indices, "dtype", type(indices).__name__)
             raise TypeError(f"{self.describe()}: expected an integer index array, got {kind}")
@@ -294,7 +296,7 @@ class EmbeddingBag(Module):
                     f"{indices.shape} (each row is a bag)"
                 )
             B, L = indices.shape
-            return indices.reshape(-1), np.arange(B, dtype=np.int64) * L, B
+            return indices.reshape(-1), np.arange(B, dtype=np.int64) * L, B, B * L
         if indices.ndim != 1:
             raise shape_error(self, "(B, L), or (M,) with offsets", indices)
         if offsets is None:
@@ -304,11 +306,17 @@ class EmbeddingBag(Module):
         if offsets.ndim != 1:
             raise shape_error(self, "(B,)", offsets, "offsets")
         starts = offsets.astype(np.int64)
-        M = indices.shape[0]
+        M = end = indices.shape[0]
         if self.include_last_offset:
             if starts.size == 0:
                 raise ValueError(f"{self.describe()}: include_last_offset needs B + 1 offsets")
-            starts = starts[:-1]
+            starts, end = starts[:-1], int(starts[-1])
+            if end != M:
+                raise ValueError(
+                    f"{self.describe()}: with include_last_offset the last offset must be the "
+                    f"input's length {M}, got {end} (PyTorch's rule; its kernels disagree "
+                    "with one another on the entries after it)"
+                )
         if starts.size and starts[0] != 0:
             raise ValueError(f"{self.describe()}: offsets[0] must be 0, got {starts[0]}")
         if np.any(np.diff(starts) < 0) or (starts.size and starts[-1] > M):
@@ -316,7 +324,7 @@ class EmbeddingBag(Module):
                 f"{self.describe()}: offsets must be non-decreasing and at most the input "
                 f"length {M}, got {offsets.tolist()}"
             )
-        return indices, starts, starts.size
+        return indices, starts, starts.size, end
 
     def forward(
         self,
@@ -324,7 +332,7 @@ class EmbeddingBag(Module):
         offsets: Array | None = None,
         per_sample_weights: Array | None = None,
     ) -> Array:
-        flat, starts, B = self._bags(input, offsets)
+        flat, starts, B, end = self._bags(input, offsets)
         if flat.size and (flat.min() < 0 or flat.max() >= self.num_embeddings):
             bad = flat.min() if flat.min() < 0 else flat.max()
             raise IndexError(
@@ -347,8 +355,16 @@ class EmbeddingBag(Module):
             F.embedding_renorm_(self.weight.data, flat, self.max_norm, self.norm_type)
         W = self.weight.data
         M, D = flat.shape[0], self.embedding_dim
-        bag = np.searchsorted(starts, np.arange(M), side="right") - 1  # bag of each entry
-        valid = np.ones(M, bool) if self.padding_idx is None else flat != self.padding_idx
+        position = np.arange(M)
+        bag = np.maximum(np.searchsorted(starts, position, side="right") - 1, 0)  # entry's bag
+        valid = position < end
+        if self.padding_idx is not None:
+            valid &= flat != self.padding_idx
+        if B == 0:  # no bag at all: nothing is looked up
+            valid[:] = False
+            nothing = np.zeros((M, 1), dtype=W.dtype)
+            self._cache = (flat, bag, valid, nothing, weights is not None, input.shape, B)
+            return np.zeros((0, D), dtype=W.dtype)
         counts = np.bincount(bag[valid], minlength=B) if M else np.zeros(B, np.int64)
         rows = np.take(W, flat, axis=0)  # (M, D)
         winners: Array | None = None
@@ -368,12 +384,14 @@ class EmbeddingBag(Module):
                 c = c / np.maximum(counts, 1).astype(W.dtype)[bag]
             coefficient = c[:, None]
             y = _per_bag(np.add, rows * coefficient, starts, M, B, D, W.dtype, 0)
-        self._cache = (flat, bag, coefficient, weights is not None, input.shape, B)
+        self._cache = (flat, bag, valid, coefficient, weights is not None, input.shape, B)
         return y
 
     def backward(self, grad_output: Array) -> Array | None:
-        flat, bag, coefficient, weighted, shape, B = self._saved(self._cache)
+        flat, bag, valid, coefficient, weighted, shape, B = self._saved(self._cache)
         g = same_shape_gradient(self, grad_output, (B, self.embedding_dim))
+        if B == 0:
+            g = np.zeros((1, self.embedding_dim), dtype=g.dtype)  # every entry is outside
         per_entry = g[bag] * coefficient  # (M, D): what each entry passes to its row
         if flat.size:
             rows, row_gradients = F.embedding_backward(
@@ -382,7 +400,6 @@ class EmbeddingBag(Module):
             self.weight.grad[rows] += row_gradients
         if not weighted:
             return None
-        valid = np.ones(flat.shape, bool) if self.padding_idx is None else flat != self.padding_idx
         dots = np.sum(g[bag] * np.take(self.weight.data, flat, axis=0), axis=1)
         return np.where(valid, dots, 0).astype(g.dtype).reshape(shape)
 
@@ -413,6 +430,8 @@ def _per_bag(
     """``ufunc.reduceat`` of ``values`` ``(M, D)`` over the contiguous bags; ``empty`` for a
     bag with no entries (``reduceat`` would return the next bag's first entry there)."""
     out = np.full((B, D), empty, dtype=dtype)
+    if B == 0:
+        return out
     nonempty = np.diff(np.append(starts, M)) > 0
     if M and nonempty.any():
         out[nonempty] = ufunc.reduceat(values, starts[nonempty], axis=0)
