@@ -63,7 +63,8 @@ REQUIRED: dict[str, Any] = {
 }
 SKIP = {
     nn.Residual: "no torch counterpart",
-    # Neither library builds one without output_size or output_ratio (tests/test_fractional_pool.py).
+    # Neither library builds one without output_size or output_ratio
+    # (tests/test_fractional_pool.py compares them with torch instead).
     nn.FractionalMaxPool2d: "needs output_size or output_ratio",
     nn.FractionalMaxPool3d: "needs output_size or output_ratio",
 }
