@@ -269,3 +269,63 @@ def test_avg_pool3d_refuses_an_input_smaller_than_its_kernel_as_torch() -> None:
         nn.AvgPool3d((1, 1, 2), padding=(0, 0, 1))(x)
     with pytest.raises(RuntimeError, match="smaller than kernel"):
         torch.nn.AvgPool3d((1, 1, 2), padding=(0, 0, 1))(torch.tensor(x))
+
+
+def test_3d_functional_forms_take_torchs_defaults_and_unbatched_input() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, 5, 4, 5))  # unbatched (C, D, H, W)
+    t = torch.from_numpy(x)
+    np.testing.assert_array_equal(F.max_pool3d(x, 2), TF.max_pool3d(t, 2))
+    y, idx = F.max_pool3d(x, 2, return_indices=True)
+    np.testing.assert_array_equal(idx, TF.max_pool3d(t, 2, return_indices=True)[1])
+    np.testing.assert_allclose(F.avg_pool3d(x, 2), TF.avg_pool3d(t, 2), rtol=1e-12)
+    np.testing.assert_allclose(F.adaptive_avg_pool3d(x, 2), TF.adaptive_avg_pool3d(t, 2))
+    np.testing.assert_array_equal(F.adaptive_max_pool3d(x, 3), TF.adaptive_max_pool3d(t, 3))
+    g = rng.normal(size=y.shape)
+    np.testing.assert_allclose(
+        F.max_pool3d_backward(g, x, 2), _torch_grad(lambda a: TF.max_pool3d(a, 2), x, g)
+    )
+    np.testing.assert_allclose(
+        F.avg_pool3d_backward(g, x, 2), _torch_grad(lambda a: TF.avg_pool3d(a, 2), x, g)
+    )
+    g = rng.normal(size=(2, 2, 2, 2))
+    np.testing.assert_allclose(
+        F.adaptive_avg_pool3d_backward(g, x, 2),
+        _torch_grad(lambda a: TF.adaptive_avg_pool3d(a, 2), x, g),
+    )
+    np.testing.assert_allclose(
+        F.adaptive_max_pool3d_backward(g, x, 2),
+        _torch_grad(lambda a: TF.adaptive_max_pool3d(a, 2), x, g),
+    )
+
+
+def test_3d_max_pools_pick_the_first_of_tied_maxima_as_torch() -> None:
+    x = np.zeros((1, 1, 3, 3, 4))
+    t = torch.from_numpy(x)
+    np.testing.assert_array_equal(
+        F.max_pool3d(x, 2, 1, return_indices=True)[1],
+        TF.max_pool3d(t, 2, 1, return_indices=True)[1],
+    )
+    np.testing.assert_array_equal(
+        F.adaptive_max_pool3d(x, (2, 2, 3), return_indices=True)[1],
+        TF.adaptive_max_pool3d(t, (2, 2, 3), return_indices=True)[1],
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda x: F.max_pool3d(x, (2, 2)), "tuple of 3 ints"),
+        (lambda x: F.max_pool3d(x, (2, 2, 2.5)), "tuple of 3 ints"),
+        (lambda x: F.max_pool3d(x, 2, padding=-1), "padding must be between"),
+        (lambda x: F.max_pool3d(x, 2, padding=2), "padding must be between"),
+        (lambda x: F.max_pool3d(x[0, 0], 2), "non-empty"),
+        (lambda x: F.max_pool3d(x[:, :, :0], 2), "non-empty"),
+        (lambda x: F.adaptive_avg_pool3d(x, (2, 2)), "output_size must be"),
+        (lambda x: F.adaptive_max_pool3d(x, (2, 2, -1)), "output_size must be"),
+        (lambda x: F.max_pool3d(x, 5), "too small"),
+    ],
+)
+def test_3d_pools_refuse_bad_arguments(call: Any, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        call(np.zeros((1, 2, 3, 3, 3)))
