@@ -40,4 +40,9 @@ def residual_case(draw: Draw) -> ModuleCase:
         block = nn.Linear(width, width, generator=seed)
     else:
         block = nn.Sequential(nn.Residual(nn.Linear(width, width, generator=seed)), nn.Tanh())
-    return ModuleCase(nn.Residual(block).double(), draw(arrays((batch, width))))
+    # BatchNorm's backward subtracts the batch's mean gradient, so under it the first
+    # layer's bias gradient is a cancelling sum: in float32 it keeps ~1e-7 of each term's
+    # size, ~2e-5 absolute on values of 0.02 beside others of 0.5 (seen).
+    atol32 = 1e-4 if kind == "norm" else 1e-5
+    x = draw(arrays((batch, width)))
+    return ModuleCase(nn.Residual(block).double(), x, torch_atol32=atol32)
