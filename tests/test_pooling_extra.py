@@ -329,3 +329,37 @@ def test_3d_max_pools_pick_the_first_of_tied_maxima_as_torch() -> None:
 def test_3d_pools_refuse_bad_arguments(call: Any, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         call(np.zeros((1, 2, 3, 3, 3)))
+
+
+@pytest.mark.parametrize("padding", [0, 1])
+def test_3d_ceil_mode_windows_that_overhang_the_input_match_torch(padding: int) -> None:
+    """4 elements, windows of 3 with stride 2 in ceil mode: the last window starts at 2
+    and needs one element past the input (or past the padding)."""
+    rng = np.random.default_rng(11)
+    x = rng.permutation(2 * 4 * 4 * 5).reshape(1, 2, 4, 4, 5) / 7.0
+    t = torch.from_numpy(x)
+    args = (3, 2, padding)
+    y, idx = F.max_pool3d(x, *args, ceil_mode=True, return_indices=True)
+    ty, tidx = TF.max_pool3d(t, *args, ceil_mode=True, return_indices=True)
+    np.testing.assert_array_equal(y, ty)
+    np.testing.assert_array_equal(idx, tidx)
+    g = rng.normal(size=y.shape)
+    np.testing.assert_allclose(
+        F.max_pool3d_backward(g, x, *args, ceil_mode=True),
+        _torch_grad(lambda a: TF.max_pool3d(a, *args, ceil_mode=True), x, g),
+    )
+    for include in (True, False):
+        y = F.avg_pool3d(x, *args, ceil_mode=True, count_include_pad=include)
+        np.testing.assert_allclose(
+            y, TF.avg_pool3d(t, *args, ceil_mode=True, count_include_pad=include), rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            F.avg_pool3d_backward(g, x, *args, ceil_mode=True, count_include_pad=include),
+            _torch_grad(
+                lambda a, i=include: TF.avg_pool3d(a, *args, ceil_mode=True, count_include_pad=i),
+                x,
+                g,
+            ),
+            rtol=1e-12,
+            atol=1e-14,
+        )
