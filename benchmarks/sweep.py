@@ -82,6 +82,7 @@ def markdown(points: list[Point], machine: dict[str, Any], command: str) -> str:
     lines = [
         "# How a training step's cost grows with the batch (float32, CPU)",
         "",
+        "<!-- --8<-- [start:sweep] -->",  # the docs include this section by name
         f"Command: `{command}`{_version(machine.get('source'))}",
         "",
         f"Machine: {describe(machine)}",
@@ -100,6 +101,7 @@ def markdown(points: list[Point], machine: dict[str, Any], command: str) -> str:
         lines.append(
             f"| {p.model} | {p.batch} | {p.threads} | {ours:.1f} | {torch_cell} | {ratio} |"
         )
+    lines.append("<!-- --8<-- [end:sweep] -->")
     return "\n".join(lines) + "\n"
 
 
