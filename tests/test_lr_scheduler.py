@@ -647,3 +647,44 @@ def test_default_arguments_are_torchs() -> None:
                 continue
             assert arg in theirs, f"{name}: argument {arg} is not torch's"
             assert parameter.default == theirs[arg].default, f"{name}: default of {arg}"
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("ConstantLR", {"factor": 0.0}),
+        ("ConstantLR", {"factor": 1.0}),
+        ("LinearLR", {"end_factor": 0.0}),
+        ("LinearLR", {"end_factor": 1.0, "start_factor": 1.0}),
+        ("StepLR", {"step_size": 2, "gamma": 0.0}),
+        ("ExponentialLR", {"gamma": 0.0}),
+    ],
+)
+def test_arguments_at_the_edge_of_their_range_are_accepted_as_torch(
+    name: str, kwargs: dict[str, Any]
+) -> None:
+    """The mutation run: '0 <= factor <= 1' tightened to '<' survived. The edges are
+    valid in torch, and give torch's rates."""
+    torch = pytest.importorskip("torch")
+    ours = getattr(lr_scheduler, name)(refnet_optimizer("SGD"), **kwargs)
+    theirs = getattr(torch.optim.lr_scheduler, name)(torch_optimizer("SGD"), **kwargs)
+    for _ in range(4):
+        assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-13)
+        ours.step()
+        theirs.optimizer.step()
+        theirs.step()
+
+
+def test_a_single_scheduler_chains_and_sequences() -> None:
+    """One scheduler is enough for ChainedScheduler and SequentialLR (no milestones)."""
+    opt = refnet_optimizer("SGD")
+    step = lr_scheduler.StepLR(opt, 2, 0.5)
+    chained = lr_scheduler.ChainedScheduler([step])
+    for _ in range(3):
+        chained.step()
+    assert chained.get_last_lr() == step.get_last_lr() == [0.05, 0.025]
+    other = refnet_optimizer("SGD")
+    sequential = lr_scheduler.SequentialLR(other, [lr_scheduler.StepLR(other, 2, 0.5)], [])
+    for _ in range(3):
+        sequential.step()
+    assert sequential.get_last_lr() == [0.05, 0.025]
