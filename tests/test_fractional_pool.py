@@ -77,3 +77,21 @@ def test_refusals() -> None:
         nn.FractionalMaxPool2d(4, output_size=6)(np.zeros((1, 1, 8, 8)))
     with pytest.raises(ValueError, match="expected a 3-D or 4-D input"):
         nn.FractionalMaxPool2d(2, output_size=2)(np.zeros((8, 8)))
+
+
+def test_the_2d_windows_may_end_at_the_border_and_an_unbatched_input_gets_its_gradient() -> None:
+    """From the mutation run: the 2-D layer allows output + kernel − 1 == input (torch's
+    rule; the 3-D one needs it strictly smaller), and an unbatched input's backward has
+    its shape."""
+    x = np.random.default_rng(2).normal(size=(3, 8, 8))
+    samples = np.full((1, 3, 2), 0.25)
+    layer = nn.FractionalMaxPool2d(3, output_size=6, _random_samples=samples)
+    y = layer(x)
+    theirs = torch.nn.FractionalMaxPool2d(
+        3, output_size=6, _random_samples=torch.from_numpy(samples)
+    )
+    np.testing.assert_array_equal(y, theirs(torch.from_numpy(x)).numpy())
+    grad = layer.backward(np.ones_like(y))
+    assert grad.shape == x.shape and grad.sum() == y.size
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        nn.FractionalMaxPool2d(2, output_ratio=0.0)
