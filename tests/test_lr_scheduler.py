@@ -572,11 +572,86 @@ def test_reduce_lr_on_plateau_matches_torch(case: str, options: dict[str, Any]) 
         theirs.step(metric)
         ours.step(metric)
         assert ours.get_last_lr() == theirs.get_last_lr(), f"{case}: step {t}"
-        assert (ours.num_bad_epochs, ours.cooldown_counter) == (
+        assert (ours.num_bad_epochs, ours.cooldown_counter, ours.last_epoch, ours.best) == (
             theirs.num_bad_epochs,
             theirs.cooldown_counter,
-        )
+            theirs.last_epoch,
+            theirs.best,
+        ), f"{case}: step {t}"
     assert min(ours.get_last_lr()) < 0.05, f"{case}: the lr was never reduced"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"threshold": 0.5},
+        {"threshold": 0.5, "threshold_mode": "abs"},
+        {"threshold": 0.5, "mode": "max"},
+        {"threshold": 0.5, "mode": "max", "threshold_mode": "abs"},
+    ],
+    ids=str,
+)
+def test_plateau_at_exactly_the_threshold_is_not_an_improvement(options: dict[str, Any]) -> None:
+    """A metric landing exactly on best·(1 ∓ threshold) or best ∓ threshold (exact in
+    binary) is no improvement, as torch's strict comparisons say (the mutation run:
+    '<=' survived)."""
+    torch = pytest.importorskip("torch")
+    edge = 1.5 if options.get("mode") == "max" else 0.5
+    metrics = [1.0, edge, edge, edge, 2.0 if edge > 1 else 0.25]
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        torch_optimizer("SGD"), patience=1, **options
+    )
+    ours = lr_scheduler.ReduceLROnPlateau(refnet_optimizer("SGD"), patience=1, **options)
+    for metric in metrics:
+        theirs.step(metric)
+        ours.step(metric)
+        assert ours.get_last_lr() == theirs.get_last_lr()
+        assert (ours.num_bad_epochs, ours.best) == (theirs.num_bad_epochs, theirs.best)
+    assert ours.get_last_lr() != [0.1, 0.05]  # the ties counted as bad epochs: reduced
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("CosineAnnealingLR", {"T_max": 12, "eta_min": 0.01}),
+        ("StepLR", {"step_size": 3, "gamma": 0.5}),
+        ("LinearLR", {"start_factor": 0.2, "total_iters": 8}),
+    ],
+)
+def test_resuming_with_last_epoch_matches_torch(name: str, kwargs: dict[str, Any]) -> None:
+    """A scheduler built with last_epoch >= 0 (resuming without its state dict) takes
+    torch's first step there: CosineAnnealingLR's closed form at its first step (the
+    mutation run: that branch was never taken)."""
+    torch = pytest.importorskip("torch")
+    ours_opt, theirs_opt = refnet_optimizer("SGD"), torch_optimizer("SGD")
+    for group in (*ours_opt.param_groups, *theirs_opt.param_groups):
+        group["initial_lr"] = group["lr"]
+    ours = getattr(lr_scheduler, name)(ours_opt, last_epoch=5, **kwargs)
+    theirs = getattr(torch.optim.lr_scheduler, name)(theirs_opt, last_epoch=5, **kwargs)
+    for _ in range(10):
+        assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-13)
+        theirs_opt.step()
+        ours.step()
+        theirs.step()
+
+
+def test_warm_restarts_at_an_epoch_equal_to_t0_restart_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    ours = lr_scheduler.CosineAnnealingWarmRestarts(refnet_optimizer("SGD"), T_0=10, T_mult=2)
+    theirs = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+        torch_optimizer("SGD"), T_0=10, T_mult=2
+    )
+    for epoch in (3.5, 10.0, 10.0, 29.0, 30.0, 12.25):
+        ours.step(epoch)
+        theirs.step(epoch)
+        assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-13), epoch
+        assert (ours.T_i, ours.T_cur) == (theirs.T_i, pytest.approx(theirs.T_cur)), epoch
+
+
+def test_one_cycle_needs_both_epochs_and_steps_per_epoch() -> None:
+    for kwargs in ({"epochs": 10}, {"steps_per_epoch": 10}):
+        with pytest.raises(ValueError, match="total_steps"):
+            lr_scheduler.OneCycleLR(refnet_optimizer("SGD"), 0.1, **kwargs)
 
 
 def case_named(name: str) -> tuple[str, str, Builder]:
