@@ -46,6 +46,10 @@ def fake_fashion_mnist(directory: Path, n: int = 256) -> Path:
     return directory
 
 
+# Scripts that compare with the torch replica (skipped, like every torch comparison,
+# where torch is not installed).
+NEEDS_TORCH = {"shakespeare_run.py"}
+
 # Scripts in docs/scripts that make no figure (tested elsewhere).
 NOT_FIGURES = {"notebooks.py"}  # tests/test_docs_notebooks.py
 
@@ -60,6 +64,8 @@ def test_script_runs_quickly(
     script: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytest.importorskip("matplotlib")
+    if script in NEEDS_TORCH:
+        pytest.importorskip("torch")
     args = ["--quick", "--out-dir", str(tmp_path / "out")]
     if script in NEEDS_FASHION_MNIST:
         args += ["--data-dir", str(fake_fashion_mnist(tmp_path / "data"))]

@@ -406,9 +406,9 @@ def test_muon_with_no_newton_schulz_steps_takes_the_normalised_momentum() -> Non
     bounded=st.booleans(),
 )
 def test_cubic_minimum_is_torchs_cubic_interpolation(points: list[float], bounded: bool) -> None:
+    torch = pytest.importorskip("torch")
     from torch.optim.lbfgs import _cubic_interpolate
 
-    torch = pytest.importorskip("torch")
     x1, f1, g1, x2, f2, g2 = points
     if abs(x1 - x2) < 1e-3:
         x2 = x1 + 1.0
@@ -424,6 +424,7 @@ def test_cubic_minimum_is_torchs_cubic_interpolation(points: list[float], bounde
 
 
 def test_strong_wolfe_defaults_are_torchs() -> None:
+    pytest.importorskip("torch")
     from torch.optim.lbfgs import _strong_wolfe
 
     theirs = inspect.signature(_strong_wolfe).parameters
@@ -444,9 +445,9 @@ def test_strong_wolfe_is_torchs_on_random_objectives(
     """f(x) = Σ_k a_k (x·u)^k-type quartics along a direction: every branch of the
     bracketing and the zoom is reached by some draw; refnet's search must return torch's
     step, value, gradient and evaluation count."""
+    torch = pytest.importorskip("torch")
     from torch.optim.lbfgs import _strong_wolfe
 
-    torch = pytest.importorskip("torch")
     a0, a1, a2, a3, a4 = coefficients
     a4 = abs(a4) + 0.1  # bounded below: a minimum exists along every line
     u = np.array([0.6, -0.8, 0.0])

@@ -16,7 +16,6 @@ import numpy as np
 from hypothesis import strategies as st
 
 import refnet.nn as nn
-from refnet.interop.torch import to_tensor
 from refnet.testing import seeds
 from tests.cases.registry import ModuleCase, module_case
 
@@ -25,6 +24,8 @@ Draw = st.DrawFn
 
 def _torch_twin(module: nn.Module) -> Any:
     import torch
+
+    from refnet.interop.torch import to_tensor
 
     assert isinstance(module, nn.AdaptiveLogSoftmaxWithLoss)
     dtype = torch.float64 if module.head.weight.data.dtype == np.float64 else torch.float32

@@ -13,7 +13,6 @@ import numpy as np
 from hypothesis import strategies as st
 
 import refnet.nn as nn
-from refnet.interop.torch import to_tensor
 from refnet.testing import seeds
 from tests.cases.registry import ModuleCase, module_case
 
@@ -23,6 +22,8 @@ Draw = st.DrawFn
 def _torch_twin(module: nn.Module) -> Any:
     """torch's module from refnet's arguments (the bias is the Linear's, not an attribute)."""
     import torch
+
+    from refnet.interop.torch import to_tensor
 
     assert isinstance(module, nn.LinearCrossEntropyLoss)
     weight = None if module.weight is None else to_tensor(module.weight)
