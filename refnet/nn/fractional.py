@@ -20,13 +20,13 @@ small models, not tuned.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from refnet._typing import Array, IntArray, Seed
 from refnet.nn._validation import float_input, same_shape_gradient
+from refnet.nn.functional.pooling import add_at_positions
 from refnet.nn.module import Module
 from refnet.random import as_generator
 
@@ -169,12 +169,7 @@ class _FractionalMaxPoolNd(Module):
         where, shape = self._saved(self._where), self._shape
         out_shape = where.shape if self._batched else where.shape[1:]
         g = same_shape_gradient(self, grad_output, out_shape).reshape(where.shape)
-        N, C = shape[:2]
-        plane = math.prod(shape[2:])
-        grad = np.zeros((N * C, plane), dtype=g.dtype)
-        rows = np.repeat(np.arange(N * C), math.prod(where.shape[2:]))
-        np.add.at(grad, (rows, where.reshape(-1)), g.reshape(-1))
-        grad = grad.reshape(shape)
+        grad = add_at_positions(g, where, shape)  # windows overlap: a weighted histogram
         return grad if self._batched else grad[0]
 
     def extra_repr(self) -> str:

@@ -38,6 +38,7 @@ dispatch between these paths; the speed chapter (docs/speed.md) explains each.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from refnet._parallel import for_blocks
-from refnet._typing import Array
+from refnet._typing import Array, IntArray
 from refnet.nn.functional.layout import empty_in_order, in_order, memory_order, zeros_in_order
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "adaptive_max_pool2d_forward",
     "adaptive_max_pool2d_reference",
     "adaptive_windows",
+    "add_at_positions",
     "avg_pool1d",
     "avg_pool2d",
     "avg_pool2d_backward",
@@ -880,13 +882,22 @@ def adaptive_max_pool2d_forward(x: Array, output_size: Pair) -> tuple[Array, Ada
 
 def adaptive_max_pool2d_backward(grad_output: Array, cache: AdaptiveMaxPoolCache) -> Array:
     """∂L/∂x: each window's gradient added at its winner (windows may overlap, so one
-    input element can win several: a histogram of the winners weighted by G,
-    ``np.bincount``, accumulates them in one vectorised pass)."""
-    N, C, H, W = cache.input_shape
-    planes = np.arange(N * C).reshape(N, C, 1, 1) * (H * W)
-    flat = (planes + cache.winner).ravel()
-    summed = np.bincount(flat, weights=grad_output.ravel(), minlength=N * C * H * W)
-    return summed.astype(grad_output.dtype, copy=False).reshape(N, C, H, W)
+    input element can win several; see :func:`add_at_positions`)."""
+    return add_at_positions(grad_output, cache.winner, cache.input_shape)
+
+
+def add_at_positions(values: Array, positions: IntArray, shape: tuple[int, ...]) -> Array:
+    """An array of ``shape`` (N, C, *spatial), zero but for ``values`` (N, C, *out) added
+    at their flat in-plane ``positions`` (broadcast against ``values``). Several values
+    may land on one position (overlapping windows, sampling taps): a histogram weighted by
+    the values, ``np.bincount``, sums them in one vectorised pass (``np.add.at`` would go
+    element by element), in float64, cast back to the values' dtype."""
+    N, C = shape[:2]
+    plane = math.prod(shape[2:])
+    planes = (np.arange(N * C) * plane).reshape((N, C) + (1,) * (values.ndim - 2))
+    flat = np.broadcast_to(planes + positions, values.shape).ravel()
+    summed = np.bincount(flat, weights=values.ravel(), minlength=N * C * plane)
+    return summed.astype(values.dtype, copy=False).reshape(shape)
 
 
 # ---------------------------------------------------------------------- functional API

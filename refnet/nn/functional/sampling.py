@@ -36,6 +36,7 @@ from typing import NamedTuple
 import numpy as np
 
 from refnet._typing import Array, IntArray
+from refnet.nn.functional.pooling import add_at_positions
 
 __all__ = ["affine_grid", "affine_grid_backward", "grid_sample", "grid_sample_backward"]
 
@@ -244,14 +245,13 @@ def grid_sample_backward(
     x, g = _check_sample(input, grid, mode, padding_mode)
     taps, slope_x, slope_y = _plan(x, g, mode, padding_mode, bool(align_corners))
     G = np.asarray(grad)
-    N, C, H, W = x.shape
-    grad_input = np.zeros(N * C * H * W, dtype=x.dtype)
-    planes = (np.arange(N * C) * (H * W)).reshape(N, C, 1, 1)  # each plane's first pixel
-    for where, weight in zip(taps.where, taps.weight, strict=True):
-        np.add.at(grad_input, (planes + where[:, None]).ravel(), (weight[:, None] * G).ravel())
+    grad_input = sum(  # the taps may land on one pixel: see add_at_positions
+        add_at_positions(weight[:, None] * G, where[:, None], x.shape)
+        for where, weight in zip(taps.where, taps.weight, strict=True)
+    )
     values = _gather(x, taps.where)  # (k, N, C, Ho, Wo)
     upstream = np.einsum("knchw,nchw->knhw", values, G)
     grad_grid = np.empty(g.shape, dtype=x.dtype)
     grad_grid[..., 0] = np.sum(taps.d_weight_x * upstream, axis=0) * slope_x
     grad_grid[..., 1] = np.sum(taps.d_weight_y * upstream, axis=0) * slope_y
-    return grad_input.reshape(x.shape), grad_grid
+    return np.asarray(grad_input), grad_grid

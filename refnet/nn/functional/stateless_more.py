@@ -505,10 +505,11 @@ def pdist_backward(grad: Array, input: Array, p: float = 2.0) -> Array:
     i, j = _row_pairs(x.shape[0])
     v = x[i] - x[j]
     part = np.asarray(grad)[:, None] * p_norm_backward(v, p_norm(v, p), p)
-    out = np.zeros_like(x)
-    np.add.at(out, i, part)
-    np.subtract.at(out, j, part)
-    return out
+    # The pairs are distinct, so the (N, N, M) table of them takes plain assignment; row r
+    # gets its pairs as the first row, less those as the second.
+    table = np.zeros((x.shape[0], x.shape[0], x.shape[1]), dtype=part.dtype)
+    table[i, j] = part
+    return table.sum(axis=1) - table.sum(axis=0)
 
 
 def _gumbel_noise(shape: tuple[int, ...], dtype: Any, generator: Any) -> Array:
