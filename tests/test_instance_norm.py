@@ -146,3 +146,14 @@ def test_local_response_norm_repr_and_errors() -> None:
         nn.LocalResponseNorm(2)(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="size must be a positive int"):
         nn.LocalResponseNorm(0)
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.5, 2.0])
+def test_functional_local_response_norm_refuses_a_size_that_is_not_a_positive_int(
+    size: Any,
+) -> None:
+    x = np.zeros((1, 3, 4))
+    with pytest.raises(ValueError, match="size must be a positive int"):
+        F.local_response_norm(x, size)
+    with pytest.raises(ValueError, match="size must be a positive int"):
+        F.local_response_norm_backward(x, x, size)
