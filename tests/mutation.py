@@ -135,7 +135,12 @@ Runner = Callable[[Path, list[str], float], int]
 
 
 def run(
-    target: Path, pytest_args: list[str], timeout: float, fork: bool = True, head: bool = False
+    target: Path,
+    pytest_args: list[str],
+    timeout: float,
+    fork: bool = True,
+    head: bool = False,
+    first: int = 1,
 ) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "repo"
@@ -155,6 +160,8 @@ def run(
             return 2
         survivors = []
         for i, mutant in enumerate(found, start=1):
+            if i < first:
+                continue
             (copy / target).write_text(apply(source, mutant))
             start = time.perf_counter()
             code = _pytest(copy, command + pytest_args, timeout)
@@ -164,7 +171,8 @@ def run(
             if code == 0:
                 survivors.append(mutant)
         (copy / target).write_text(source)
-    print(f"{len(found) - len(survivors)} of {len(found)} caught; survivors:")
+    tried = len(found) - first + 1
+    print(f"{tried - len(survivors)} of {tried} caught (from mutant {first}); survivors:")
     for mutant in survivors:
         print(f"  {target}:{mutant.line}: {mutant.description}")
     return 1 if survivors else 0
@@ -244,12 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--head", action="store_true", help="mutate the last commit, not the working tree"
     )
+    parser.add_argument(
+        "--start", type=int, default=1, help="begin at mutant N (1-based), to resume a run"
+    )
     args = parser.parse_args(argv)
     if args.list:
         for mutant in mutants((ROOT / args.target).read_text()):
             print(f"{args.target}:{mutant.line}: {mutant.description}")
         return 0
-    return run(args.target, args.pytest_args, args.timeout, not args.no_fork, args.head)
+    return run(args.target, args.pytest_args, args.timeout, not args.no_fork, args.head, args.start)
 
 
 if __name__ == "__main__":
