@@ -763,3 +763,54 @@ def test_a_single_scheduler_chains_and_sequences() -> None:
     for _ in range(3):
         sequential.step()
     assert sequential.get_last_lr() == [0.05, 0.025]
+
+
+@pytest.mark.parametrize("min_lr", [0.0, 0.01])
+def test_plateau_after_a_group_is_added_matches_torch(min_lr: float) -> None:
+    """A param group added after the scheduler was built gets the one ``min_lr`` too,
+    and is reduced with the others, as in torch (the mutation run: the branch that
+    rebuilds ``min_lrs`` was never taken)."""
+    torch = pytest.importorskip("torch")
+    ours_opt, theirs_opt = refnet_optimizer("SGD"), torch_optimizer("SGD")
+    ours = lr_scheduler.ReduceLROnPlateau(ours_opt, patience=0, factor=0.1, min_lr=min_lr)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        theirs_opt, patience=0, factor=0.1, min_lr=min_lr
+    )
+    ours_opt.add_param_group({"params": [Parameter(np.zeros(4))], "lr": 0.2})
+    theirs_opt.add_param_group({"params": [torch.zeros(4, requires_grad=True)], "lr": 0.2})
+    for metric in [1.0, 2.0, 2.0, 2.0]:
+        ours.step(metric)
+        theirs.step(metric)
+        assert [g["lr"] for g in ours_opt.param_groups] == pytest.approx(
+            [g["lr"] for g in theirs_opt.param_groups], rel=1e-15, abs=0
+        )
+        assert ours.min_lrs == theirs.min_lrs
+    assert ours_opt.param_groups[2]["lr"] == pytest.approx(max(0.2 * 1e-3, min_lr))
+
+
+def test_plateau_with_a_per_group_min_lr_refuses_an_added_group() -> None:
+    opt = refnet_optimizer("SGD")
+    scheduler = lr_scheduler.ReduceLROnPlateau(opt, patience=0, min_lr=[0.0, 0.0])
+    opt.add_param_group({"params": [Parameter(np.zeros(4))], "lr": 0.2})
+    scheduler.step(1.0)
+    with pytest.raises(RuntimeError, match="3 param groups but min_lr has 2 values"):
+        scheduler.step(2.0)
+
+
+def test_plateau_skips_a_reduction_of_exactly_eps_as_torch() -> None:
+    """``old_lr - new_lr`` equal to ``eps`` (exact in binary) is no reduction: torch
+    compares with ``>`` (the mutation run: ``>=`` survived)."""
+    torch = pytest.importorskip("torch")
+    options = {"patience": 0, "factor": 0.5, "eps": 0.05}  # 0.1 - 0.05 == eps; 0.05 - 0.025 < eps
+    ours_opt, theirs_opt = refnet_optimizer("SGD"), torch_optimizer("SGD")
+    ours = lr_scheduler.ReduceLROnPlateau(ours_opt, **options)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(theirs_opt, **options)
+    for metric in [1.0, 2.0]:
+        ours.step(metric)
+        theirs.step(metric)
+    assert ours.get_last_lr() == theirs.get_last_lr() == [0.1, 0.05]
+    options["eps"] = 0.049  # now the first group's step is larger than eps
+    ours = lr_scheduler.ReduceLROnPlateau(ours_opt, **options)
+    ours.step(1.0)
+    ours.step(2.0)
+    assert ours.get_last_lr() == [0.05, 0.05]
