@@ -157,3 +157,32 @@ def test_functional_local_response_norm_refuses_a_size_that_is_not_a_positive_in
         F.local_response_norm(x, size)
     with pytest.raises(ValueError, match="size must be a positive int"):
         F.local_response_norm_backward(x, x, size)
+
+
+def test_functional_instance_norm_refuses_one_spatial_element_when_training_as_torch() -> None:
+    x = np.random.default_rng(0).normal(size=(3, 2, 1))
+    with pytest.raises(ValueError, match="more than 1 spatial element"):
+        F.instance_norm(x)
+    with pytest.raises(ValueError, match="more than 1 spatial element"):
+        F.instance_norm_backward(x, x)
+    with pytest.raises((ValueError, RuntimeError), match="more than 1 spatial element"):
+        TF.instance_norm(torch.from_numpy(x))
+    stats = np.zeros(2), np.ones(2)  # with the running statistics one position is fine
+    np.testing.assert_allclose(
+        F.instance_norm(x, *stats, use_input_stats=False),
+        TF.instance_norm(
+            torch.from_numpy(x), *map(torch.from_numpy, stats), use_input_stats=False
+        ).numpy(),
+    )
+
+
+@pytest.mark.parametrize("given", ["running_mean", "running_var"])
+def test_functional_instance_norm_without_input_stats_needs_both_running_statistics(
+    given: str,
+) -> None:
+    x = np.random.default_rng(0).normal(size=(2, 3, 4))
+    statistics = {given: np.ones(3)}
+    with pytest.raises(ValueError, match="needs running statistics"):
+        F.instance_norm(x, use_input_stats=False, **statistics)
+    with pytest.raises(ValueError, match="needs running statistics"):
+        F.instance_norm_backward(x, x, use_input_stats=False, **statistics)
