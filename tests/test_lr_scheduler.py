@@ -150,6 +150,16 @@ CASES: list[tuple[str, str, Builder]] = [
         ),
     ),
     ("Sequential-three", "SGD", three_sequential),
+    (
+        # A milestone at 0: the second scheduler takes the initial step (issue 20).
+        "Sequential-milestone-0",
+        "SGD",
+        sequential(
+            lambda lib, o: lib.ConstantLR(o, factor=0.5, total_iters=4),
+            lambda lib, o: lib.LinearLR(o, start_factor=0.2, total_iters=10),
+            0,
+        ),
+    ),
     ("MultiplicativeLR", "SGD", lambda lib, o: lib.MultiplicativeLR(o, lambda t: 0.99 - t / 1e4)),
     (
         "MultiplicativeLR-per-group",
