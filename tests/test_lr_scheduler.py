@@ -824,3 +824,26 @@ def test_plateau_skips_a_reduction_of_exactly_eps_as_torch() -> None:
     ours.step(1.0)
     ours.step(2.0)
     assert ours.get_last_lr() == [0.05, 0.05]
+
+
+def test_one_cycle_resumed_with_last_epoch_keeps_the_groups_momenta_as_torch() -> None:
+    """Rebuilt with ``last_epoch >= 0`` (resuming without a state dict), OneCycleLR cycles
+    the momentum between the bounds the groups already hold, not the constructor's (the
+    mutation run: the resume branch of the momentum set-up was never taken)."""
+    torch = pytest.importorskip("torch")
+    ours_opt, theirs_opt = refnet_optimizer("SGD"), torch_optimizer("SGD")
+    options = {"max_lr": 0.1, "total_steps": 30}
+    for lib, opt in ((lr_scheduler, ours_opt), (torch.optim.lr_scheduler, theirs_opt)):
+        first = lib.OneCycleLR(opt, base_momentum=0.7, max_momentum=0.9, **options)
+        for _ in range(6):
+            opt.step()
+            first.step()
+    ours = lr_scheduler.OneCycleLR(ours_opt, last_epoch=5, **options)
+    theirs = torch.optim.lr_scheduler.OneCycleLR(theirs_opt, last_epoch=5, **options)
+    for _ in range(20):
+        assert momenta(ours_opt) == pytest.approx(momenta(theirs_opt), rel=1e-13)
+        assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-13)
+        theirs_opt.step()
+        ours.step()
+        theirs.step()
+    assert [g["max_momentum"] for g in ours_opt.param_groups] == [0.9, 0.9]
