@@ -630,8 +630,8 @@ def test_plateau_at_exactly_the_threshold_is_not_an_improvement(options: dict[st
 )
 def test_resuming_with_last_epoch_matches_torch(name: str, kwargs: dict[str, Any]) -> None:
     """A scheduler built with last_epoch >= 0 (resuming without its state dict) takes
-    torch's first step there: CosineAnnealingLR's closed form at its first step (the
-    mutation run: that branch was never taken)."""
+    torch's steps from there: its initial step keeps the groups' lrs, the next ones
+    continue the schedule from epoch 6."""
     torch = pytest.importorskip("torch")
     ours_opt, theirs_opt = refnet_optimizer("SGD"), torch_optimizer("SGD")
     for group in (*ours_opt.param_groups, *theirs_opt.param_groups):
@@ -847,3 +847,20 @@ def test_one_cycle_resumed_with_last_epoch_keeps_the_groups_momenta_as_torch() -
         ours.step()
         theirs.step()
     assert [g["max_momentum"] for g in ours_opt.param_groups] == [0.9, 0.9]
+
+
+@pytest.mark.parametrize("pct_start", [0.0, 1.0])
+def test_one_cycle_accepts_pct_start_at_both_ends_as_torch(pct_start: float) -> None:
+    """``pct_start`` in [0, 1], both ends included (the mutation run: ``<= 1`` loosened to
+    ``< 1`` survived): the whole schedule agrees with torch's."""
+    torch = pytest.importorskip("torch")
+    ours_opt, theirs_opt = refnet_optimizer("SGD"), torch_optimizer("SGD")
+    options = {"max_lr": 0.1, "total_steps": 12, "pct_start": pct_start}
+    ours = lr_scheduler.OneCycleLR(ours_opt, **options)
+    theirs = torch.optim.lr_scheduler.OneCycleLR(theirs_opt, **options)
+    for _ in range(11):
+        assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-13)
+        assert momenta(ours_opt) == pytest.approx(momenta(theirs_opt), rel=1e-13)
+        theirs_opt.step()
+        ours.step()
+        theirs.step()

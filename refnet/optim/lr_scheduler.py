@@ -522,13 +522,10 @@ class CosineAnnealingLR(LRScheduler):
 
     def get_lr(self) -> list[float]:
         t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
+        # PyTorch's get_lr also has a closed-form branch for ``_step_count == 1 and t > 0``;
+        # since the initial step returns the groups' lrs (below), no call reaches it.
         if self._is_initial:
             return self._group_lrs()
-        if self._step_count == 1 and t > 0:
-            return [
-                eta_min + (base_lr - eta_min) * (1 + math.cos(t * math.pi / T)) / 2
-                for base_lr in self.base_lrs
-            ]
         if (t - 1 - T) % (2 * T) == 0:
             return [
                 lr + (base_lr - eta_min) * (1 - math.cos(math.pi / T)) / 2
