@@ -864,3 +864,48 @@ def test_one_cycle_accepts_pct_start_at_both_ends_as_torch(pct_start: float) -> 
         theirs_opt.step()
         ours.step()
         theirs.step()
+
+
+@pytest.mark.parametrize("anneal_strategy", ["cos", "linear"])
+@pytest.mark.parametrize("three_phase", [False, True])
+def test_one_cycle_is_bit_identical_to_torch_at_the_phase_ends(
+    anneal_strategy: str, three_phase: bool
+) -> None:
+    """Plain Python floats in the same order as torch's, so the lrs are equal, not only
+    close: at a phase's last step its own end (``step <= end_step``), not the next phase's
+    start, which differs in the last bits (the mutation run: ``<`` survived rel=1e-13)."""
+    torch = pytest.importorskip("torch")
+    ours_opt, theirs_opt = refnet_optimizer("SGD"), torch_optimizer("SGD")
+    options = {
+        "max_lr": [0.3, 0.7],
+        "total_steps": 20,
+        "pct_start": 0.35,
+        "anneal_strategy": anneal_strategy,
+        "three_phase": three_phase,
+        "div_factor": 3.0,
+        "final_div_factor": 7.0,
+    }
+    ours = lr_scheduler.OneCycleLR(ours_opt, **options)
+    theirs = torch.optim.lr_scheduler.OneCycleLR(theirs_opt, **options)
+    for _ in range(19):
+        assert ours.get_last_lr() == theirs.get_last_lr()
+        assert momenta(ours_opt) == momenta(theirs_opt)
+        theirs_opt.step()
+        ours.step()
+        theirs.step()
+
+
+@pytest.mark.parametrize("name", ["OneCycleLR", "CyclicLR"])
+def test_cycled_momentum_bounds_are_recorded_in_the_groups_as_torch(name: str) -> None:
+    """A fresh scheduler that cycles the momentum records ``base_momentum`` and
+    ``max_momentum`` in every group, as torch's (they travel in the optimizer's state)."""
+    torch = pytest.importorskip("torch")
+    options: dict[str, Any] = {"max_lr": 0.1, "total_steps": 10}
+    if name == "CyclicLR":
+        options = {"base_lr": 0.01, "max_lr": 0.1, "base_momentum": 0.7, "max_momentum": 0.85}
+    ours_opt, theirs_opt = refnet_optimizer("SGD"), torch_optimizer("SGD")
+    getattr(lr_scheduler, name)(ours_opt, **options)
+    getattr(torch.optim.lr_scheduler, name)(theirs_opt, **options)
+    for ours, theirs in zip(ours_opt.param_groups, theirs_opt.param_groups, strict=True):
+        for key in ("base_momentum", "max_momentum", "momentum"):
+            assert ours[key] == theirs[key], key
