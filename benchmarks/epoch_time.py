@@ -97,6 +97,7 @@ def report(result: dict[str, object], machine: str) -> str:
         [
             "# One training epoch, refnet's example against the torch replica",
             "",
+            "<!-- --8<-- [start:run] -->",
             machine,
             "",
             f"`python -m benchmarks.epoch_time --model {result['model']} "
@@ -106,6 +107,7 @@ def report(result: dict[str, object], machine: str) -> str:
             "|---|---|---|---|---|---|---|",
             f"| {result['model']} epoch | {medians['refnet']:.2f} s | {medians['torch']:.2f} s "
             f"| {ratio:.2f} | {by_round} | <= {TARGET} | {holds} |",
+            "<!-- --8<-- [end:run] -->",
             "",
         ]
     )
