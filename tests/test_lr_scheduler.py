@@ -645,13 +645,16 @@ def test_resuming_with_last_epoch_matches_torch(name: str, kwargs: dict[str, Any
         theirs.step()
 
 
-def test_warm_restarts_at_an_epoch_equal_to_t0_restart_as_torch() -> None:
+@pytest.mark.parametrize("T_mult", [2, 3])
+def test_warm_restarts_at_an_epoch_equal_to_t0_restart_as_torch(T_mult: int) -> None:
+    """``step(epoch)``'s closed form; T_mult = 3 makes ``T_mult - 1`` matter (the mutation
+    run: with 2 only, multiplying by it instead of dividing survived)."""
     torch = pytest.importorskip("torch")
-    ours = lr_scheduler.CosineAnnealingWarmRestarts(refnet_optimizer("SGD"), T_0=10, T_mult=2)
+    ours = lr_scheduler.CosineAnnealingWarmRestarts(refnet_optimizer("SGD"), T_0=10, T_mult=T_mult)
     theirs = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
-        torch_optimizer("SGD"), T_0=10, T_mult=2
+        torch_optimizer("SGD"), T_0=10, T_mult=T_mult
     )
-    for epoch in (3.5, 10.0, 10.0, 29.0, 30.0, 12.25):
+    for epoch in (3.5, 10.0, 10.0, 29.0, 30.0, 12.25, 45.0, 141.5):
         ours.step(epoch)
         theirs.step(epoch)
         assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-13), epoch
