@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -114,3 +115,20 @@ def test_linear_bias_uses_the_fan_in_bound() -> None:
     layer = nn.Linear(400, 300, generator=0)
     assert layer.bias is not None
     assert np.abs(layer.bias.data).max() <= 1 / math.sqrt(400)
+
+
+INIT_FUNCTIONS = [n for n in dir(init) if n.endswith("_") and not n.startswith("_")]
+
+
+@pytest.mark.parametrize("name", INIT_FUNCTIONS)
+def test_defaults_are_torchs(name: str) -> None:
+    """Every fill's keyword defaults equal ``torch.nn.init``'s (the mutation run: a
+    changed default bound, mean, std, gain or slope survived, since the tests pass
+    explicit values); refnet's own ``generator`` is left out."""
+    torch = pytest.importorskip("torch")
+    theirs = inspect.signature(getattr(torch.nn.init, name)).parameters
+    ours = inspect.signature(getattr(init, name)).parameters
+    shared = [p for p in ours if p != "generator"]
+    assert shared == [p for p in theirs if p != "generator"]
+    for p in shared:
+        assert ours[p].default == theirs[p].default, (name, p)
