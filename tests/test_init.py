@@ -132,3 +132,20 @@ def test_defaults_are_torchs(name: str) -> None:
     assert shared == [p for p in theirs if p != "generator"]
     for p in shared:
         assert ours[p].default == theirs[p].default, (name, p)
+
+
+def test_a_bool_slope_is_refused_as_torch() -> None:
+    """``True`` is an int to Python but not a slope to torch (the mutation run: the bool
+    exclusion loosened to ``or`` survived)."""
+    with pytest.raises(ValueError, match="negative_slope True"):
+        init.calculate_gain("leaky_relu", True)
+    assert init.calculate_gain("leaky_relu", 1) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["kaiming_uniform_", "kaiming_normal_"])
+def test_the_empty_tensor_warning_points_at_the_caller(name: str) -> None:
+    """As torch's, the warning for a zero-element tensor names the line that called the
+    fill, not refnet's own (the mutation run: a changed stacklevel survived)."""
+    with pytest.warns(UserWarning, match="zero-element") as record:
+        getattr(init, name)(np.zeros((0, 3)))
+    assert record[0].filename == __file__
