@@ -149,3 +149,10 @@ def test_the_empty_tensor_warning_points_at_the_caller(name: str) -> None:
     with pytest.warns(UserWarning, match="zero-element") as record:
         getattr(init, name)(np.zeros((0, 3)))
     assert record[0].filename == __file__
+
+
+def test_orthogonal_fills_a_one_element_matrix() -> None:
+    """A (1, 1) matrix is orthogonal when it is ±1 (times the gain); only a matrix with no
+    elements is left as it is (the mutation run: ``size == 1`` for ``== 0`` survived)."""
+    q = init.orthogonal_(np.zeros((1, 1)), gain=2.0, generator=0)
+    assert abs(q[0, 0]) == 2.0
