@@ -487,3 +487,17 @@ def test_backward_arguments_are_checked() -> None:
 def test_backward_before_forward_is_a_runtime_error() -> None:
     with pytest.raises(RuntimeError, match=r"CrossEntropyLoss\(\): backward\(\) called before"):
         nn.CrossEntropyLoss().backward()
+
+
+@pytest.mark.parametrize("target", [True, np.bool_(False), "1.0", [1.0], None])
+def test_a_target_that_is_not_an_array_or_a_number_is_refused_by_name(target: object) -> None:
+    with pytest.raises(TypeError, match=r"MSELoss\(\): expected target to be a NumPy array"):
+        nn.MSELoss()(np.array(0.5), target)
+    with pytest.raises(TypeError, match=r"CrossEntropyLoss\(\): expected target to be a NumPy"):
+        nn.CrossEntropyLoss()(np.zeros(3), target)
+
+
+def test_a_number_as_target_is_taken_as_a_0d_array() -> None:
+    assert nn.MSELoss()(np.array(0.5), 2) == nn.MSELoss()(np.array(0.5), np.array(2.0)) == 2.25
+    assert nn.MSELoss()(np.array(0.5), np.float32(2.0)) == 2.25
+    assert nn.CrossEntropyLoss()(np.zeros(3), 1) == pytest.approx(math.log(3))
