@@ -213,6 +213,24 @@ def test_an_all_ignored_batch_has_mean_nan_sum_zero_and_zero_gradient(
     np.testing.assert_array_equal(nll.backward(), np.zeros_like(x))
 
 
+@pytest.mark.usefixtures("no_warnings")
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_counted_targets_of_total_weight_zero_give_nan_and_a_zero_gradient(
+    smoothing: float,
+) -> None:
+    """The documented choice (the class docstring): where every counted target's class has
+    weight 0 the mean is 0/0 = NaN, as torch's, and the gradient 0 (torch's is NaN). With
+    smoothing the other classes' weights are not 0, so only the zero divisor keeps it 0."""
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    y = np.zeros(4, dtype=np.int64)
+    criterion = nn.CrossEntropyLoss(np.array([0.0, 1.0, 2.0]), label_smoothing=smoothing)
+    assert math.isnan(criterion(x, y))
+    np.testing.assert_array_equal(criterion.backward(), np.zeros_like(x))
+    nll = nn.NLLLoss(np.array([0.0, 1.0, 2.0]))
+    assert math.isnan(nll(F.log_softmax(x, dim=1), y))
+    np.testing.assert_array_equal(nll.backward(), np.zeros_like(x))
+
+
 def test_an_all_ignored_batch_agrees_with_torch() -> None:
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(0).normal(size=(4, 3))
