@@ -519,3 +519,18 @@ def test_a_number_as_target_is_taken_as_a_0d_array() -> None:
     assert nn.MSELoss()(np.array(0.5), 2) == nn.MSELoss()(np.array(0.5), np.array(2.0)) == 2.25
     assert nn.MSELoss()(np.array(0.5), np.float32(2.0)) == 2.25
     assert nn.CrossEntropyLoss()(np.zeros(3), 1) == pytest.approx(math.log(3))
+
+
+@pytest.mark.parametrize(("name", "option"), [("SmoothL1Loss", "beta"), ("HuberLoss", "delta")])
+@pytest.mark.parametrize("beta", [0.1, 0.2])
+def test_exactly_at_the_switch_the_linear_branch_is_taken_as_torch(
+    name: str, option: str, beta: float
+) -> None:
+    """At |d| = β the two branches are equal in exact arithmetic but not always in floating
+    point (½·0.1·0.1/0.1 is 0.05000000000000001, 0.1 - ½·0.1 is 0.05): torch takes the
+    linear one (``|d| < β`` for the quadratic), and refnet must give its very numbers."""
+    torch = pytest.importorskip("torch")
+    options = {"reduction": "none", option: beta}
+    x, t = np.array([beta, -beta, 0.0, 2 * beta]), np.zeros(4)
+    expected = getattr(torch.nn, name)(**options)(torch.from_numpy(x), torch.from_numpy(t))
+    np.testing.assert_array_equal(getattr(nn, name)(**options)(x, t), expected.numpy())
