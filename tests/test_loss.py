@@ -534,3 +534,40 @@ def test_exactly_at_the_switch_the_linear_branch_is_taken_as_torch(
     x, t = np.array([beta, -beta, 0.0, 2 * beta]), np.zeros(4)
     expected = getattr(torch.nn, name)(**options)(torch.from_numpy(x), torch.from_numpy(t))
     np.testing.assert_array_equal(getattr(nn, name)(**options)(x, t), expected.numpy())
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("ignoring", [False, True])
+@pytest.mark.parametrize("shape", [(5, 3), (2, 3, 2, 3)])
+def test_class_index_losses_over_every_option_grid_match_torch(
+    reduction: str, weighted: bool, smoothing: float, ignoring: bool, shape: tuple[int, ...]
+) -> None:
+    """Every combination once, deterministically (the Hypothesis cases draw them, a few at
+    a time): spatial positions with and without weights, smoothing and ignored targets."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(sum(shape) + 7 * weighted + 13 * ignoring)
+    x = rng.normal(size=shape)
+    y = rng.integers(0, 3, size=(shape[0], *shape[2:]))
+    if ignoring:
+        y.flat[::3] = 1  # ignore_index=1: a valid class whose targets count for nothing
+    weight = np.array([0.5, 2.0, 1.5]) if weighted else None
+    options = {"reduction": reduction, "ignore_index": 1 if ignoring else -100}
+    tw = None if weight is None else torch.from_numpy(weight)
+    for ours, theirs, inputs in [
+        (
+            nn.CrossEntropyLoss(weight, label_smoothing=smoothing, **options),
+            torch.nn.CrossEntropyLoss(tw, label_smoothing=smoothing, **options),
+            x,
+        ),
+        (nn.NLLLoss(weight, **options), torch.nn.NLLLoss(tw, **options), F.log_softmax(x, 1)),
+    ]:
+        tx = torch.tensor(inputs, requires_grad=True)
+        expected = theirs(tx, torch.from_numpy(y))
+        upstream = rng.normal(size=expected.shape)
+        expected.backward(torch.from_numpy(upstream))
+        value = ours(inputs, y)
+        grad = ours.backward(upstream if reduction == "none" else float(upstream))
+        np.testing.assert_allclose(value, expected.detach().numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-12, atol=1e-14)
