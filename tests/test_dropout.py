@@ -169,3 +169,10 @@ def test_round_trip_through_torch() -> None:
         assert repr(theirs) == repr(layer) and theirs.training == layer.training
         back = from_torch(theirs)
         assert type(back) is type(layer) and back.p == layer.p
+
+
+def test_a_one_element_input_is_dropped_or_scaled_in_training() -> None:
+    """Only an input with no elements skips the mask: a single element comes out as 0 or
+    x/(1-p), never as x (the mutation run: ``size == 1`` for ``== 0`` survived)."""
+    outputs = {float(nn.Dropout(0.5, generator=seed)(np.array([3.0]))[0]) for seed in range(20)}
+    assert outputs == {0.0, 6.0}

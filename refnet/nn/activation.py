@@ -393,7 +393,7 @@ def _softmax_dim(module: Module, dim: int | None, x: Array) -> int:
             f"{type(module).__name__}: implicit dimension choice is deprecated; "
             "pass dim= explicitly",
             UserWarning,
-            stacklevel=3,
+            stacklevel=6,  # the layer's caller: past this, _forward, forward, Module's two
         )
         return 0 if x.ndim in (0, 1, 3) else 1
     if not -max(x.ndim, 1) <= dim < max(x.ndim, 1):

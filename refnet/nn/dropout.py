@@ -122,7 +122,7 @@ class Dropout2d(_DropoutNd):
                 "(N, C, L) (channel-wise 1-D dropout); PyTorch plans to read 3-D input as "
                 "unbatched (C, H, W) instead. Use 4-D input to be unambiguous.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=5,  # the layer's caller: past this, forward, Module's two
             )
         return tuple(x.shape[:2]) + (1,) * (x.ndim - 2)
 

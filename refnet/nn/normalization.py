@@ -593,7 +593,7 @@ class _InstanceNorm(_BatchNorm):
             warnings.warn(
                 f"{self.describe()}: input's size at dim={x.ndim - unbatched} does not match "
                 "num_features, which is not used because affine=False",
-                stacklevel=3,
+                stacklevel=5,  # the layer's caller: past this, forward, Module's two
             )
         for state in (_data(self.weight), self.running_mean):
             if state is not None:
