@@ -571,3 +571,38 @@ def test_class_index_losses_over_every_option_grid_match_torch(
         grad = ours.backward(upstream if reduction == "none" else float(upstream))
         np.testing.assert_allclose(value, expected.detach().numpy(), rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_kl_div_batchmean_of_a_0d_input_divides_by_nothing_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    x, t = np.array(-0.7), np.array(0.3)
+    tx = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.KLDivLoss(reduction="batchmean")(tx, torch.tensor(t))
+    expected.backward()
+    criterion = nn.KLDivLoss(reduction="batchmean")
+    assert criterion(x, t) == pytest.approx(expected.item(), rel=1e-14)
+    np.testing.assert_allclose(criterion.backward(), tx.grad.numpy(), rtol=1e-14)
+
+
+@pytest.mark.usefixtures("no_warnings")
+def test_one_class_every_target_ignored_matches_torch() -> None:
+    """C = 1 and ignore_index = 0: every target is ignored and no other class exists to
+    stand in for it (the ignored positions must read a class that is there)."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(3).normal(size=(4, 1))
+    y = np.zeros(4, dtype=np.int64)
+    for ours, theirs, inputs in [
+        (nn.CrossEntropyLoss(ignore_index=0), torch.nn.CrossEntropyLoss(ignore_index=0), x),
+        (
+            nn.NLLLoss(ignore_index=0, reduction="sum"),
+            torch.nn.NLLLoss(ignore_index=0, reduction="sum"),
+            x,
+        ),
+    ]:
+        tx = torch.tensor(inputs, requires_grad=True)
+        expected = theirs(tx, torch.from_numpy(y))
+        expected.backward()
+        value = ours(inputs, y)
+        mine, theirs_value = float(value), expected.item()
+        assert mine == theirs_value or (math.isnan(mine) and math.isnan(theirs_value))
+        np.testing.assert_array_equal(ours.backward(), tx.grad.numpy())
