@@ -246,3 +246,34 @@ def test_holder_round_trips_state_and_copies(cls: type[nn.Module]) -> None:
         original.forward()
     with pytest.raises(NotImplementedError, match="no backward"):
         original.backward()
+
+
+def test_module_list_repr_counts_a_run_that_does_not_start_at_zero() -> None:
+    """``(1-3): 3 x Linear``: the count is last − first + 1 (the mutation run: the folded
+    run in the other test starts at 0, where last + first + 1 gives the same)."""
+    torch = pytest.importorskip("torch")
+    ours = nn.ModuleList([nn.ReLU()] + [nn.Linear(2, 2) for _ in range(3)])
+    theirs = torch.nn.ModuleList([torch.nn.ReLU()] + [torch.nn.Linear(2, 2) for _ in range(3)])
+    assert repr(ours) == repr(theirs)
+    assert "(1-3): 3 x Linear" in repr(ours)
+
+
+def test_holder_index_bounds_as_torch() -> None:
+    """Index ``len`` is out of range, inserting at ``len`` appends, as ``list`` (the
+    mutation run: both bounds could be moved by one). A bool is refused as a position
+    (torch's ``operator.index`` would read it as 0 or 1)."""
+    a, b, c, _ = _layers()
+    blocks = nn.ModuleList([a, b])
+    with pytest.raises(IndexError, match="out of range"):
+        blocks[2]
+    assert blocks[-2] is a
+    blocks.insert(2, c)
+    assert list(blocks) == [a, b, c]
+    with pytest.raises(TypeError, match="integers or slices"):
+        blocks[True]  # type: ignore[index]
+
+
+def test_sequential_repeated_once_is_itself_in_a_new_container() -> None:
+    a, b, _, _ = _layers()
+    once = nn.Sequential(a, b) * 1
+    assert isinstance(once, nn.Sequential) and list(once) == [a, b]
