@@ -301,3 +301,21 @@ def test_state_dict_rules_for_buffers_strictness_and_shapes() -> None:
     with pytest.raises(ValueError, match="size mismatch"):
         module.load_state_dict(same_size, strict=False)  # shapes are never optional
     np.testing.assert_array_equal(module.weight.data, np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("device", ["cpu", "cpu:0", "CPU"])
+def test_to_the_cpu_changes_nothing_and_keeps_a_dtype(device: str) -> None:
+    """``to("cpu")``, ``to("cpu:0", dtype)``: the device part is read before the colon
+    (the mutation run: reading the part after it, or no device at all, survived)."""
+    module = mlp()
+    weights = [p.data for p in module.parameters()]
+    assert module.to(device) is module
+    assert all(p.data is w for p, w in zip(module.parameters(), weights, strict=True))
+    module.to(device, np.float64)
+    assert all(p.data.dtype == np.float64 for p in module.parameters())
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "mps"])
+def test_to_another_device_is_refused(device: str) -> None:
+    with pytest.raises(ValueError, match="NumPy on the CPU"):
+        mlp().to(device)
