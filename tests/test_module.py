@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import re
 from collections import OrderedDict
 
@@ -319,3 +320,30 @@ def test_to_the_cpu_changes_nothing_and_keeps_a_dtype(device: str) -> None:
 def test_to_another_device_is_refused(device: str) -> None:
     with pytest.raises(ValueError, match="NumPy on the CPU"):
         mlp().to(device)
+
+
+def test_parameter_arithmetic_is_its_arrays() -> None:
+    """A Parameter in an expression stands for its array, on either side of every
+    operator, and the in-place forms update ``.data`` in place (the mutation run over
+    parameter.py: 11 operators could be swapped unnoticed)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(1, 2, (3, 3)), rng.uniform(1, 2, (3, 3))
+    p = Parameter(a.copy())
+    binary = [
+        lambda x, y: x + y, lambda x, y: x - y, lambda x, y: x * y, lambda x, y: x / y,
+        lambda x, y: x**y, lambda x, y: x @ y,
+    ]  # fmt: skip
+    for op in binary:
+        np.testing.assert_array_equal(op(p, b), op(a, b))
+        np.testing.assert_array_equal(op(b, p), op(b, a))
+        # A plain Python value on the left is what reaches the reflected methods (an
+        # ndarray on the left converts the Parameter itself).
+        np.testing.assert_array_equal(op(b.tolist(), p), op(np.asarray(b.tolist()), a))
+    for op in binary[:5]:
+        np.testing.assert_array_equal(op(1.5, p), op(1.5, a))
+    np.testing.assert_array_equal(-p, -a)
+    data = p.data
+    steps = [(operator.iadd, a + b), (operator.isub, a), (operator.imul, a * b)]
+    for step, expected in [*steps, (operator.itruediv, a)]:
+        assert step(p, b) is p and p.data is data
+        np.testing.assert_allclose(p.data, expected, rtol=1e-15)

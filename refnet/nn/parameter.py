@@ -138,6 +138,9 @@ class Parameter:
     def __pow__(self, other: Any) -> Array:
         return self.data ** np.asarray(other)
 
+    def __rpow__(self, other: Any) -> Array:
+        return np.asarray(other) ** self.data
+
     def __matmul__(self, other: Any) -> Array:
         return self.data @ np.asarray(other)
 
