@@ -47,6 +47,7 @@ def test_channel_shuffle_interleaves_the_groups() -> None:
         (nn.PixelShuffle(2), (1, 3, 2, 2), "channels divisible by 4"),
         (nn.PixelShuffle(2), (4, 2), r"\(\*, C·4, H, W\)"),
         (nn.PixelUnshuffle(2), (1, 1, 3, 2), "H and W divisible by 2"),
+        (nn.PixelUnshuffle(2), (1, 1, 2, 3), "H and W divisible by 2"),  # W alone
         (nn.ChannelShuffle(2), (1, 3, 4), "C divisible by 2"),
         (nn.ChannelShuffle(2), (2, 4), r"\(N, C, \*\)"),
     ],
@@ -124,3 +125,26 @@ def test_zero_distance_has_torchs_gradient(p: float) -> None:
     np.testing.assert_array_equal(y, ty)
     np.testing.assert_array_equal(g1, t1)
     np.testing.assert_array_equal(g2, t2)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5])
+def test_pairwise_distance_takes_any_p_from_zero_as_torch(p: float) -> None:
+    """p = 0 (the count of nonzero differences) and 0 < p < 1 are allowed, as in torch
+    (the mutation run: a bound of ``p > 0`` or ``p >= 1`` survived, and p = 0 then crashed
+    with a ZeroDivisionError); a negative p is not."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    x2[0, :2] = x1[0, :2]  # some differences exactly 0
+    module = nn.PairwiseDistance(p=p)
+    ours = module(x1, x2)
+    t1 = torch.from_numpy(x1).requires_grad_(True)
+    theirs = torch.nn.PairwiseDistance(p=p)(t1, torch.from_numpy(x2))
+    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-12)
+    g1, g2 = module.backward(np.ones(4))
+    theirs.sum().backward()
+    their_g1 = np.zeros_like(x1) if t1.grad is None else t1.grad.numpy()  # p = 0: no grad
+    np.testing.assert_allclose(g1, their_g1, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(g2, -g1)
+    with pytest.raises(ValueError, match="p must be at least 0"):
+        nn.PairwiseDistance(p=-1.0)

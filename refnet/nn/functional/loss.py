@@ -65,8 +65,11 @@ def pairwise_distance_backward(
 
 
 def p_norm(v: Array, p: float) -> Array:
-    """``‖v‖_p = (Σ_k |v_k|^p)^{1/p}`` along the last axis; ``max_k |v_k|`` for ``p = ∞``."""
+    """``‖v‖_p = (Σ_k |v_k|^p)^{1/p}`` along the last axis; ``max_k |v_k|`` for ``p = ∞``
+    and, as PyTorch, the number of nonzero ``v_k`` for ``p = 0``."""
     a = np.abs(v)
+    if p == 0:
+        return np.count_nonzero(a, axis=-1).astype(v.dtype)
     if p == 2:
         return np.sqrt(np.sum(a * a, axis=-1))
     if p == 1:
@@ -82,9 +85,12 @@ def p_norm_backward(v: Array, norm: Array, p: float) -> Array:
     From ``‖v‖ = (Σ|v_k|^p)^{1/p}``: ``∂‖v‖/∂v_k = sign(v_k) |v_k|^{p-1} / ‖v‖^{p-1}``,
     which is ``v/‖v‖`` for p = 2 and ``sign(v)`` for p = 1. For p = ∞ the derivative
     of the max is ``sign(v_k)`` at the largest ``|v_k|``, shared equally among ties.
-    Where ``‖v‖ = 0`` the gradient is 0 (PyTorch's choice at that non-smooth point).
+    Where ``‖v‖ = 0`` the gradient is 0 (PyTorch's choice at that non-smooth point). The
+    count of nonzeros (p = 0) is piecewise constant: its gradient is 0.
     """
     n = norm[..., None]
+    if p == 0:
+        return np.zeros_like(v)
     if p == 1:
         return np.sign(v)
     if math.isinf(p):
