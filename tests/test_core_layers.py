@@ -215,3 +215,14 @@ def test_linear_refuses_negative_sizes_and_takes_zero() -> None:
     np.testing.assert_array_equal(
         empty(np.zeros((2, 0), np.float32)), np.tile(empty.bias.data, (2, 1))
     )
+
+
+def test_flatten_and_unflatten_at_the_edges_of_their_dims_as_torch() -> None:
+    """The ends of the dimension ranges (the mutation run: a 0-d input counted as 2-D, and
+    Unflatten's dim = -ndim, both survived)."""
+    torch = pytest.importorskip("torch")
+    assert nn.Flatten(0)(np.array(3.0)).shape == torch.nn.Flatten(0)(torch.tensor(3.0)).shape
+    with pytest.raises(ValueError, match="Flatten"):
+        nn.Flatten()(np.zeros(3))  # start_dim 1 of a 1-D input: torch's IndexError
+    ours = nn.Unflatten(-2, (2, 3))(np.zeros((6, 4)))
+    assert ours.shape == torch.nn.Unflatten(-2, (2, 3))(torch.zeros(6, 4)).shape == (2, 3, 4)
