@@ -51,3 +51,30 @@ def test_values_at_a_glance() -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_threshold_value_keeps_the_dtype(dtype: type[np.floating]) -> None:
     assert nn.Threshold(0.0, 0.1)(np.array([-1.0, 1.0], dtype=dtype)).dtype == dtype
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "kinks"),
+    [
+        ("Threshold", (0.5, -2.0), [0.5]),
+        ("Hardshrink", (0.5,), [-0.5, 0.5]),
+        ("Softshrink", (0.5,), [-0.5, 0.5]),
+        ("RReLU", (), [0.0]),  # eval mode: the mean slope
+        ("CELU", (1.5,), [0.0]),
+    ],
+)
+def test_exactly_at_the_kink_as_torch(
+    name: str, args: tuple[float, ...], kinks: list[float]
+) -> None:
+    """Outputs and gradients at the kink itself, where torch's strict comparison picks the
+    branch (the mutation run: every ``>`` here could be ``>=`` unnoticed, since the
+    strategies keep away from kinks for the numerical gradients)."""
+    torch = pytest.importorskip("torch")
+    x = np.array([*kinks, 1.0, -1.0])
+    ours = getattr(nn, name)(*args).eval()
+    theirs = getattr(torch.nn, name)(*args).eval()
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    ty = theirs(tx)
+    ty.backward(torch.ones_like(ty))
+    np.testing.assert_array_equal(ours(x), ty.detach().numpy())
+    np.testing.assert_array_equal(ours.backward(np.ones_like(x)), tx.grad.numpy())
