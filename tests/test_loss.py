@@ -455,7 +455,7 @@ def test_inputs_must_be_float_arrays() -> None:
         nn.CrossEntropyLoss()(np.zeros((2, 3), dtype=np.int64), np.array([0, 1]))
     with pytest.raises(TypeError, match="real-valued"):
         nn.MSELoss()(np.zeros(2), np.array(["a", "b"]))
-    with pytest.raises(TypeError, match="input2 has dtype float32"):
+    with pytest.raises(TypeError, match="input2 has dtype float32 but input1 has float64"):
         nn.CosineEmbeddingLoss()(X, X.astype(np.float32), np.ones(2))
 
 
@@ -606,3 +606,27 @@ def test_one_class_every_target_ignored_matches_torch() -> None:
         mine, theirs_value = float(value), expected.item()
         assert mine == theirs_value or (math.isnan(mine) and math.isnan(theirs_value))
         np.testing.assert_array_equal(ours.backward(), tx.grad.numpy())
+
+
+def test_ignore_index_0_is_ignored_when_every_target_is_a_valid_class() -> None:
+    """Class 0 is a valid class and the ignore_index: its targets must still count for
+    nothing although no target is out of range (the fast path skips the mask otherwise)."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(5).normal(size=(4, 3))
+    y = np.array([0, 2, 0, 1])
+    for ours, theirs in [
+        (nn.CrossEntropyLoss(ignore_index=0), torch.nn.CrossEntropyLoss(ignore_index=0)),
+        (nn.NLLLoss(ignore_index=0), torch.nn.NLLLoss(ignore_index=0)),
+    ]:
+        tx = torch.tensor(x, requires_grad=True)
+        expected = theirs(tx, torch.from_numpy(y))
+        expected.backward()
+        assert ours(x, y) == pytest.approx(expected.item(), rel=1e-14)
+        np.testing.assert_allclose(ours.backward(), tx.grad.numpy(), rtol=1e-14, atol=1e-16)
+
+
+def test_cosine_embedding_target_of_another_shape_is_refused_with_the_expected_shape() -> None:
+    with pytest.raises(ValueError, match=r"expected target of shape \(2,\) for inputs of shape"):
+        nn.CosineEmbeddingLoss()(X, X, np.ones(3))
+    with pytest.raises(ValueError, match=r"expected target of shape \(\) for inputs of shape"):
+        nn.CosineEmbeddingLoss()(X[0], X[0], np.ones(3))
