@@ -226,3 +226,14 @@ def test_flatten_and_unflatten_at_the_edges_of_their_dims_as_torch() -> None:
         nn.Flatten()(np.zeros(3))  # start_dim 1 of a 1-D input: torch's IndexError
     ours = nn.Unflatten(-2, (2, 3))(np.zeros((6, 4)))
     assert ours.shape == torch.nn.Unflatten(-2, (2, 3))(torch.zeros(6, 4)).shape == (2, 3, 4)
+
+
+@pytest.mark.parametrize(("min_val", "max_val"), [(0.5, 0.5), (1.0, -1.0)])
+def test_hardtanh_refuses_max_val_not_above_min_val_as_torch(
+    min_val: float, max_val: float
+) -> None:
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="must be greater than min_val"):
+        nn.Hardtanh(min_val, max_val)
+    with pytest.raises((AssertionError, ValueError, RuntimeError)):
+        torch.nn.Hardtanh(min_val, max_val)
