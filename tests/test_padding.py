@@ -110,3 +110,21 @@ def test_layer_errors_name_the_layer_and_the_widths() -> None:
 def test_unbatched_input_is_one_sample_of_a_batch(layer: nn.Module, shape: tuple[int, ...]) -> None:
     x = np.random.default_rng(0).standard_normal(shape)
     np.testing.assert_array_equal(layer(x[1]), layer(x)[1])
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("ZeroPad2d", (1,)),
+        ("ConstantPad1d", (2, 3.5)),
+        ("ConstantPad3d", ((1, 0, 2, 1, 0, 3), -1.0)),
+        ("ReflectionPad2d", ((1, 0, 2, 1),)),
+        ("ReplicationPad1d", (3,)),
+        ("CircularPad3d", (1,)),
+    ],
+)
+def test_repr_is_torchs(name: str, args: tuple[object, ...]) -> None:
+    """Only the ConstantPad layers print their value (the mutation run: the repr's rule
+    could be loosened either way unnoticed)."""
+    torch = pytest.importorskip("torch")
+    assert repr(getattr(nn, name)(*args)) == repr(getattr(torch.nn, name)(*args))
