@@ -60,6 +60,8 @@ ACTIVATIONS: list[tuple[str, Callable[[], Any], Callable[[], Any], list[float]]]
     ("ReLU6", nn.ReLU6, torch.nn.ReLU6, [-1.0, 0.0, 3.0, 6.0, 7.0]),
     ("Hardsigmoid", nn.Hardsigmoid, torch.nn.Hardsigmoid, [-4.0, -3.0, 0.0, 3.0, 4.0]),
     ("Hardswish", nn.Hardswish, torch.nn.Hardswish, [-4.0, -3.0, 0.0, 3.0, 4.0]),
+    # A 1-D input: one slope for all; torch's PReLU is float32 by default, so as double.
+    ("PReLU", nn.PReLU, lambda: torch.nn.PReLU().double(), [-1.0, 0.0, 1.0]),
     ("Softplus", nn.Softplus, torch.nn.Softplus, [19.5, 20.0, 20.5]),
     (
         "Softplus(2, 5)",

@@ -237,3 +237,17 @@ def test_hardtanh_refuses_max_val_not_above_min_val_as_torch(
         nn.Hardtanh(min_val, max_val)
     with pytest.raises((AssertionError, ValueError, RuntimeError)):
         torch.nn.Hardtanh(min_val, max_val)
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3), (2, 3, 4), (2, 3, 2, 2)])
+@pytest.mark.parametrize("name", ["Softmax", "LogSoftmax"])
+def test_softmax_without_dim_picks_torchs_legacy_dimension(
+    name: str, shape: tuple[int, ...]
+) -> None:
+    """dim 0 for 0-, 1- and 3-d input, 1 otherwise (torch's _get_softmax_dim)."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).normal(size=shape)
+    with pytest.warns(UserWarning, match="(?i)implicit dimension"):
+        expected = getattr(torch.nn, name)()(torch.from_numpy(x)).numpy()
+    with pytest.warns(UserWarning, match="implicit dimension"):
+        np.testing.assert_allclose(getattr(nn, name)()(x), expected, rtol=1e-14)
