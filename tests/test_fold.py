@@ -192,3 +192,17 @@ def test_an_empty_batch_gives_torchs_empty_output() -> None:
     assert F.unfold(x, 2).shape == tuple(TF.unfold(torch.from_numpy(x), 2).shape)
     cols = np.zeros((0, 8, 4))
     assert F.fold(cols, 3, 2).shape == tuple(TF.fold(torch.from_numpy(cols), 3, 2).shape)
+
+
+def test_an_empty_batch_passes_and_an_empty_block_is_refused_as_torch() -> None:
+    """Zero samples is a batch like any other; a zero-size channel, row or block count is
+    refused (the mutation run: the non-empty check could take in the batch axis, or miss
+    the first of the others)."""
+    assert nn.Unfold(2)(np.zeros((0, 2, 4, 4))).shape == (0, 8, 9)
+    assert nn.Fold((3, 3), 2)(np.zeros((0, 8, 4))).shape == (0, 2, 3, 3)
+    for shape in [(1, 0, 4, 4), (0, 4, 4)]:
+        with pytest.raises(ValueError, match="non-empty"):
+            nn.Unfold(2)(np.zeros(shape))
+    for shape in [(1, 8, 0), (0, 4)]:
+        with pytest.raises(ValueError, match="non-empty"):
+            nn.Fold((3, 3), 2)(np.zeros(shape))
