@@ -249,5 +249,14 @@ def test_softmax_without_dim_picks_torchs_legacy_dimension(
     x = np.random.default_rng(0).normal(size=shape)
     with pytest.warns(UserWarning, match="(?i)implicit dimension"):
         expected = getattr(torch.nn, name)()(torch.from_numpy(x)).numpy()
-    with pytest.warns(UserWarning, match="implicit dimension"):
+    with pytest.warns(UserWarning, match="implicit dimension") as caught:
         np.testing.assert_allclose(getattr(nn, name)()(x), expected, rtol=1e-14)
+    assert caught[0].filename == __file__  # the warning points at the layer's caller
+
+
+@pytest.mark.parametrize("dim", [-3, -2, 1, 2])
+@pytest.mark.parametrize("shape", [(), (4,)])
+def test_softmax_refuses_a_dimension_out_of_range_by_name(dim: int, shape: tuple[int, ...]) -> None:
+    for layer in (nn.Softmax(dim), nn.LogSoftmax(dim)):
+        with pytest.raises(ValueError, match=rf"Softmax\(dim={dim}\).*with a dimension {dim}"):
+            layer(np.zeros(shape))
