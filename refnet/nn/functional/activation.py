@@ -175,9 +175,9 @@ def _normal_cdf_fast32_into(x: Array, out: Array, u: Array, z: Array) -> Array:
 
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
-#: Elements per piece of the float32 GELU: its ~20 temporaries of this size (256 KB each)
-#: stay in the CPU's cache, where one pass over the whole array would stream them all
-#: through memory.
+#: Elements per piece of the float32 GELU: the ~20 passes over a piece and its two scratch
+#: rows (256 KB each) stay in the CPU's cache, where passes over the whole array would
+#: stream it through memory every time.
 GELU_PIECE = 1 << 16
 
 
