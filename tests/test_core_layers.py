@@ -239,7 +239,7 @@ def test_hardtanh_refuses_max_val_not_above_min_val_as_torch(
         torch.nn.Hardtanh(min_val, max_val)
 
 
-@pytest.mark.parametrize("shape", [(4,), (2, 3), (2, 3, 4), (2, 3, 2, 2)])
+@pytest.mark.parametrize("shape", [(), (4,), (2, 3), (2, 3, 4), (2, 3, 2, 2)])
 @pytest.mark.parametrize("name", ["Softmax", "LogSoftmax"])
 def test_softmax_without_dim_picks_torchs_legacy_dimension(
     name: str, shape: tuple[int, ...]
