@@ -289,3 +289,30 @@ def test_backward_sees_the_mode_of_its_forward() -> None:
     bn.eval()
     np.testing.assert_array_equal(bn.backward(g), twin.backward(g))
     assert not bn.training
+
+
+class _OptionalScale(nn.Module):
+    """A forward that caches ``scale`` only when one is given; its backward falls back to 1."""
+
+    def forward(self, x: Array, scale: float | None = None) -> Array:
+        if scale is not None:
+            self.scale = scale
+        return x if scale is None else x * scale
+
+    def backward(self, grad: Array) -> Array:
+        return grad * getattr(self, "scale", 1.0)
+
+
+def test_a_cache_attribute_some_calls_do_not_assign_is_absent_in_their_backward() -> None:
+    """Each backward sees exactly what its own forward assigned: a name another call
+    assigned, before it (popped by that call's backward) or after it, is absent."""
+    layer, x, g = _OptionalScale(), np.ones(2), np.ones(2)
+    layer(x)
+    layer(x, 2.0)  # the first assignment of `scale`: the waiting call had none
+    np.testing.assert_array_equal(layer.backward(g), 2 * g)
+    np.testing.assert_array_equal(layer.backward(g), g)
+    assert not hasattr(layer, "scale")
+    layer(x)  # `scale` is a cache name by now, and this call does not assign it
+    layer(x, 3.0)
+    np.testing.assert_array_equal(layer.backward(g), 3 * g)
+    np.testing.assert_array_equal(layer.backward(g), g)

@@ -192,6 +192,12 @@ def test_wrong_gradients_for_outputs_are_clear_errors() -> None:
         step.backward(None, (x,))
     with pytest.raises(TypeError, match="grad_state as a pair"):
         step.backward(None, x)
+    # A wrong structure is named as such even when the dtype is wrong too: an array given
+    # for a pair, or a tuple for an array, is not searched for dtypes element by element.
+    with pytest.raises(TypeError, match="grad_state as a pair"):
+        step.backward(None, x.astype(np.float32))
+    with pytest.raises(TypeError, match="grad_output to be a NumPy array or None, got tuple"):
+        step.backward((x.astype(np.float32),), None)
     # The failed calls consumed nothing: a correct backward still finds its forward.
     grad_x, (grad_h, grad_c) = step.backward(x, (None, x))
     assert grad_x.shape == grad_h.shape == grad_c.shape == x.shape
