@@ -4,6 +4,7 @@ torch.nn.functional and autograd, the options the cases leave at their defaults
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -173,10 +174,39 @@ def test_embedding_bag_refusals() -> None:
 
 def test_bilinear_refuses_mismatched_inputs() -> None:
     layer = nn.Bilinear(3, 2, 4)
-    with pytest.raises(ValueError, match="input2"):
+    with pytest.raises(ValueError, match=r"expected input2 of shape \(5, 2\)"):
         layer(np.zeros((5, 3), np.float32), np.zeros((4, 2), np.float32))
     with pytest.raises(ValueError, match="input1"):
         layer(np.zeros((5, 2), np.float32), np.zeros((5, 2), np.float32))
+
+
+@pytest.mark.parametrize("sizes", [(1, 2, 3), (3, 0, 2), (3, 2, 0), (0, 2, 3), (-1, 2, 3)])
+def test_bilinear_sizes_are_taken_or_refused_as_torch(sizes: tuple[int, int, int]) -> None:
+    """A zero in2_features or out_features is taken (the mutation run: ``< 0`` as ``<= 0``
+    survived, and the forward then failed on a ``reshape(-1, ...)`` of nothing); a zero
+    in1_features is refused, since the bound 1/√in1 is undefined."""
+    torch = _torch()
+    try:
+        theirs = torch.nn.Bilinear(*sizes)
+    except (ValueError, RuntimeError):
+        with pytest.raises(ValueError, match="in1_features"):
+            nn.Bilinear(*sizes)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zero-element inits: a no-op
+        ours = nn.Bilinear(*sizes, generator=0).double()
+    assert ours.weight.shape == tuple(theirs.weight.shape)
+    assert ours.bias is not None
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.normal(size=(4, sizes[0])), rng.normal(size=(4, sizes[1]))
+    w, b = ours.weight.data, ours.bias.data
+    y = ours(x1, x2)  # torch's own forward fails on in2 = 0 (a reshape(-1, 0)): the sum
+    np.testing.assert_allclose(y, np.einsum("mi,oij,mj->mo", x1, w, x2) + b, rtol=1e-12)
+    g = rng.normal(size=y.shape)
+    g1, g2 = ours.backward(g)
+    np.testing.assert_allclose(g1, np.einsum("mo,oij,mj->mi", g, w, x2), atol=1e-12)
+    np.testing.assert_allclose(g2, np.einsum("mo,oij,mi->mj", g, w, x1), atol=1e-12)
+    np.testing.assert_allclose(ours.weight.grad, np.einsum("mo,mi,mj->oij", g, x1, x2))
 
 
 def test_embedding_bag_construction_as_torch() -> None:

@@ -206,15 +206,24 @@ def test_linear_backward_for_f_ordered_input_equals_the_plain_path() -> None:
 
 
 def test_linear_refuses_negative_sizes_and_takes_zero() -> None:
+    torch = pytest.importorskip("torch")
     for sizes in ((-1, 3), (3, -1)):
         with pytest.raises(ValueError, match="must be non-negative"):
             nn.Linear(*sizes)
     with pytest.warns(UserWarning, match="zero-element tensors is a no-op"):  # as torch's
         empty = nn.Linear(0, 3, generator=0)  # no inputs: the output is the bias
+        theirs = torch.nn.Linear(0, 3)
     assert empty.bias is not None
+    # the bias bound 1/√fan_in has no fan_in: torch's is 0, so the bias is zero
+    np.testing.assert_array_equal(empty.bias.data, theirs.bias.detach().numpy())
     np.testing.assert_array_equal(
         empty(np.zeros((2, 0), np.float32)), np.tile(empty.bias.data, (2, 1))
     )
+    with pytest.warns(UserWarning, match="zero-element tensors is a no-op"):
+        no_outputs = nn.Linear(3, 0, generator=0)  # the mutation run: (3, 0) was untried
+    x = np.ones((2, 3), np.float32)
+    assert no_outputs(x).shape == (2, 0)
+    np.testing.assert_array_equal(no_outputs.backward(np.zeros((2, 0), np.float32)), 0 * x)
 
 
 def test_flatten_and_unflatten_at_the_edges_of_their_dims_as_torch() -> None:

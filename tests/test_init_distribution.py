@@ -27,6 +27,8 @@ Build = Callable[[Any, dict[str, Any]], Any]
 CASES: dict[str, Build] = {
     "Linear": lambda lib, kw: lib.Linear(400, 300, **kw),
     "Linear without bias": lambda lib, kw: lib.Linear(256, 512, bias=False, **kw),
+    "Linear in_features=1": lambda lib, kw: lib.Linear(1, 1000, **kw),  # bias bound 1
+    "Bilinear": lambda lib, kw: lib.Bilinear(16, 8, 32, **kw),
     "Conv1d": lambda lib, kw: lib.Conv1d(16, 64, 5, **kw),
     "Conv2d": lambda lib, kw: lib.Conv2d(16, 64, 3, **kw),
     "Conv2d groups": lambda lib, kw: lib.Conv2d(32, 64, 3, groups=4, **kw),

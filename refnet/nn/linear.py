@@ -152,8 +152,9 @@ class Bilinear(Module):
     * ``∂L/∂b_o = Σ_m G_mo``
 
     Initialisation is PyTorch's: ``W`` and ``b`` from ``U(-k, k)`` with
-    ``k = 1/√in1_features``. ``backward`` returns ``(∂L/∂x1, ∂L/∂x2)``. Caches both
-    inputs and ``U``.
+    ``k = 1/√in1_features`` (so ``in1_features = 0`` is refused, as in torch; zero
+    ``in2_features`` or ``out_features`` are taken). ``backward`` returns
+    ``(∂L/∂x1, ∂L/∂x2)``. Caches both inputs and ``U``.
     """
 
     def __init__(
@@ -171,6 +172,8 @@ class Bilinear(Module):
                 "Bilinear: in1_features, in2_features and out_features must be non-negative, "
                 f"got ({in1_features}, {in2_features}, {out_features})"
             )
+        if in1_features == 0:  # torch refuses it too: the init bound 1/√in1 is undefined
+            raise ValueError("Bilinear: in1_features must be > 0, as in torch, got 0")
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features
@@ -187,7 +190,7 @@ class Bilinear(Module):
     def reset_parameters(self, generator: Seed = None) -> None:
         """PyTorch's default initialisation (see the class docstring)."""
         rng = as_generator(generator)
-        bound = 1 / math.sqrt(self.in1_features) if self.in1_features > 0 else 0.0
+        bound = 1 / math.sqrt(self.in1_features)
         init.uniform_(self.weight, -bound, bound, generator=rng)
         if self.bias is not None:
             init.uniform_(self.bias, -bound, bound, generator=rng)
@@ -203,7 +206,8 @@ class Bilinear(Module):
         matching_dtype(self, x2, self.weight.dtype, "input2")
         n_out, n1, n2 = self.weight.shape
         a, b = as_rows(x1), as_rows(x2)
-        u = (a @ self.weight.data.transpose(1, 0, 2).reshape(n1, n_out * n2)).reshape(-1, n_out, n2)
+        m = a.shape[0]  # not -1 in the reshapes: a zero in2 or out leaves nothing to infer from
+        u = (a @ self.weight.data.transpose(1, 0, 2).reshape(n1, n_out * n2)).reshape(m, n_out, n2)
         y = np.einsum("moj,mj->mo", u, b)
         if self.bias is not None:
             y += self.bias.data
@@ -215,12 +219,13 @@ class Bilinear(Module):
         n_out, n1, n2 = self.weight.shape
         g = as_rows(same_shape_gradient(self, grad_output, x1.shape[:-1] + (n_out,)))
         a, b = as_rows(x1), as_rows(x2)
-        outer = (a[:, :, None] * b[:, None, :]).reshape(-1, n1 * n2)
+        m = a.shape[0]
+        outer = (a[:, :, None] * b[:, None, :]).reshape(m, n1 * n2)
         self.weight.grad += (g.T @ outer).reshape(n_out, n1, n2)
         if self.bias is not None:
             self.bias.grad += g.sum(axis=0)
         grad2 = np.einsum("mo,moj->mj", g, u)
-        v = (b @ self.weight.data.reshape(n_out * n1, n2).T).reshape(-1, n_out, n1)
+        v = (b @ self.weight.data.reshape(n_out * n1, n2).T).reshape(m, n_out, n1)
         grad1 = np.einsum("mo,moi->mi", g, v)
         return grad1.reshape(x1.shape), grad2.reshape(x2.shape)
 
