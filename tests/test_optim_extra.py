@@ -120,6 +120,7 @@ LINE_SEARCH_CASES: list[tuple[str, dict[str, Any]]] = [
     ("convex", {"lr": 1e-3, "history_size": 2}),
     ("rosenbrock", {"max_iter": 10, "max_eval": 12}),
     ("rosenbrock", {"lr": 5.0, "tolerance_change": 1e-5}),
+    ("rosenbrock", {"lr": 20.0, "history_size": 1}),  # the zoom re-orders its two ends
 ]
 
 
@@ -150,6 +151,32 @@ def test_lbfgs_strong_wolfe_follows_torch_through_every_branch(
         )
         assert ours.state[p]["func_evals"] == theirs.state[q]["func_evals"], step
         assert ours.state[p]["n_iter"] == theirs.state[q]["n_iter"], step
+
+
+def test_lbfgs_zoom_moves_a_trial_near_a_raised_low_end_inside_as_torch() -> None:
+    """The zoom's rarest branch: the bracket's low end has moved away from 0, and the
+    cubic's minimum lands within 10% of it twice running; the trial moves to 10% inside
+    that end (not the other). An oscillating problem and a long first step reach it."""
+    torch = pytest.importorskip("torch")
+
+    def wavy(x: Array) -> tuple[float, Array]:
+        return float(np.sum(x**2 + 2 * np.sin(5 * x))), 2 * x + 10 * np.cos(5 * x)
+
+    x0 = np.random.default_rng([5, 0]).uniform(-2, 2, 5)
+    p, q = Parameter(x0.copy()), torch.tensor(x0.copy(), requires_grad=True)
+    ours = optim.LBFGS([p], line_search_fn="strong_wolfe", lr=20.0, history_size=4)
+    theirs = torch.optim.LBFGS([q], line_search_fn="strong_wolfe", lr=20.0, history_size=4)
+
+    def torch_closure() -> Any:
+        theirs.zero_grad()
+        loss = (q**2 + 2 * torch.sin(5 * q)).sum()
+        loss.backward()
+        return loss
+
+    ours.step(closure_for(p, wavy))
+    theirs.step(torch_closure)
+    np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-9, atol=1e-12)
+    assert ours.state[p]["func_evals"] == theirs.state[q]["func_evals"]
 
 
 def test_lbfgs_trains_a_refnet_model_as_torch_trains_its_twin() -> None:
