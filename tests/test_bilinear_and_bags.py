@@ -174,8 +174,8 @@ def test_embedding_bag_refusals() -> None:
 
 def test_bilinear_refuses_mismatched_inputs() -> None:
     layer = nn.Bilinear(3, 2, 4)
-    with pytest.raises(ValueError, match=r"expected input2 of shape \(5, 2\)"):
-        layer(np.zeros((5, 3), np.float32), np.zeros((4, 2), np.float32))
+    with pytest.raises(ValueError, match=r"expected input2 of shape \(6, 5, 2\)"):
+        layer(np.zeros((6, 5, 3), np.float32), np.zeros((6, 4, 2), np.float32))
     with pytest.raises(ValueError, match="input1"):
         layer(np.zeros((5, 2), np.float32), np.zeros((5, 2), np.float32))
 
