@@ -4,8 +4,9 @@ The torch-agreement tests build the torch twin from the refnet module's own attr
 so a wrong default agrees with itself there (issue 20: changed default slopes, alphas,
 pooling strides all passed). Here both libraries build their module from the same
 required arguments alone, and every plain attribute torch keeps (numbers, strings,
-flags, tuples) must be equal on refnet's side, and so must the parameter shapes and
-``state_dict`` keys.
+flags, tuples) must be equal on refnet's side, in the module and in each submodule both
+have (a Transformer layer's dropout rate and norm eps live in its children), and so
+must the parameter shapes and ``state_dict`` keys.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ IGNORED = {"training"}
 NOT_KEPT = {
     "inplace": False,  # refnet never overwrites an input
     "return_indices": False,  # pooling returns the output alone
+    "use_nested_tensor": False,  # torch's encoder fast path for padded batches, off here
 }
 # torch's internal name for the recurrent kind; refnet's classes say it.
 NOT_KEPT_ANY = {"mode"}
@@ -98,6 +100,36 @@ def _required(cls: type) -> dict[str, Any]:
     }
 
 
+def _submodule(module: Any, path: str) -> Any:
+    """refnet's submodule at torch's dotted ``path`` ('' for the module), None if absent."""
+    for name in path.split(".") if path else []:
+        module = module[int(name)] if name.isdigit() else getattr(module, name, None)
+        if module is None:
+            return None
+    return module
+
+
+def _differences(ours: Any, theirs: Any) -> list[str]:
+    """Every plain attribute of torch's module that refnet's lacks or holds another value of."""
+    differences = []
+    for name, value in vars(theirs).items():
+        if name.startswith("_") or name in IGNORED or not _plain(value):
+            continue
+        not_kept = name in NOT_KEPT_ANY or (name in NOT_KEPT and value == NOT_KEPT[name])
+        if not_kept and not hasattr(ours, name):
+            continue
+        mine = getattr(ours, name, "<missing>")
+        if isinstance(mine, np.ndarray):
+            mine = mine.tolist()
+        if isinstance(mine, list):
+            mine = tuple(mine)
+        if _both_nan(mine, value):
+            continue
+        if mine != value:
+            differences.append(f"{name}: refnet {mine!r}, torch {value!r}")
+    return differences
+
+
 def _cases() -> list[type]:
     found = []
     for cls in sorted(public_module_classes(), key=lambda c: c.__name__):
@@ -119,21 +151,10 @@ def test_default_construction_matches_torch(cls: type) -> None:
     ours = cls(**arguments)
     theirs = getattr(torch.nn, cls.__name__)(**arguments)
     differences = []
-    for name, value in vars(theirs).items():
-        if name.startswith("_") or name in IGNORED or not _plain(value):
-            continue
-        not_kept = name in NOT_KEPT_ANY or (name in NOT_KEPT and value == NOT_KEPT[name])
-        if not_kept and not hasattr(ours, name):
-            continue
-        mine = getattr(ours, name, "<missing>")
-        if isinstance(mine, np.ndarray):
-            mine = mine.tolist()
-        if isinstance(mine, list):
-            mine = tuple(mine)
-        if _both_nan(mine, value):
-            continue
-        if mine != value:
-            differences.append(f"{name}: refnet {mine!r}, torch {value!r}")
+    for path, their_part in theirs.named_modules():
+        our_part = _submodule(ours, path)
+        if our_part is not None:
+            differences += [f"{path or '.'}: {d}" for d in _differences(our_part, their_part)]
     assert not differences, f"{cls.__name__} defaults differ: " + "; ".join(differences)
     ours_state = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
     theirs_state = {k: tuple(v.shape) for k, v in theirs.state_dict().items()}
