@@ -74,6 +74,26 @@ def test_momentum_weights_the_new_batch() -> None:
     np.testing.assert_allclose(bn.running_var, [0.75 * 1 + 0.25 * 2])
 
 
+@pytest.mark.parametrize("momentum", [0.3, None])
+def test_running_statistics_without_a_batch_count_follow_torch(momentum: float | None) -> None:
+    """``num_batches_tracked`` set to ``None``: a momentum still weighs the batch, and
+    ``momentum=None`` (no count to average over) leaves the statistics alone, as torch's
+    factor 0 does (the mutation run: the count's default of 1 as 2 survived; it was
+    refnet's factor, 1, that differed from torch's)."""
+    torch = _torch()
+    ours = nn.BatchNorm1d(3, momentum=momentum).double()
+    theirs = torch.nn.BatchNorm1d(3, momentum=momentum).double()
+    ours.num_batches_tracked = None
+    theirs.num_batches_tracked = None
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        x = rng.standard_normal((6, 3)) * 2 + 1
+        np.testing.assert_allclose(ours(x), theirs(torch.from_numpy(x)).detach(), rtol=1e-12)
+        for key in ("running_mean", "running_var"):
+            np.testing.assert_allclose(getattr(ours, key), getattr(theirs, key), rtol=1e-12)
+    assert ours.num_batches_tracked is None
+
+
 # ----------------------------------------------------------------------------- modes
 
 
@@ -256,6 +276,14 @@ def test_normalized_shape_mismatch_names_both_shapes() -> None:
         nn.LayerNorm((4, 5))(np.ones((2, 5, 4), dtype=np.float32))
     with pytest.raises(ValueError, match=r"\(\*, 4, 5\), got \(5,\)"):
         nn.LayerNorm((4, 5))(np.ones(5, dtype=np.float32))
+
+
+@pytest.mark.parametrize("sizes", [(0, 4), (2, 0), (-2, 4)])
+def test_group_norm_refuses_non_positive_sizes(sizes: tuple[int, int]) -> None:
+    """Stricter than torch, which takes (2, 0) and (-2, 4) and divides by zero on (0, 4)
+    (the mutation run: the check's ``or`` as ``and`` survived)."""
+    with pytest.raises(ValueError, match=r"must be positive, got \(-?\d, \d\)"):
+        nn.GroupNorm(*sizes)
 
 
 def test_group_count_must_divide_the_channels() -> None:

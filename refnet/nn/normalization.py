@@ -183,12 +183,13 @@ class _BatchNorm(Module):
         """Move the running statistics toward the batch's, in place (see the class docs)."""
         if self.running_mean is None or self.running_var is None:
             return
-        batches = 1
+        factor = self.momentum
         if self.num_batches_tracked is not None:
             self.num_batches_tracked += 1
-            batches = int(self.num_batches_tracked)
-        # momentum=None: a cumulative average, the t-th batch gets the weight 1/t.
-        factor = 1.0 / batches if self.momentum is None else self.momentum
+            if self.momentum is None:  # a cumulative average: the t-th batch weighs 1/t
+                factor = 1.0 / int(self.num_batches_tracked)
+        if factor is None:  # momentum=None and no count (set to None): torch's factor 0
+            return
         self.running_mean *= 1.0 - factor
         self.running_mean += factor * stats.mean
         self.running_var *= 1.0 - factor
