@@ -94,6 +94,40 @@ def test_running_statistics_without_a_batch_count_follow_torch(momentum: float |
     assert ours.num_batches_tracked is None
 
 
+RESETTABLE = {
+    "BatchNorm1d": lambda lib: lib.BatchNorm1d(3),
+    "BatchNorm2d": lambda lib: lib.BatchNorm2d(3),
+    "BatchNorm3d": lambda lib: lib.BatchNorm3d(3),
+    "InstanceNorm2d": lambda lib: lib.InstanceNorm2d(3, affine=True, track_running_stats=True),
+    "LayerNorm": lambda lib: lib.LayerNorm((2, 3)),
+    "GroupNorm": lambda lib: lib.GroupNorm(3, 6),
+    "RMSNorm": lambda lib: lib.RMSNorm(3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESETTABLE))
+def test_reset_parameters_and_running_stats_restore_torchs_initial_state(name: str) -> None:
+    """Every parameter and buffer scrambled, then ``reset_running_stats`` (buffers back,
+    parameters kept) and ``reset_parameters`` (all back), as torch's fresh module's (the
+    mutation run: the reset values 0 and 1 nudged survived)."""
+    torch = _torch()
+    ours, theirs = RESETTABLE[name](nn), RESETTABLE[name](torch.nn)
+    rng = np.random.default_rng(0)
+    for _, array in [*((n, p.data) for n, p in ours.named_parameters()), *ours.named_buffers()]:
+        array[...] = rng.integers(2, 9, array.shape)
+    scrambled = {key: value.copy() for key, value in ours.state_dict().items()}
+    fresh = {key: value.numpy() for key, value in theirs.state_dict().items()}
+    if hasattr(ours, "reset_running_stats"):
+        ours.reset_running_stats()
+        for key, value in ours.state_dict().items():
+            buffer = key.startswith(("running_", "num_batches"))
+            np.testing.assert_array_equal(value, (fresh if buffer else scrambled)[key], key)
+    ours.reset_parameters()
+    assert sorted(ours.state_dict()) == sorted(fresh)
+    for key, value in ours.state_dict().items():
+        np.testing.assert_array_equal(value, fresh[key], key)
+
+
 # ----------------------------------------------------------------------------- modes
 
 
