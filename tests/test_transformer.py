@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -119,6 +119,96 @@ def test_generate_square_subsequent_mask_and_causal_detection() -> None:
     assert _detect_is_causal_mask(None, True, 3) and not _detect_is_causal_mask(mask, False, 3)
 
 
+def _causal_candidates() -> list[Any]:
+    blocked = np.triu(np.ones((3, 3), dtype=bool), 1)
+    causal = np.where(blocked, -np.inf, 0.0)
+    return [
+        blocked,
+        ~blocked,
+        causal,
+        causal.astype(np.float32),
+        np.where(blocked, np.inf, 0.0),  # +inf above the diagonal is not the causal mask
+        np.where(blocked, -1e9, 0.0),
+        np.zeros((3, 3)),
+        np.triu(np.ones((4, 4), dtype=bool), 1),
+        None,
+    ]
+
+
+@pytest.mark.parametrize("hint", [None, True, False])
+@pytest.mark.parametrize("index", range(len(_causal_candidates())))
+def test_causal_mask_detection_is_torchs(index: int, hint: bool | None) -> None:
+    from torch.nn.modules.transformer import _detect_is_causal_mask as torch_detect
+
+    from refnet.nn.transformer import _detect_is_causal_mask
+
+    mask = _causal_candidates()[index]
+    t_mask = None if mask is None else torch.from_numpy(mask)
+    for size in (None, 3):
+        assert _detect_is_causal_mask(mask, hint, size) == torch_detect(t_mask, hint, size)
+
+
+class _RecordingLayer(nn.TransformerEncoderLayer):
+    """An encoder layer that notes the ``is_causal`` its stack passes it."""
+
+    seen: ClassVar[list[bool]] = []
+
+    def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None,
+                is_causal: bool = False) -> Any:  # fmt: skip
+        self.seen.append(is_causal)
+        return super().forward(src, src_mask, src_key_padding_mask, is_causal)
+
+
+class _TorchRecordingLayer(torch.nn.TransformerEncoderLayer):
+    seen: ClassVar[list[bool]] = []
+
+    def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None,
+                is_causal: bool = False) -> Any:  # fmt: skip
+        self.seen.append(is_causal)
+        return super().forward(src, src_mask, src_key_padding_mask, is_causal)
+
+
+LAYOUTS = {"seq-first": (False, (3, 2, 4)), "batch-first": (True, (2, 3, 4))}
+LAYOUTS |= {"unbatched": (False, (3, 4)), "unbatched-batch-first": (True, (3, 4))}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_an_encoder_stack_tells_its_layers_what_torchs_tells_them(layout: str, kind: str) -> None:
+    """The stack detects a causal ``mask`` from the sequence length of its input (the
+    second axis with ``batch_first``), and passes the verdict to every layer."""
+    batch_first, shape = LAYOUTS[layout]
+    options = {"dropout": 0.0, "batch_first": batch_first}
+    ours = nn.TransformerEncoder(_RecordingLayer(4, 2, 8, **options).double(), 2)
+    theirs = torch.nn.TransformerEncoder(
+        _TorchRecordingLayer(4, 2, 8, **options), 2, enable_nested_tensor=False
+    ).double()
+    mask = np.triu(np.ones((3, 3), dtype=bool), 1)
+    if kind == "float":
+        mask = np.where(mask, -np.inf, 0.0)
+    x = np.zeros(shape)
+    _RecordingLayer.seen.clear()
+    _TorchRecordingLayer.seen.clear()
+    ours(x, mask=mask)
+    theirs(torch.from_numpy(x), mask=torch.from_numpy(mask))
+    assert _RecordingLayer.seen == _TorchRecordingLayer.seen == [True, True]
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu", "gelu-tanh", "gelu-module"])
+def test_the_relu_or_gelu_flag_is_torchs(activation: str) -> None:
+    """``activation_relu_or_gelu``: 1 relu, 2 the exact GELU, 0 anything else (torch's)."""
+    ours: Any = activation
+    theirs: Any = activation
+    if activation == "gelu-tanh":
+        ours, theirs = nn.GELU(approximate="tanh"), torch.nn.GELU(approximate="tanh")
+    elif activation == "gelu-module":
+        ours, theirs = nn.GELU(), torch.nn.GELU()
+    mine = nn.TransformerEncoderLayer(4, 2, 8, activation=ours).activation_relu_or_gelu
+    assert (
+        mine == torch.nn.TransformerEncoderLayer(4, 2, 8, activation=theirs).activation_relu_or_gelu
+    )
+
+
 def test_dropout_is_seeded_and_differs_between_layers() -> None:
     def build() -> nn.TransformerEncoder:
         layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.5, generator=5)
@@ -170,6 +260,9 @@ def test_clear_errors() -> None:
         model(np.zeros((3, 2, 4), np.float32), np.zeros((3, 1, 4), np.float32))
     with pytest.raises(ValueError, match="d_model = 4"):
         model(np.zeros((3, 2, 5), np.float32), np.zeros((3, 2, 5), np.float32))
+    for src_features, tgt_features in ((5, 4), (4, 5)):  # either one alone is refused
+        with pytest.raises(ValueError, match="d_model = 4"):
+            model(np.zeros((3, 2, src_features), np.float32), np.zeros((3, 2, tgt_features)))
     layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0)
     out = layer(np.zeros((3, 2, 4), np.float32))
     with pytest.raises(ValueError, match="gradient of the output's shape"):

@@ -235,10 +235,9 @@ class TransformerEncoderLayer(_Layer):
             generator,
             norms=2,
         )
-        act = self.activation
-        relu = isinstance(act, ReLU)
-        gelu = isinstance(act, GELU) and act.approximate == "none"
-        # PyTorch's flag for its fused inference kernel: 1 relu, 2 gelu, 0 anything else.
+        # PyTorch's flag for its fused inference kernel: 1 relu, 2 a GELU (its tanh form
+        # too, as torch's test is the class), 0 anything else.
+        relu, gelu = isinstance(self.activation, ReLU), isinstance(self.activation, GELU)
         self.activation_relu_or_gelu = 1 if relu else 2 if gelu else 0
 
     def forward(
