@@ -196,7 +196,8 @@ def test_an_encoder_stack_tells_its_layers_what_torchs_tells_them(layout: str, k
 
 @pytest.mark.parametrize("activation", ["relu", "gelu", "gelu-tanh", "gelu-module"])
 def test_the_relu_or_gelu_flag_is_torchs(activation: str) -> None:
-    """``activation_relu_or_gelu``: 1 relu, 2 the exact GELU, 0 anything else (torch's)."""
+    """``activation_relu_or_gelu``: 1 relu, 2 any GELU (its tanh form too), 0 anything else,
+    as torch's."""
     ours: Any = activation
     theirs: Any = activation
     if activation == "gelu-tanh":
