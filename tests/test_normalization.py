@@ -94,6 +94,25 @@ def test_running_statistics_without_a_batch_count_follow_torch(momentum: float |
     assert ours.num_batches_tracked is None
 
 
+def test_tracking_turned_off_after_construction_leaves_the_buffers_alone_as_torch() -> None:
+    """``track_running_stats = False`` on a layer that has its buffers: training uses the
+    batch and updates nothing, evaluation still uses the buffers, as in torch (the
+    mutation run: ``training and track_running_stats`` as ``or`` survived)."""
+    torch = _torch()
+    ours, theirs = nn.BatchNorm1d(3).double(), torch.nn.BatchNorm1d(3).double()
+    rng = np.random.default_rng(0)
+    for training in (True, False):
+        ours.train(training), theirs.train(training)
+        x = rng.standard_normal((6, 3)) * 3 + 2
+        ours(x), theirs(torch.from_numpy(x))  # one step with tracking on
+        ours.track_running_stats = theirs.track_running_stats = False
+        x = rng.standard_normal((6, 3)) * 3 + 2
+        np.testing.assert_allclose(ours(x), theirs(torch.from_numpy(x)).detach(), rtol=1e-12)
+        for key, value in theirs.state_dict().items():
+            np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-12)
+        ours.track_running_stats = theirs.track_running_stats = True
+
+
 RESETTABLE = {
     "BatchNorm1d": lambda lib: lib.BatchNorm1d(3),
     "BatchNorm2d": lambda lib: lib.BatchNorm2d(3),
@@ -318,6 +337,14 @@ def test_group_norm_refuses_non_positive_sizes(sizes: tuple[int, int]) -> None:
     (the mutation run: the check's ``or`` as ``and`` survived)."""
     with pytest.raises(ValueError, match=r"must be positive, got \(-?\d, \d\)"):
         nn.GroupNorm(*sizes)
+
+
+def test_group_norm_of_one_channel_in_one_group_as_torch() -> None:
+    """The smallest valid sizes (the mutation run: ``< 1`` as ``<= 1`` survived)."""
+    torch = _torch()
+    x = np.random.default_rng(0).standard_normal((2, 1, 5))
+    theirs = torch.nn.GroupNorm(1, 1).double()(torch.from_numpy(x)).detach()
+    np.testing.assert_allclose(nn.GroupNorm(1, 1).double()(x), theirs, rtol=1e-12)
 
 
 def test_group_count_must_divide_the_channels() -> None:
