@@ -194,7 +194,7 @@ def test_an_encoder_stack_tells_its_layers_what_torchs_tells_them(layout: str, k
     assert _RecordingLayer.seen == _TorchRecordingLayer.seen == [True, True]
 
 
-@pytest.mark.parametrize("activation", ["relu", "gelu", "gelu-tanh", "gelu-module"])
+@pytest.mark.parametrize("activation", ["relu", "gelu", "gelu-tanh", "gelu-module", "tanh-module"])
 def test_the_relu_or_gelu_flag_is_torchs(activation: str) -> None:
     """``activation_relu_or_gelu``: 1 relu, 2 any GELU (its tanh form too), 0 anything else,
     as torch's."""
@@ -204,10 +204,28 @@ def test_the_relu_or_gelu_flag_is_torchs(activation: str) -> None:
         ours, theirs = nn.GELU(approximate="tanh"), torch.nn.GELU(approximate="tanh")
     elif activation == "gelu-module":
         ours, theirs = nn.GELU(), torch.nn.GELU()
+    elif activation == "tanh-module":
+        ours, theirs = nn.Tanh(), torch.nn.Tanh()
     mine = nn.TransformerEncoderLayer(4, 2, 8, activation=ours).activation_relu_or_gelu
     assert (
         mine == torch.nn.TransformerEncoderLayer(4, 2, 8, activation=theirs).activation_relu_or_gelu
     )
+
+
+def test_a_transformer_starts_from_xavier_uniform_in_every_matrix_as_torch() -> None:
+    """``Transformer`` re-draws every parameter of two or more dimensions from Xavier's
+    U(±√(6/(fan_in + fan_out))) (the Linear layers' own bound 1/√fan_in is smaller):
+    the largest |w| of each matrix reaches into the top tenth of that bound, in both."""
+    ours = nn.Transformer(16, 2, 1, 1, 64, generator=0)
+    theirs = torch.nn.Transformer(16, 2, 1, 1, 64)
+    their_params = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        if p.ndim < 2:
+            continue
+        fan_out, fan_in = p.shape
+        bound = np.sqrt(6 / (fan_in + fan_out))
+        for library, w in (("refnet", p.data), ("torch", their_params[name].detach().numpy())):
+            assert 0.9 * bound < np.abs(w).max() <= bound, (library, name)
 
 
 def test_dropout_is_seeded_and_differs_between_layers() -> None:
