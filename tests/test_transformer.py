@@ -275,7 +275,7 @@ def test_clear_errors() -> None:
     with pytest.raises(ValueError, match="num_layers must be at least 1"):
         nn.TransformerEncoder(nn.TransformerEncoderLayer(4, 2), 0)
     model = nn.Transformer(4, 2, 1, 1, 8, dropout=0.0)
-    with pytest.raises(ValueError, match="same batch size"):
+    with pytest.raises(ValueError, match="src and tgt must have the same batch size"):
         model(np.zeros((3, 2, 4), np.float32), np.zeros((3, 1, 4), np.float32))
     with pytest.raises(ValueError, match="d_model = 4"):
         model(np.zeros((3, 2, 5), np.float32), np.zeros((3, 2, 5), np.float32))
