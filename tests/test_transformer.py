@@ -228,18 +228,23 @@ def test_a_transformer_starts_from_xavier_uniform_in_every_matrix_as_torch() -> 
             assert 0.9 * bound < np.abs(w).max() <= bound, (library, name)
 
 
-def test_dropout_is_seeded_and_differs_between_layers() -> None:
+@pytest.mark.parametrize("num_layers", [2, 4])
+def test_dropout_is_seeded_and_differs_between_layers(num_layers: int) -> None:
     def build() -> nn.TransformerEncoder:
         layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.5, generator=5)
-        return nn.TransformerEncoder(layer, 2).double()
+        return nn.TransformerEncoder(layer, num_layers).double()
 
     x = np.random.default_rng(4).normal(size=(3, 2, 4))
     first, second = build(), build()
     np.testing.assert_array_equal(first(x), second(x))
     layers = list(first.layers)
-    layers[0](x)
-    layers[1](x)
-    assert not np.array_equal(layers[0].dropout._noise, layers[1].dropout._noise)
+    noise = []
+    for layer in layers:
+        layer(x)
+        noise.append(layer.dropout._noise)
+    for i in range(num_layers):
+        for j in range(i):  # every pair of layers, the later copies among themselves too
+            assert not np.array_equal(noise[i], noise[j]), (i, j)
     first.eval()
     np.testing.assert_array_equal(first(x), first(x))
 

@@ -368,17 +368,22 @@ class TransformerDecoderLayer(_Layer):
 def _clones(layer: Module, num_layers: int) -> ModuleList:
     """``num_layers`` deep copies of ``layer`` (PyTorch's ``_get_clones``: equal weights).
 
-    A seeded dropout generator is copied too; each copy after the first gets its own
-    stream (spawned from the copied one), so the layers do not drop the same units.
+    A seeded dropout generator is copied too. Copy ``i`` after the first replaces it by
+    child ``i - 1`` of the copied generator's spawned children, so every layer draws its
+    own stream and no two layers drop the same units; modules that shared a generator in
+    ``layer`` share that copy's child.
     """
     if num_layers < 1:
         raise ValueError(f"num_layers must be at least 1, got {num_layers}")
     clones = [copy.deepcopy(layer) for _ in range(num_layers)]
-    for clone in clones[1:]:
+    for index, clone in enumerate(clones[1:]):
+        children: dict[int, np.random.Generator] = {}
         for module in clone.modules():
             gen = getattr(module, "generator", None)
             if isinstance(gen, np.random.Generator):
-                module.generator = gen.spawn(1)[0]
+                if id(gen) not in children:
+                    children[id(gen)] = gen.spawn(num_layers - 1)[index]
+                module.generator = children[id(gen)]
     return ModuleList(clones)
 
 
