@@ -117,6 +117,38 @@ def test_momentum_none_leaves_the_running_statistics_alone() -> None:
     assert int(layer.num_batches_tracked) == 0
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_tracking_turned_off_after_construction_as_torch(training: bool) -> None:
+    """``track_running_stats = False`` on a layer with buffers: torch normalises with the
+    input's statistics and still moves the buffers it has, in training and evaluation
+    alike (found while triaging normalization.py's mutation run: refnet left them)."""
+    ours = nn.InstanceNorm1d(3, affine=True, track_running_stats=True).double()
+    theirs = torch.nn.InstanceNorm1d(3, affine=True, track_running_stats=True).double()
+    ours.track_running_stats = theirs.track_running_stats = False
+    ours.train(training), theirs.train(training)
+    x = np.random.default_rng(0).normal(size=(2, 3, 5)) * 3 + 2
+    np.testing.assert_allclose(ours(x), theirs(torch.from_numpy(x)).detach(), rtol=1e-12)
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-12)
+    assert not np.all(ours.running_mean == 0)  # the case the test is about
+
+
+def test_a_one_element_input_in_evaluation_has_a_gradient_as_torch() -> None:
+    """Running statistics take one position (the mutation run: the empty-gradient
+    shortcut's ``size == 0`` as ``size == 1`` survived)."""
+    ours = nn.InstanceNorm1d(1, affine=True, track_running_stats=True).double().eval()
+    theirs = torch.nn.InstanceNorm1d(1, affine=True, track_running_stats=True).double().eval()
+    ours.running_mean[...] = theirs.running_mean[...] = 0.5
+    ours.weight.data[...] = 3.0
+    with torch.no_grad():
+        theirs.weight[...] = 3.0
+    x = np.array([[[2.0]]])
+    tx = torch.from_numpy(x).requires_grad_()
+    np.testing.assert_allclose(ours(x), theirs(tx).detach(), rtol=1e-12)
+    theirs(tx).sum().backward()
+    np.testing.assert_allclose(ours.backward(np.ones_like(x)), tx.grad, rtol=1e-12)
+
+
 def test_running_statistics_are_the_mean_of_the_instances() -> None:
     x = np.array([[[0.0, 2.0]], [[4.0, 8.0]]])  # two instances of one channel
     layer = nn.InstanceNorm1d(1, momentum=1.0, track_running_stats=True).double()

@@ -619,7 +619,8 @@ class _InstanceNorm(_BatchNorm):
                 )
             y, xhat, invstd = F.group_norm(x3, x3.shape[1], weight, bias, self.eps)
             self._group_cache = (xhat, invstd)
-            if self.track_running_stats and self.momentum is not None:
+            if self.momentum is not None:  # as torch: buffers present are updated, even
+                # with tracking turned off after construction (the update skips None ones)
                 FN.instance_norm_update(self.running_mean, self.running_var, x3, self.momentum)
         else:
             assert self.running_mean is not None and self.running_var is not None
