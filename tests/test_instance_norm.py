@@ -164,12 +164,18 @@ def test_instance_norm_errors_and_the_warning_torch_gives() -> None:
         nn.InstanceNorm2d(2)(np.zeros((3, 2, 1, 1)))
     with pytest.raises(ValueError, match=r"InstanceNorm1d\(2.*expected input of shape"):
         nn.InstanceNorm1d(2)(np.zeros((2, 2, 3, 3)))
-    with pytest.raises(ValueError, match="channels"):
+    for cls, layout in ((nn.InstanceNorm1d, "L"), (nn.InstanceNorm2d, "H, W")):
+        # the expected layout named per class (the mutation run: its index nudged survived)
+        expected = rf"expected input of shape \(N, C, {layout}\) or \(C, {layout}\), got \(2,\)"
+        with pytest.raises(ValueError, match=expected):
+            cls(2)(np.zeros(2))
+    with pytest.raises(ValueError, match="2 channels at dim 1"):
         nn.InstanceNorm1d(2, affine=True)(np.zeros((1, 3, 4), np.float32))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         y = nn.InstanceNorm1d(2)(np.arange(12.0, dtype=np.float32).reshape(1, 3, 4))
-    assert y.shape == (1, 3, 4) and any("num_features" in str(w.message) for w in caught)
+    assert y.shape == (1, 3, 4)
+    assert any("size at dim=1 does not match num_features" in str(w.message) for w in caught)
 
 
 def test_local_response_norm_repr_and_errors() -> None:
