@@ -81,6 +81,8 @@ def test_bad_inputs_are_clear_errors() -> None:
         lstm(np.ones((L, N, D)), (np.ones((1, N, H)), np.ones((2, N, H))))
     with pytest.raises(TypeError, match="hx must be a pair"):
         lstm(np.ones((L, N, D)), np.ones((2, N, H)))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="hx must be a pair"):  # a tuple, of the wrong length
+        lstm(np.ones((L, N, D)), (np.ones((2, N, H)),) * 3)  # type: ignore[arg-type]
     lstm(np.ones((L, N, D)))
     with pytest.raises(TypeError, match="grad_hx as a pair"):
         lstm.backward(np.ones((L, N, H)), np.ones((2, N, H)))  # type: ignore[arg-type]
@@ -103,3 +105,53 @@ def test_a_batch_of_none_runs_and_an_empty_sequence_is_refused(kind: str) -> Non
     assert layer.backward(np.ones_like(out)).shape == (5, 0, 3)
     with pytest.raises(ValueError, match=f"{kind}.*the input sequence is empty"):
         layer(np.zeros((0, 2, 3), np.float32))
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("sizes", [(0, H, 1), (D, 0, 1), (D, H, 0), (-1, H, 1)])
+def test_non_positive_sizes_are_refused_as_torch(kind: str, sizes: tuple[int, int, int]) -> None:
+    """Each size on its own (the mutation run: the check's ``or`` as ``and`` survived)."""
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError):
+        getattr(torch.nn, kind)(*sizes)
+    with pytest.raises(ValueError, match="must be positive"):
+        getattr(nn, kind)(*sizes)
+
+
+@pytest.mark.parametrize("kind", ["RNNCell", "LSTMCell", "GRUCell"])
+@pytest.mark.parametrize("sizes", [(0, H), (D, 0)])
+def test_a_cell_refuses_a_zero_size(kind: str, sizes: tuple[int, int]) -> None:
+    """Stricter than torch's cells, which build an empty cell."""
+    with pytest.raises(ValueError, match="must be positive"):
+        getattr(nn, kind)(*sizes)
+
+
+REPRS = [
+    ("RNNCell", (D, H), {}),
+    ("RNNCell", (D, H), {"nonlinearity": "relu", "bias": False}),
+    ("LSTMCell", (D, H), {}),
+    ("GRUCell", (D, H), {"bias": False}),
+    ("RNN", (D, H), {"nonlinearity": "relu"}),
+    ("LSTM", (D, H), {"num_layers": 2, "batch_first": True, "dropout": 0.5}),
+    ("LSTM", (D, H), {"bidirectional": True, "proj_size": 3, "bias": False}),
+    ("GRU", (D, H), {}),
+]
+
+
+@pytest.mark.parametrize(("kind", "args", "kwargs"), REPRS)
+def test_repr_is_torchs(kind: str, args: tuple[int, int], kwargs: dict[str, object]) -> None:
+    """(the mutation run: RNNCell's ``nonlinearity == 'tanh'`` as ``!=`` survived; torch
+    writes relu unquoted, leaves an RNN's out and puts proj_size first.)"""
+    torch = pytest.importorskip("torch")
+    assert repr(getattr(nn, kind)(*args, **kwargs)) == repr(
+        getattr(torch.nn, kind)(*args, **kwargs)
+    )
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"])
+def test_the_smallest_sizes_are_taken(kind: str) -> None:
+    """Size 1 everywhere (the mutation run: the size check's ``<= 0`` as ``<= 1`` survived)."""
+    layer = getattr(nn, kind)(1, 1).double()
+    out = layer(np.ones((2, 1)))
+    first = out[0] if isinstance(out, tuple) else out
+    assert np.shape(first) == (2, 1)

@@ -184,7 +184,7 @@ class RNNCell(_OneStateCell):
         return R.rnn_cell_backward(grad, cache, self.weight_ih.data, self.weight_hh.data, self.bias)
 
     def extra_repr(self) -> str:
-        act = "" if self.nonlinearity == "tanh" else ", nonlinearity='relu'"
+        act = "" if self.nonlinearity == "tanh" else ", nonlinearity=relu"  # torch's, unquoted
         return super().extra_repr() + act
 
 
@@ -476,13 +476,13 @@ class _RNNBase(Module):
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
-        defaults = {
+        defaults = {  # torch's order; torch leaves an RNN's nonlinearity out
+            "proj_size": 0,
             "num_layers": 1,
             "bias": True,
             "batch_first": False,
             "dropout": 0.0,
             "bidirectional": False,
-            "proj_size": 0,
         }
         for name, default in defaults.items():
             value = getattr(self, name)
@@ -590,10 +590,6 @@ class RNN(_OneState):
         gx, gh, grads = K.rnn_backward(grad_out, grad_h_n, cache, w_ih, w_hh, self.bias)
         self._add_layer_grads(suffix, grads)
         return gx, gh, None
-
-    def extra_repr(self) -> str:
-        act = "" if self.nonlinearity == "tanh" else ", nonlinearity='relu'"
-        return super().extra_repr() + act
 
 
 class LSTM(_RNNBase):
