@@ -155,3 +155,14 @@ def test_the_smallest_sizes_are_taken(kind: str) -> None:
     out = layer(np.ones((2, 1)))
     first = out[0] if isinstance(out, tuple) else out
     assert np.shape(first) == (2, 1)
+
+
+def test_no_dropout_draws_nothing_from_a_shared_generator() -> None:
+    """``dropout=0`` in training mode leaves the caller's generator where it was (the
+    mutation run: ``dropout > 0`` as ``>= 0`` survived: an all-ones mask, drawn)."""
+    generator = np.random.default_rng(0)
+    layer = nn.GRU(D, H, num_layers=2, generator=generator).double()
+    before = generator.bit_generator.state
+    layer.train()
+    layer(np.ones((L, N, D)))
+    assert generator.bit_generator.state == before
