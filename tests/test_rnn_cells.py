@@ -113,6 +113,8 @@ def test_bad_inputs_are_clear_errors() -> None:
         cell(np.ones((3, D)), (np.ones((3, H)), np.ones((2, H))))
     with pytest.raises(TypeError, match="hx must be a pair"):
         cell(np.ones((3, D)), np.ones((3, H)))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"hx of shape \(5,\) for an input of shape \(4,\)"):
+        nn.GRUCell(D, H).double()(np.ones(D), np.ones(H + 1))  # unbatched: both shapes without N
     with pytest.raises(TypeError, match="hx must be a pair"):  # a tuple, of the wrong length
         cell(np.ones((3, D)), (np.ones((3, H)),) * 3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="dtype float32 but the parameters are float64"):
