@@ -151,6 +151,41 @@ def test_dropout_is_seeded_and_gradients_hold() -> None:
         _check("x", g, numerical_gradient(loss, x))
 
 
+def test_a_mask_that_would_enlarge_the_scores_is_refused_as_by_torch() -> None:
+    """A mask may broadcast over the scores (..., L, S), not add leading dimensions."""
+    torch = pytest.importorskip("torch")
+    q, k, v = np.zeros((3, 4)), np.zeros((5, 4)), np.zeros((5, 3))
+    mask = np.ones((2, 3, 5), dtype=bool)
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.scaled_dot_product_attention(
+            *(torch.from_numpy(a) for a in (q, k, v)), attn_mask=torch.from_numpy(mask)
+        )
+    with pytest.raises(ValueError, match=r"attn_mask of shape \(2, 3, 5\) does not broadcast"):
+        F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def test_no_dropout_draws_no_random_numbers() -> None:
+    """``dropout_p=0`` leaves the generator where it was (a seeded run's later draws stay)."""
+    rng = np.random.default_rng(3)
+    q, k, v = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 4)), rng.normal(size=(2, 5, 3))
+    generator = np.random.default_rng(7)
+    F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, generator=generator)
+    assert generator.random() == np.random.default_rng(7).random()
+
+
+@pytest.mark.parametrize("scale", [None, 0.3])
+def test_the_backward_reference_takes_the_same_default_scale(scale: float | None) -> None:
+    """1/√E when no scale is given, in the row-by-row backward as in the kernel (E = 3)."""
+    rng = np.random.default_rng(5)
+    q, k, v = rng.normal(size=(2, 3)), rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    G = rng.normal(size=(2, 2))
+    _out, cache = A.scaled_dot_product_attention_forward(q, k, v, scale=scale)
+    fast = A.scaled_dot_product_attention_backward(G, q, k, v, cache)
+    slow = A.scaled_dot_product_attention_backward_reference(G, q, k, v, scale=scale)
+    for a, b in zip(fast, slow, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
 def test_large_scores_stay_finite() -> None:
     rng = np.random.default_rng(2)
     q = rng.normal(size=(2, 3, 4)) * 1e2
@@ -195,6 +230,9 @@ def test_fully_masked_rows_modes() -> None:
         ({"attn_mask": np.ones((2, 4), dtype=bool)}, ValueError, "broadcast"),
         ({"attn_mask": np.ones((3, 5), dtype=bool), "is_causal": True}, ValueError, "not both"),
         ({"query": np.zeros(3)}, ValueError, "length, features"),
+        ({"attn_mask": np.ones((3, 2, 3, 5), dtype=bool)}, ValueError, "broadcast"),
+        ({"query": np.zeros((2, 3, 4), dtype=np.float32)}, TypeError, "share one floating"),
+        (dict.fromkeys(("query", "key", "value"), np.zeros((2, 5, 4), int)), TypeError, "floating"),
     ],
 )
 def test_clear_errors(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:

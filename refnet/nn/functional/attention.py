@@ -117,12 +117,14 @@ def _check_mask(mask: Array, scores_shape: tuple[int, ...], dtype: np.dtype[np.g
             f"{dtype}, got {mask.dtype}"
         )
     try:
-        np.broadcast_shapes(mask.shape, scores_shape)
+        fits = np.broadcast_shapes(mask.shape, scores_shape) == scores_shape
     except ValueError:
+        fits = False
+    if not fits:  # a mask with more leading dimensions than the scores is refused, as torch
         raise ValueError(
             f"scaled_dot_product_attention: attn_mask of shape {tuple(mask.shape)} does not "
             f"broadcast to the scores' shape (..., L, S) = {scores_shape}"
-        ) from None
+        )
 
 
 def attention_scores(
@@ -146,9 +148,6 @@ def attention_scores(
         np.copyto(scores, -np.inf, where=causal_blocked(L, S))
     if attn_mask is not None:
         _check_mask(attn_mask, scores.shape, query.dtype)
-        full = np.broadcast_shapes(attn_mask.shape, scores.shape)
-        if full != scores.shape:
-            scores = np.broadcast_to(scores, full).copy()
         if attn_mask.dtype == np.bool_:
             np.copyto(scores, -np.inf, where=~attn_mask)
         else:
