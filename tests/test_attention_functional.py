@@ -186,6 +186,18 @@ def test_the_backward_reference_takes_the_same_default_scale(scale: float | None
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
+def test_dropout_of_every_weight_gives_zeros_and_zero_gradients() -> None:
+    """``dropout_p=1``: every weight dropped, the output and all gradients 0 (no 0/0)."""
+    rng = np.random.default_rng(2)
+    q, k, v = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 4)), rng.normal(size=(2, 5, 3))
+    with np.errstate(all="raise"):
+        out, cache = A.scaled_dot_product_attention_forward(q, k, v, dropout_p=1.0, generator=0)
+        grads = A.scaled_dot_product_attention_backward(np.ones_like(out), q, k, v, cache)
+    np.testing.assert_array_equal(out, 0.0)
+    for grad in grads:
+        np.testing.assert_array_equal(grad, 0.0)
+
+
 def test_large_scores_stay_finite() -> None:
     rng = np.random.default_rng(2)
     q = rng.normal(size=(2, 3, 4)) * 1e2
