@@ -152,12 +152,21 @@ def _check(name: str, analytic: Array, numerical: Array) -> None:
     assert not report.mismatches, report
 
 
-def test_broadcast_leading_dimensions_gradients() -> None:
+@pytest.mark.parametrize(
+    ("key_shape", "value_shape"),
+    [((1, 3, 5, 2), (3, 5, 2)), ((2, 1, 5, 2), (1, 1, 5, 2))],
+    ids=["first-axis", "second-axis"],
+)
+def test_broadcast_leading_dimensions_gradients(
+    key_shape: tuple[int, ...], value_shape: tuple[int, ...]
+) -> None:
+    """Keys and values broadcast over the query's (2, 3) leading axes, missing or of
+    size 1 in either: their gradients are summed back over the axes they were spread on."""
     rng = np.random.default_rng(0)
     q, k, v = (
         rng.normal(size=(2, 3, 4, 2)),
-        rng.normal(size=(1, 3, 5, 2)),
-        rng.normal(size=(3, 5, 2)),
+        rng.normal(size=key_shape),
+        rng.normal(size=value_shape),
     )
     G = rng.normal(size=(2, 3, 4, 2))
     _out, cache = A.scaled_dot_product_attention_forward(q, k, v)
