@@ -326,3 +326,29 @@ def test_long_sequences_stay_finite(kind: str) -> None:
     gx, gs, gp = p.backward(grads, fast[-1])
     for a in [*fast[:-1], gx, *gs, *gp]:
         assert np.all(np.isfinite(a))
+
+
+def test_relu_at_its_kink_has_torchs_zero_slope() -> None:
+    """Zero inputs, state and no bias: every pre-activation is exactly 0, where torch's
+    ReLU has slope 0; the kernel and the reference BPTT agree with it (the mutation run:
+    the reference's ``a > 0`` as ``a >= 0`` survived, the problems stay off the kink)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    L, N, n_in, H = 3, 2, 2, 3
+    w: list[Array | None] = [rng.normal(size=(H, n_in)), rng.normal(size=(H, H)), None, None]
+    p = Problem("rnn_relu", np.zeros((L, N, n_in)), [np.zeros((N, H))], w, False, None)
+    fast = p.forward()
+    g = rng.normal(size=fast[0].shape)
+    gx, _, _ = p.backward([g, None], fast[-1])
+    ref_gx, *_ = p.reference_backward([g, None])
+    mod = torch.nn.RNN(n_in, H, nonlinearity="relu", bias=False).double()
+    with torch.no_grad():
+        (
+            mod.weight_ih_l0.copy_(torch.from_numpy(w[0])),
+            mod.weight_hh_l0.copy_(torch.from_numpy(w[1])),
+        )
+    x = torch.zeros(L, N, n_in, dtype=torch.float64, requires_grad=True)
+    (mod(x)[0] * torch.from_numpy(g)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 0)
+    np.testing.assert_array_equal(gx, x.grad.numpy())
+    np.testing.assert_array_equal(ref_gx, x.grad.numpy())
