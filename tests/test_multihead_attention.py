@@ -335,6 +335,41 @@ def test_parameters_and_initialisation_as_torch() -> None:
     assert from_torch(to_torch(module)).state_dict().keys() == module.state_dict().keys()
 
 
+@pytest.mark.parametrize("self_attention", [True, False], ids=["packed", "separate"])
+def test_two_backwards_add_into_every_gradient(self_attention: bool) -> None:
+    """Two calls, two backwards: each parameter's gradient is the sum of the two calls'
+    (the packed self-attention path writes its own in_proj gradients)."""
+    rng = np.random.default_rng(12)
+    options: dict[str, Any] = {"batch_first": True, "add_bias_kv": not self_attention}
+    module = nn.MultiheadAttention(4, 2, generator=0, **options).double()
+    calls = []
+    for _ in range(2):
+        q = rng.normal(size=(2, 3, 4))
+        kv = q if self_attention else rng.normal(size=(2, 5, 4))
+        calls.append((q, kv, rng.normal(size=(2, 3, 4))))
+
+    def grads_of(indices: list[int]) -> dict[str, Any]:
+        module.zero_grad()
+        for i in indices:
+            q, kv, _ = calls[i]
+            module(q, kv, kv, need_weights=False)
+        for i in reversed(indices):
+            module.backward(calls[i][2], None)
+        return {name: p.grad.copy() for name, p in module.named_parameters()}
+
+    both, first, second = grads_of([0, 1]), grads_of([0]), grads_of([1])
+    for name, grad in both.items():
+        np.testing.assert_allclose(grad, first[name] + second[name], rtol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("sizes", [(0, 1), (4, 0), (-4, 2), (4, -2)], ids=str)
+def test_sizes_that_are_not_positive_are_refused_as_by_torch(sizes: tuple[int, int]) -> None:
+    with pytest.raises(ValueError, match="must be greater than 0"):
+        torch.nn.MultiheadAttention(*sizes)
+    with pytest.raises(ValueError, match="embed_dim and num_heads must be positive"):
+        nn.MultiheadAttention(*sizes)
+
+
 def test_clear_errors() -> None:
     with pytest.raises(ValueError, match="divisible by num_heads"):
         nn.MultiheadAttention(6, 4)
