@@ -378,6 +378,9 @@ def test_clear_errors() -> None:
     q, k = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 4))
     with pytest.raises(ValueError, match="same length"):
         module(q, k, rng.normal(size=(2, 4, 4)))
+    other_batch = rng.normal(size=(3, 5, 4))
+    with pytest.raises(ValueError, match=r"same batch size.*\(batch_first=True: \(N, L, E\)\)"):
+        module(q, other_batch, other_batch)
     with pytest.raises(ValueError, match=r"key_padding_mask must have shape \(N, S\) = \(2, 5\)"):
         module(q, k, k, key_padding_mask=np.zeros((2, 3), bool))
     with pytest.raises(ValueError, match=r"attn_mask must have shape \(L, S\) = \(3, 5\)"):
