@@ -160,6 +160,32 @@ def test_matches_the_reference_kernel(
     )
 
 
+@pytest.mark.parametrize("attn", ["none", "bool", "float", "per-head"])
+@pytest.mark.parametrize("padding", ["none", "bool", "float"])
+def test_matches_the_reference_kernel_for_every_mask_kind(attn: str, padding: str) -> None:
+    """Each kind of attention mask with each kind of key padding mask, every pair once
+    (the property above samples a few): the module against the plain per-head kernel."""
+    rng = np.random.default_rng(len(attn) + 10 * len(padding))
+    module = nn.MultiheadAttention(4, 2, generator=1).double()
+    L, S, N = 3, 5, 2
+    q, k, v = rng.normal(size=(L, N, 4)), rng.normal(size=(S, N, 4)), rng.normal(size=(S, N, 4))
+    kwargs: dict[str, Any] = {}
+    if attn in ("bool", "per-head"):
+        shape = (L, S) if attn == "bool" else (N * 2, L, S)
+        kwargs["attn_mask"] = rng.random(shape) < 0.3
+        kwargs["attn_mask"][..., 0] = False  # every query keeps its first key
+    elif attn == "float":
+        kwargs["attn_mask"] = rng.normal(size=(L, S))
+    if padding == "bool":
+        kwargs["key_padding_mask"] = np.array([[False, True, False, True, True]] * N)
+    elif padding == "float":
+        kwargs["key_padding_mask"] = rng.normal(size=(N, S))
+    ours, _ = module(q, k, v, need_weights=False, **kwargs)
+    np.testing.assert_allclose(
+        ours, multihead_attention_reference(module, q, k, v, **kwargs), rtol=1e-10, atol=1e-12
+    )
+
+
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("need_weights", [False, True])
 def test_self_attention_gradient_sums_the_three_paths(
