@@ -3,6 +3,8 @@ functional forms against torch's, the attributes, fresh samples each forward, re
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -95,3 +97,22 @@ def test_the_2d_windows_may_end_at_the_border_and_an_unbatched_input_gets_its_gr
     assert grad.shape == x.shape and grad.sum() == y.size
     with pytest.raises(ValueError, match="between 0 and 1"):
         nn.FractionalMaxPool2d(2, output_ratio=0.0)
+
+
+@pytest.mark.parametrize(("dims", "largest"), [(2, 6), (3, 5)])
+def test_output_sizes_at_the_edges_as_torch(dims: int, largest: int) -> None:
+    """On a side of 7 with kernel 2: outputs of 0 and 1 (no step between starts to
+    divide by, and no warning) up to the largest torch takes (7 - 2 + 1 in 2-D, one less
+    in 3-D, whose last window keeps a spare row), and the next one refused by both."""
+    x = np.random.default_rng(0).normal(size=(1, 2) + (7,) * dims)
+    ours_cls = nn.FractionalMaxPool2d if dims == 2 else nn.FractionalMaxPool3d
+    theirs_cls = torch.nn.FractionalMaxPool2d if dims == 2 else torch.nn.FractionalMaxPool3d
+    for out in (0, 1, largest):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ours = ours_cls(2, output_size=out, generator=0)(x)
+        assert ours.shape == tuple(theirs_cls(2, output_size=out)(torch.from_numpy(x)).shape)
+    with pytest.raises(RuntimeError, match="too large"):
+        theirs_cls(2, output_size=largest + 1)(torch.from_numpy(x))
+    with pytest.raises(ValueError, match="too large"):
+        ours_cls(2, output_size=largest + 1, generator=0)(x)
