@@ -5,6 +5,7 @@ The generic properties come from tests/cases/pooling.py."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -363,3 +364,25 @@ def test_3d_ceil_mode_windows_that_overhang_the_input_match_torch(padding: int) 
             rtol=1e-12,
             atol=1e-14,
         )
+
+
+@pytest.mark.parametrize("norm", [math.inf, -math.inf, 2.0, 1.5, 1.0], ids=str)
+def test_lp_pool3d_against_torch_at_every_norm_kind(norm: float) -> None:
+    """Each branch of LPPool3d once: ±∞ (max pooling of |x|, signs mixed) and finite
+    norms, with a window of zeros (gradient 0, as torch's) and, for p = 1, one whose sum
+    is exactly 1."""
+    rng = np.random.default_rng(int(norm) if math.isfinite(norm) else 7)
+    x = rng.uniform(0.5, 2.0, size=(1, 2, 4, 4, 4))
+    if math.isinf(norm):
+        x *= rng.choice([-1.0, 1.0], size=x.shape)
+    x[0, 0, :2, :2, :2] = 0.0
+    x[0, 1, :2, :2, :2] = 0.125
+    g = rng.normal(size=(1, 2, 2, 2, 2))
+    ours = nn.LPPool3d(norm, 2)
+    y, grad = ours(x), ours.backward(g)
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    yt = torch.nn.LPPool3d(norm, 2)(xt)
+    yt.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12, atol=1e-14)
+    assert xt.grad is not None
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-12, atol=1e-14)
