@@ -72,11 +72,18 @@ def test_refusals() -> None:
         nn.AdaptiveLogSoftmaxWithLoss(4, 10, [3, 10])
     with pytest.raises(ValueError, match="non-empty"):
         nn.AdaptiveLogSoftmaxWithLoss(4, 10, [])
+    for cutoffs in ([2.5, 4], [0, 3], [3, 3]):  # a fraction, a zero, a repeat: torch's too
+        with pytest.raises(ValueError, match="cutoffs should be a sequence of unique"):
+            torch.nn.AdaptiveLogSoftmaxWithLoss(4, 10, cutoffs)
+        with pytest.raises(ValueError, match="cutoffs should be a sequence of unique"):
+            nn.AdaptiveLogSoftmaxWithLoss(4, 10, cutoffs)
     ours, _ = pair()
     with pytest.raises(ValueError, match=r"target values should be in \[0, 14\]"):
         ours(X, np.full(9, 15))
     with pytest.raises(ValueError, match="same size in the batch"):
         ours(X, np.zeros(8, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"expected input \(N, 6\) with target \(N,\)"):
+        ours(X.reshape(3, 3, 6), np.zeros((3, 3), dtype=np.int64))  # torch: 1-D target only
     with pytest.raises(TypeError, match="integer array"):
         ours(X, np.zeros(9))
     ours(X, np.zeros(9, dtype=np.int64))
