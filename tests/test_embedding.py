@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -175,3 +177,39 @@ def test_round_trip_through_torch() -> None:
     back = from_torch(theirs)
     assert repr(back) == repr(layer)
     np.testing.assert_array_equal(back.weight.data, layer.weight.data)
+
+
+@pytest.mark.parametrize("sizes", [(0, 3), (1, 3), (5, 0), (-1, 3), (5, -1)], ids=str)
+def test_table_sizes_are_taken_or_refused_as_by_torch(sizes: tuple[int, int]) -> None:
+    """Empty tables and empty rows are torch's too; a negative size is refused."""
+    torch = pytest.importorskip("torch")
+    pairs = [(nn.Embedding, torch.nn.Embedding), (nn.EmbeddingBag, torch.nn.EmbeddingBag)]
+    for ours_cls, theirs_cls in pairs:
+        if min(sizes) < 0:
+            with pytest.raises(RuntimeError):
+                theirs_cls(*sizes)
+            with pytest.raises(ValueError, match="must be non-negative"):
+                ours_cls(*sizes)
+        else:
+            assert ours_cls(*sizes).weight.shape == tuple(theirs_cls(*sizes).weight.shape)
+
+
+def test_lookups_of_no_index_and_of_one_index_out_of_range_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    ours, theirs = nn.Embedding(5, 3), torch.nn.Embedding(5, 3)
+    empty = np.zeros(0, dtype=np.int64)
+    assert ours(empty).shape == tuple(theirs(torch.from_numpy(empty)).shape) == (0, 3)
+    for index in (5, -1):
+        with pytest.raises(IndexError):
+            theirs(torch.tensor([index]))
+        with pytest.raises(IndexError, match=f"index {index} is out of range"):
+            ours(np.array([index]))
+
+
+def test_from_pretrained_takes_torchs_defaults() -> None:
+    torch = pytest.importorskip("torch")
+    theirs = inspect.signature(torch.nn.Embedding.from_pretrained).parameters
+    ours = inspect.signature(nn.Embedding.from_pretrained).parameters
+    shared = [name for name in theirs if name in ours]
+    assert len(shared) == len(theirs)
+    assert {n: ours[n].default for n in shared} == {n: theirs[n].default for n in shared}

@@ -57,9 +57,9 @@ class Embedding(Module):
         generator: Seed = None,
     ) -> None:
         super().__init__()
-        if num_embeddings < 1 or embedding_dim < 0:
+        if num_embeddings < 0 or embedding_dim < 0:  # an empty table is torch's too
             raise ValueError(
-                f"Embedding: num_embeddings must be positive and embedding_dim non-negative, "
+                f"Embedding: num_embeddings and embedding_dim must be non-negative, "
                 f"got ({num_embeddings}, {embedding_dim})"
             )
         if padding_idx is not None:
@@ -239,10 +239,10 @@ class EmbeddingBag(Module):
         generator: Seed = None,
     ) -> None:
         super().__init__()
-        if num_embeddings < 1 or embedding_dim < 0:
+        if num_embeddings < 0 or embedding_dim < 0:  # an empty table is torch's too
             raise ValueError(
-                "EmbeddingBag: num_embeddings must be positive and embedding_dim "
-                f"non-negative, got ({num_embeddings}, {embedding_dim})"
+                "EmbeddingBag: num_embeddings and embedding_dim must be non-negative, "
+                f"got ({num_embeddings}, {embedding_dim})"
             )
         if mode not in self._modes:
             raise ValueError(f"EmbeddingBag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
