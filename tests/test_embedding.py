@@ -213,3 +213,13 @@ def test_from_pretrained_takes_torchs_defaults() -> None:
     shared = [name for name in theirs if name in ours]
     assert len(shared) == len(theirs)
     assert {n: ours[n].default for n in shared} == {n: theirs[n].default for n in shared}
+
+
+def test_max_norm_renormalises_the_row_of_a_single_index_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    table = np.random.default_rng(4).normal(size=(5, 3)) * 3
+    ours = nn.Embedding.from_pretrained(table.copy(), max_norm=1.0)
+    theirs = torch.nn.Embedding.from_pretrained(torch.from_numpy(table.copy()), max_norm=1.0)
+    out = ours(np.array([2]))
+    np.testing.assert_allclose(out, theirs(torch.tensor([2])).detach().numpy(), rtol=1e-7)
+    np.testing.assert_allclose(np.linalg.norm(out), 1.0, rtol=1e-6)
