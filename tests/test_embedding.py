@@ -223,3 +223,20 @@ def test_max_norm_renormalises_the_row_of_a_single_index_as_torch() -> None:
     out = ours(np.array([2]))
     np.testing.assert_allclose(out, theirs(torch.tensor([2])).detach().numpy(), rtol=1e-7)
     np.testing.assert_allclose(np.linalg.norm(out), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_a_bag_layer_with_no_bags_looks_nothing_up(mode: str) -> None:
+    """Indices with an empty ``offsets``: no bag, an output (0, D) as torch's, and a
+    backward that adds nothing (torch 2.13's own backward crashes the process here)."""
+    bag = nn.EmbeddingBag(5, 3, mode=mode)
+    assert bag(np.array([1, 2]), np.zeros(0, dtype=np.int64)).shape == (0, 3)
+    bag.backward(np.zeros((0, 3), dtype=np.float32))
+    np.testing.assert_array_equal(bag.weight.grad, 0.0)
+
+
+def test_a_bag_layer_names_the_index_out_of_range() -> None:
+    bag = nn.EmbeddingBag(5, 3)
+    for indices, bad in (([0, 9], 9), ([-2, 1], -2)):
+        with pytest.raises(IndexError, match=f"index {bad} is out of range"):
+            bag(np.array(indices), np.array([0]))
