@@ -128,3 +128,33 @@ def test_repr_is_torchs(name: str, args: tuple[object, ...]) -> None:
     could be loosened either way unnoticed)."""
     torch = pytest.importorskip("torch")
     assert repr(getattr(nn, name)(*args)) == repr(getattr(torch.nn, name)(*args))
+
+
+EDGE_CASES = [
+    ((0, 2, 5), (1, 1), "reflect"),  # an empty batch is taken
+    ((0, 5), (1, 1), "reflect"),  # an empty channel axis, unbatched, is not
+    ((2, 0, 5), (1, 1), "replicate"),
+    ((2, 3, 0), (1, 1), "constant"),  # constant padding of an empty axis
+    ((2, 3, 5), (-2, -3), "constant"),  # cropped to nothing
+    ((2, 3, 5), (-3, -3), "constant"),  # cropped past nothing
+    ((2, 3, 5), (-6, 2), "constant"),  # one side crops more than the axis holds
+    ((2, 3, 5), (2, -6), "constant"),  # the other side
+    ((2, 3, 5), (-2, -3), "circular"),
+]
+
+
+@pytest.mark.parametrize(("shape", "pad", "mode"), EDGE_CASES, ids=str)
+def test_padding_at_the_edges_of_what_torch_takes(
+    shape: tuple[int, ...], pad: tuple[int, int], mode: str
+) -> None:
+    """Empty axes and crops to (or past) nothing: torch's output shape, or a refusal
+    where torch refuses."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).normal(size=shape)
+    try:
+        expected = torch.nn.functional.pad(torch.from_numpy(x), pad, mode=mode).numpy()
+    except RuntimeError:
+        with pytest.raises(ValueError, match="pad"):
+            F.pad(x, pad, mode=mode)
+        return
+    np.testing.assert_array_equal(F.pad(x, pad, mode=mode), expected)
