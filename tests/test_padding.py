@@ -140,6 +140,9 @@ EDGE_CASES = [
     ((2, 3, 5), (-6, 2), "constant"),  # one side crops more than the axis holds
     ((2, 3, 5), (2, -6), "constant"),  # the other side
     ((2, 3, 5), (-2, -3), "circular"),
+    ((2, 3, 5), (-1, 2), "circular"),  # wraps the axis cropped on one side
+    ((2, 3, 5), (2, -1), "circular"),
+    ((2, 3, 5), (2, 3), "reflect"),
 ]
 
 
@@ -158,3 +161,4 @@ def test_padding_at_the_edges_of_what_torch_takes(
             F.pad(x, pad, mode=mode)
         return
     np.testing.assert_array_equal(F.pad(x, pad, mode=mode), expected)
+    np.testing.assert_array_equal(F.pad_reference(x, pad, mode), expected)
