@@ -76,5 +76,8 @@ def test_exactly_at_the_kink_as_torch(
     tx = torch.from_numpy(x.copy()).requires_grad_(True)
     ty = theirs(tx)
     ty.backward(torch.ones_like(ty))
-    np.testing.assert_array_equal(ours(x), ty.detach().numpy())
-    np.testing.assert_array_equal(ours.backward(np.ones_like(x)), tx.grad.numpy())
+    at_kinks = slice(len(kinks))  # bit for bit there; ±1 only to the last ulp or so (libm)
+    y, grad = ours(x), ours.backward(np.ones_like(x))
+    for got, want in ((y, ty.detach().numpy()), (grad, tx.grad.numpy())):
+        np.testing.assert_array_equal(got[at_kinks], want[at_kinks])
+        np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
