@@ -143,6 +143,8 @@ EDGE_CASES = [
     ((2, 3, 5), (-1, 2), "circular"),  # wraps the axis cropped on one side
     ((2, 3, 5), (2, -1), "circular"),
     ((2, 3, 5), (2, 3), "reflect"),
+    ((2, 3, 5), (1, 1), "circular"),  # the wrap's offset (j - before) mod the size
+    ((1, 1, 2, 2, 2, 2), (1,) * 8, "reflect"),  # four axes: only constant padding takes them
 ]
 
 
@@ -162,3 +164,10 @@ def test_padding_at_the_edges_of_what_torch_takes(
         return
     np.testing.assert_array_equal(F.pad(x, pad, mode=mode), expected)
     np.testing.assert_array_equal(F.pad_reference(x, pad, mode), expected)
+
+
+def test_a_pad_longer_than_the_input_names_both() -> None:
+    with pytest.raises(
+        ValueError, match=r"pad of length 4 pads 2 axes, but the input has shape \(3,\)"
+    ):
+        F.pad(np.zeros(3), (1, 1, 1, 1))
