@@ -139,6 +139,8 @@ EDGE_CASES = [
     ((2, 3, 5), (-3, -3), "constant"),  # cropped past nothing
     ((2, 3, 5), (-6, 2), "constant"),  # one side crops more than the axis holds
     ((2, 3, 5), (2, -6), "constant"),  # the other side
+    ((2, 3, 5), (2, -1), "constant"),  # padded on one side, cropped on the other
+    ((2, 3, 5), (-1, 2), "replicate"),
     ((2, 3, 5), (-2, -3), "circular"),
     ((2, 3, 5), (-1, 2), "circular"),  # wraps the axis cropped on one side
     ((2, 3, 5), (2, -1), "circular"),
