@@ -217,6 +217,7 @@ def test_a_transformer_starts_from_xavier_uniform_in_every_matrix_as_torch() -> 
     U(±√(6/(fan_in + fan_out))) (the Linear layers' own bound 1/√fan_in is smaller):
     the largest |w| of each matrix reaches into the top tenth of that bound, in both."""
     ours = nn.Transformer(16, 2, 1, 1, 64, generator=0)
+    torch.manual_seed(0)
     theirs = torch.nn.Transformer(16, 2, 1, 1, 64)
     their_params = dict(theirs.named_parameters())
     for name, p in ours.named_parameters():
