@@ -77,8 +77,7 @@ def _forward(p: dict[str, Any]) -> tuple[Array, A.AttentionCache]:
     )
 
 
-@given(problems())
-def test_matches_reference(p: dict[str, Any]) -> None:
+def _assert_forward_matches_the_reference(p: dict[str, Any]) -> None:
     out, _ = _forward(p)
     ref = A.scaled_dot_product_attention_reference(
         p["query"], p["key"], p["value"], p["attn_mask"], p["is_causal"], p["scale"]
@@ -86,10 +85,10 @@ def test_matches_reference(p: dict[str, Any]) -> None:
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
 
 
-@given(problems(), st.booleans())
-def test_backward_matches_the_reference(p: dict[str, Any], with_weights: bool) -> None:
+def _assert_backward_matches_the_reference(
+    p: dict[str, Any], weights: Array | None, atol: float = 1e-12
+) -> None:
     _out, cache = _forward(p)
-    weights = p["GW"] if with_weights else None
     grads = A.scaled_dot_product_attention_backward(
         p["G"], p["query"], p["key"], p["value"], cache, weights
     )
@@ -98,7 +97,17 @@ def test_backward_matches_the_reference(p: dict[str, Any], with_weights: bool) -
         weights,
     )  # fmt: skip
     for name, got, want in zip(("query", "key", "value"), grads, expected, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=atol, err_msg=name)
+
+
+@given(problems())
+def test_matches_reference(p: dict[str, Any]) -> None:
+    _assert_forward_matches_the_reference(p)
+
+
+@given(problems(), st.booleans())
+def test_backward_matches_the_reference(p: dict[str, Any], with_weights: bool) -> None:
+    _assert_backward_matches_the_reference(p, p["GW"] if with_weights else None)
 
 
 @pytest.mark.parametrize("lead", LEADS, ids=str)
@@ -112,20 +121,8 @@ def test_kernels_match_the_references_over_every_layout_and_mask(
     The scores reach the hundreds, where a softmax without its max shift overflows."""
     p = problem(lead, (3, 4, 3, 2), kind, scale, seed=len(lead) + MASKS.index(kind))
     p["query"] = 300 * p["query"]
-    out, cache = _forward(p)
-    ref = A.scaled_dot_product_attention_reference(
-        p["query"], p["key"], p["value"], p["attn_mask"], p["is_causal"], p["scale"]
-    )
-    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
-    grads = A.scaled_dot_product_attention_backward(
-        p["G"], p["query"], p["key"], p["value"], cache, p["GW"]
-    )
-    expected = A.scaled_dot_product_attention_backward_reference(
-        p["G"], p["query"], p["key"], p["value"], p["attn_mask"], p["is_causal"], p["scale"],
-        p["GW"],
-    )  # fmt: skip
-    for name, got, want in zip(("query", "key", "value"), grads, expected, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10, err_msg=name)
+    _assert_forward_matches_the_reference(p)
+    _assert_backward_matches_the_reference(p, p["GW"], atol=1e-10)
 
 
 @given(problems(), st.booleans())
