@@ -206,13 +206,40 @@ def test_lookups_of_no_index_and_of_one_index_out_of_range_as_torch() -> None:
             ours(np.array([index]))
 
 
-def test_from_pretrained_takes_torchs_defaults() -> None:
+@pytest.mark.parametrize("name", ["Embedding", "EmbeddingBag"])
+def test_from_pretrained_takes_torchs_arguments_and_defaults(name: str) -> None:
     torch = pytest.importorskip("torch")
-    theirs = inspect.signature(torch.nn.Embedding.from_pretrained).parameters
-    ours = inspect.signature(nn.Embedding.from_pretrained).parameters
-    shared = [name for name in theirs if name in ours]
-    assert len(shared) == len(theirs)
-    assert {n: ours[n].default for n in shared} == {n: theirs[n].default for n in shared}
+    theirs = inspect.signature(getattr(torch.nn, name).from_pretrained).parameters
+    ours = inspect.signature(getattr(nn, name).from_pretrained).parameters
+    assert list(ours) == list(theirs)  # the same names in the same order (positional use)
+    assert {n: p.default for n, p in ours.items()} == {n: p.default for n, p in theirs.items()}
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_a_pretrained_bag_layer_looks_up_the_given_table_as_torchs(mode: str) -> None:
+    """The table is copied in its dtype, the padding row kept as given (not zeroed), the
+    weight frozen unless ``freeze=False``; the bags reduce it as torch's do."""
+    torch = pytest.importorskip("torch")
+    table = np.random.default_rng(5).normal(size=(6, 3))
+    indices, offsets = np.array([4, 1, 1, 5, 0, 2]), np.array([0, 2, 5])
+    ours = nn.EmbeddingBag.from_pretrained(table, mode=mode, padding_idx=1)
+    theirs = torch.nn.EmbeddingBag.from_pretrained(
+        torch.from_numpy(table), mode=mode, padding_idx=1
+    )
+    assert ours.weight.dtype == np.float64 and ours.weight.requires_grad is False
+    np.testing.assert_array_equal(ours.weight.data[1], table[1])
+    expected = theirs(torch.from_numpy(indices), torch.from_numpy(offsets)).numpy()
+    np.testing.assert_allclose(ours(indices, offsets), expected, rtol=1e-12)
+    ours.weight.data[0] = -1
+    assert table[0, 0] != -1  # a copy
+    thawed = nn.EmbeddingBag.from_pretrained(table, freeze=False, include_last_offset=True)
+    assert thawed.weight.requires_grad and thawed.include_last_offset
+
+
+def test_from_pretrained_refuses_a_table_that_is_not_2d() -> None:
+    for layer in (nn.Embedding, nn.EmbeddingBag):
+        with pytest.raises(ValueError, match=r"from_pretrained: embeddings must be 2-D"):
+            layer.from_pretrained(np.zeros(4))
 
 
 def test_max_norm_renormalises_the_row_of_a_single_index_as_torch() -> None:

@@ -15,6 +15,16 @@ from refnet.nn.module import Module
 from refnet.nn.parameter import Parameter
 
 
+def _pretrained_table(embeddings: npt.ArrayLike, owner: str) -> Array:
+    """A copy of ``embeddings``, which ``from_pretrained`` needs 2-D (rows, dimension)."""
+    table = np.array(embeddings, copy=True)
+    if table.ndim != 2:
+        raise ValueError(
+            f"{owner}.from_pretrained: embeddings must be 2-D, got shape {table.shape}"
+        )
+    return table
+
+
 class Embedding(Module):
     """Look up rows of a table: ``y[..., :] = W[i[...], :]`` (PyTorch: ``nn.Embedding``).
 
@@ -108,11 +118,7 @@ class Embedding(Module):
         ``freeze=True`` sets ``weight.requires_grad = False`` (optimizers skip it). As in
         PyTorch, the ``padding_idx`` row is kept as given (not zeroed).
         """
-        table = np.array(embeddings, copy=True)
-        if table.ndim != 2:
-            raise ValueError(
-                f"Embedding.from_pretrained: embeddings must be 2-D, got shape {table.shape}"
-            )
+        table = _pretrained_table(embeddings, "Embedding")
         module = cls(
             table.shape[0],
             table.shape[1],
@@ -283,6 +289,39 @@ class EmbeddingBag(Module):
         init.normal_(self.weight, generator=generator)
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        embeddings: npt.ArrayLike,
+        freeze: bool = True,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        mode: str = "mean",
+        sparse: bool = False,
+        include_last_offset: bool = False,
+        padding_idx: int | None = None,
+    ) -> EmbeddingBag:
+        """An ``EmbeddingBag`` whose table is a copy of the 2-D array ``embeddings``, in
+        its dtype (PyTorch's signature and order). ``freeze=True`` sets
+        ``weight.requires_grad = False``; the ``padding_idx`` row is kept as given."""
+        table = _pretrained_table(embeddings, "EmbeddingBag")
+        module = cls(
+            table.shape[0],
+            table.shape[1],
+            max_norm,
+            norm_type,
+            scale_grad_by_freq,
+            mode,
+            sparse,
+            table,
+            include_last_offset,
+            padding_idx,
+            dtype=table.dtype,
+        )
+        module.weight.requires_grad = not freeze
+        return module
 
     def _bags(self, indices: Array, offsets: Array | None) -> tuple[Array, Array, int, int]:
         """Flat indices ``(M,)``, the bags' start offsets ``(B,)``, ``B`` and ``M``."""
