@@ -572,6 +572,12 @@ def _with_ones(buffer: Array, k: int, m: int) -> Array:
 # --8<-- [end:conv-bias-ones]
 
 
+def _column_matrix(buffer: Array, k: int, m: int, ones: bool) -> Array:
+    """The (k, m) column matrix at the start of ``buffer``, with the row of ones below it
+    (:func:`_with_ones`) when the bias rides in the GEMM."""
+    return _with_ones(buffer, k, m) if ones else buffer[: k * m].reshape(k, m)
+
+
 def _correlate(
     xp: Array,
     weight: Array,
@@ -603,9 +609,7 @@ def _correlate(
     needed = (k + ones) * ho * wo * N
     if keep and reuse is not None and _fits(reuse, needed, xp.dtype):
         buffer = reuse.reshape(-1)
-    columns = buffer[:needed].reshape(k + ones, -1) if keep else None
-    if columns is not None and ones:
-        columns[k] = 1
+    columns = _column_matrix(buffer, k, ho * wo * N, ones) if keep else None
     for p0, p1 in chunks:
         m = (p1 - p0) * wo * N
         if columns is not None:
@@ -615,7 +619,7 @@ def _correlate(
             cols = columns[:, first : first + m]
         else:
             _im2col(xp, geometry, p0, p1, wo, _scratch_columns(buffer, xp, geometry, p1 - p0, wo))
-            cols = _with_ones(buffer, k, m) if ones else buffer[: k * m].reshape(k, m)
+            cols = _column_matrix(buffer, k, m, ones)
         out = y[:, p0:p1].reshape(g, out_channels // g, m)
         if g == 1:
             matmul_into(w[0], cols, out[0])  # in pieces if skinny (refnet._blas)
