@@ -7,6 +7,7 @@ configurations, examples computed by hand, initialisation, chunking, interop.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -617,3 +618,90 @@ def test_geometry_fixed_at_construction_is_refused_later(
         setattr(conv, field, 2)
     assert repr(conv) == before
     np.testing.assert_array_equal(conv(x.astype(np.float32)), y)
+
+
+# ---------------------------------------------------------------------- limits, against torch
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("dilation", [1, 2])
+@pytest.mark.parametrize("output_padding", [0, 1, 2])
+def test_output_padding_limit_is_torchs(stride: int, dilation: int, output_padding: int) -> None:
+    """An output padding is refused iff it is at least both the stride and the dilation:
+    refnet at construction, torch at the first call (issue 20, conv.py: ``op >= d`` as
+    ``op > d`` survived, no test had output_padding == stride == dilation)."""
+    torch = pytest.importorskip("torch")
+    kwargs = {"stride": stride, "dilation": dilation, "output_padding": output_padding}
+    theirs = torch.nn.ConvTranspose2d(1, 1, 2, **kwargs)
+    try:
+        expected = tuple(theirs(torch.zeros(1, 1, 3, 3)).shape)
+    except RuntimeError as error:
+        assert "output padding must be smaller" in str(error)
+        with pytest.raises(ValueError, match="output_padding must be smaller than either"):
+            nn.ConvTranspose2d(1, 1, 2, **kwargs)  # type: ignore[arg-type]
+        assert output_padding >= stride and output_padding >= dilation
+        return
+    ours = nn.ConvTranspose2d(1, 1, 2, **kwargs)  # type: ignore[arg-type]
+    assert ours(_x(1, 1, 3, 3)).shape == expected
+
+
+@pytest.mark.parametrize(("padding", "hw"), [((1, 0), (1, 3)), ((0, 1), (3, 1))])
+def test_transposed_output_empty_along_one_axis_is_refused_as_by_torch(
+    padding: tuple[int, int], hw: tuple[int, int]
+) -> None:
+    """One empty axis is enough (issue 20, conv.py: ``out[0] < 1 or out[1] < 1`` as
+    ``and`` survived)."""
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="Output size is too small"):
+        torch.nn.ConvTranspose2d(1, 1, 1, padding=padding)(torch.zeros(1, 1, *hw))
+    with pytest.raises(ValueError, match="which is empty"):
+        nn.ConvTranspose2d(1, 1, 1, padding=padding)(_x(1, 1, *hw))
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [
+        nn.Conv2d(1, 2, 3, padding_mode="reflect"),
+        nn.Conv2d(2, 2, 3, padding=1, groups=2, padding_mode="replicate"),
+        nn.Conv1d(1, 2, 3, padding_mode="circular"),
+    ],
+    ids=repr,
+)
+def test_repr_names_a_padding_mode_other_than_zeros_as_torch(conv: nn.Module) -> None:
+    """(issue 20, conv.py: the padding_mode part of the repr, ``s +=`` as ``s =``, survived.)"""
+    pytest.importorskip("torch")
+    from refnet.interop.torch import to_torch
+
+    assert repr(conv) == repr(to_torch(conv))
+    assert "padding_mode=" in repr(conv)
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_output_size_argument_at_and_past_its_limits_as_torch(dims: int) -> None:
+    """Every requested size from one below the smallest to one past the largest, on an
+    input whose height and width differ: refnet takes the ones torch takes, with torch's
+    output (issue 20, conv.py: ``low <= size`` as ``low < size`` and the smallest size
+    computed from ``x.shape[3]`` for ``x.shape[2]`` survived; the tests used square inputs
+    and sizes inside the range)."""
+    torch = pytest.importorskip("torch")
+    from refnet.interop.torch import to_torch
+
+    if dims == 2:
+        conv: nn.Module = nn.ConvTranspose2d(1, 1, 3, stride=(2, 3), padding=(1, 0), generator=0)
+        x, low = _x(1, 1, 2, 4, dtype=np.float64), (1, 12)
+    else:
+        conv = nn.ConvTranspose1d(1, 1, 3, stride=3, padding=1, generator=0)
+        x, low = _x(1, 1, 4, dtype=np.float64), (7,)
+    conv = conv.double()
+    theirs = to_torch(conv)
+    stride = conv.stride
+    for size in itertools.product(
+        *(range(m - 1, m + s + 1) for m, s in zip(low, stride, strict=True))
+    ):
+        try:
+            expected = theirs(torch.from_numpy(x), output_size=list(size)).detach().numpy()
+        except (RuntimeError, ValueError):
+            with pytest.raises(ValueError, match="is not between"):
+                conv(x, output_size=size)
+            continue
+        np.testing.assert_allclose(conv(x, output_size=size), expected, rtol=1e-12)

@@ -144,3 +144,33 @@ def test_conv3d_refuses_bad_input_by_name() -> None:
         layer(np.zeros((1, 3, 4, 4, 4), np.float32))
     with pytest.raises(ValueError, match="smaller than the dilated kernel"):
         layer(np.zeros((1, 2, 2, 4, 4), np.float32))
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+@pytest.mark.parametrize(
+    ("mode", "extra"), [("reflect", 0), ("reflect", -1), ("circular", 1), ("circular", 0)]
+)
+def test_conv3d_padding_too_large_along_one_axis_is_refused_as_by_torch(
+    axis: int, mode: str, extra: int
+) -> None:
+    """Reflect padding must be smaller than the input along each axis, circular padding at
+    most the input; one axis past the limit is enough (issue 20, conv.py: the reflect and
+    circular checks joined by ``and`` for ``or`` survived)."""
+    sizes = [4, 4, 4]
+    sizes[axis] = 2
+    padding = [0, 0, 0]
+    padding[axis] = 2 + extra
+    x = np.random.default_rng(0).normal(size=(1, 1, *sizes))
+    ours = nn.Conv3d(1, 1, 1, padding=tuple(padding), padding_mode=mode).double()
+    theirs = torch.nn.Conv3d(1, 1, 1, padding=tuple(padding), padding_mode=mode).double()
+    refused = (extra >= 0) if mode == "reflect" else (extra > 0)
+    if refused:
+        with pytest.raises(RuntimeError):
+            theirs(torch.from_numpy(x))
+        with pytest.raises(ValueError, match=f"{mode} padding"):
+            ours(x)
+        return
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(ours.weight.data))
+        theirs.bias.copy_(torch.from_numpy(ours.bias.data))  # type: ignore[union-attr]
+    _close(ours(x), theirs(torch.from_numpy(x)))
