@@ -141,12 +141,13 @@ def run(
     fork: bool = True,
     head: bool = False,
     first: int = 1,
+    lines: frozenset[int] = frozenset(),
 ) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "repo"
         _copy_tree(copy, head)
         source = (copy / target).read_text()
-        found = mutants(source)
+        found = [m for m in mutants(source) if not lines or m.line in lines]
         print(f"{len(found)} mutants of {target}; tests: {' '.join(pytest_args)}")
         options = ["-x", "-q", "-p", "no:cacheprovider"]
         _pytest: Runner
@@ -255,12 +256,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--start", type=int, default=1, help="begin at mutant N (1-based), to resume a run"
     )
+    parser.add_argument(
+        "--lines",
+        type=_line_numbers,
+        default=frozenset(),
+        help="only the mutants on these lines (comma-separated), to re-check survivors",
+    )
     args = parser.parse_args(argv)
     if args.list:
         for mutant in mutants((ROOT / args.target).read_text()):
-            print(f"{args.target}:{mutant.line}: {mutant.description}")
+            if not args.lines or mutant.line in args.lines:
+                print(f"{args.target}:{mutant.line}: {mutant.description}")
         return 0
-    return run(args.target, args.pytest_args, args.timeout, not args.no_fork, args.head, args.start)
+    fork = not args.no_fork
+    return run(args.target, args.pytest_args, args.timeout, fork, args.head, args.start, args.lines)
+
+
+def _line_numbers(text: str) -> frozenset[int]:
+    return frozenset(int(line) for line in text.split(","))
 
 
 if __name__ == "__main__":

@@ -379,15 +379,15 @@ def _source_index(u: int, size: int, mode: str) -> int:
 
 
 def _unpad(dxp: Array, geometry: ConvGeometry, height: int, width: int) -> Array:
-    """∂L/∂x from ∂L/∂xp, both (C, ·, ·, N): the backward of the padding.
+    """∂L/∂x from ∂L/∂xp, both (C, ·, ·, N): the backward of reflect, replicate or
+    circular padding (zero padding's gradient is only cropped, which the caller does by
+    computing the inner region alone).
 
-    Zero padding only crops. The other modes copied border elements into the padding,
-    so the gradient of each padded row (then column) is added back to the row it copied:
-    a loop over the few padded rows and columns, not over positions.
+    These modes copied border elements into the padding, so the gradient of each padded
+    row (then column) is added back to the row it copied: a loop over the few padded rows
+    and columns, not over positions.
     """
     top, bottom, left, right = geometry.padding
-    if geometry.padding_mode == "zeros":
-        return dxp[:, top : top + height, left : left + width]
     mode = geometry.padding_mode
     rows = dxp[:, top : top + height].copy()
     for r in [*range(top), *range(top + height, top + height + bottom)]:
