@@ -67,6 +67,13 @@ import numpy as np
 from refnet._blas import SMALL_PRODUCT, matmul_into, matmul_transposed
 from refnet._parallel import for_blocks
 from refnet._typing import Array
+from refnet.nn.functional._conv_arguments import (
+    ConvArgs,
+    check_conv,
+    check_conv_transpose,
+    check_gradient,
+    conv_transpose_output_shape,
+)
 from refnet.nn.functional.layout import to_batch_last
 
 __all__ = [
@@ -896,6 +903,18 @@ def conv_transpose2d_backward(
 # ---------------------------------------------------------------------- functional API
 
 
+def _over_height(args: ConvArgs) -> ConvArgs:
+    """1-d arguments as 2-d ones over a height of 1 (stride, dilation 1, no padding)."""
+    padding = args.padding if isinstance(args.padding, str) else (0, *args.padding)
+    return ConvArgs(
+        (1, *args.stride),
+        padding,
+        (1, *args.dilation),
+        args.groups,
+        (0, *args.output_padding),
+    )
+
+
 def _pair(value: int | tuple[int, ...]) -> Pair:
     if isinstance(value, int):
         return value, value
@@ -922,6 +941,24 @@ def _geometry(
     return ConvGeometry(kernel, _pair(stride), pads, dil, groups)
 
 
+def _conv2d(x: Array, weight: Array, bias: Array | None, args: ConvArgs) -> Array:
+    """:func:`conv2d` once its arguments are checked (2-tuples in ``args``)."""
+    batched = x.ndim == 4
+    xb = x if batched else x[None]
+    geometry = _geometry(weight, args.stride, args.padding, args.dilation, args.groups)
+    y, _ = conv2d_forward(xb, weight, bias, geometry)
+    return y if batched else y[0]
+
+
+def _conv_transpose2d(x: Array, weight: Array, bias: Array | None, args: ConvArgs) -> Array:
+    """:func:`conv_transpose2d` once its arguments are checked (2-tuples in ``args``)."""
+    batched = x.ndim == 4
+    xb = x if batched else x[None]
+    geometry = _geometry(weight, args.stride, args.padding, args.dilation, args.groups)
+    y, _ = conv_transpose2d_forward(xb, weight, bias, geometry, _pair(args.output_padding))
+    return y if batched else y[0]
+
+
 def conv2d(
     x: Array,
     weight: Array,
@@ -932,10 +969,8 @@ def conv2d(
     groups: int = 1,
 ) -> Array:
     """PyTorch's ``F.conv2d`` (forward only): (N, C, H, W) or (C, H, W) input."""
-    batched = x.ndim == 4
-    xb = x if batched else x[None]
-    y, _ = conv2d_forward(xb, weight, bias, _geometry(weight, stride, padding, dilation, groups))
-    return y if batched else y[0]
+    args = check_conv("conv2d", 2, x, weight, bias, stride, padding, dilation, groups)
+    return _conv2d(x, weight, bias, args)
 
 
 def conv1d(
@@ -948,10 +983,8 @@ def conv1d(
     groups: int = 1,
 ) -> Array:
     """PyTorch's ``F.conv1d`` (forward only): a 2-d convolution over a height of 1."""
-    pad: int | tuple[int, int] | str = padding if isinstance(padding, str) else (0, padding)
-    y = conv2d(
-        x[..., None, :], weight[:, :, None, :], bias, (1, stride), pad, (1, dilation), groups
-    )
+    args = check_conv("conv1d", 1, x, weight, bias, stride, padding, dilation, groups)
+    y = _conv2d(x[..., None, :], weight[:, :, None, :], bias, _over_height(args))
     return y[..., 0, :]
 
 
@@ -966,11 +999,10 @@ def conv_transpose2d(
     dilation: int | tuple[int, int] = 1,
 ) -> Array:
     """PyTorch's ``F.conv_transpose2d`` (forward only): (N, C, H, W) or (C, H, W) input."""
-    batched = x.ndim == 4
-    xb = x if batched else x[None]
-    geometry = _geometry(weight, stride, padding, dilation, groups)
-    y, _ = conv_transpose2d_forward(xb, weight, bias, geometry, _pair(output_padding))
-    return y if batched else y[0]
+    args = check_conv_transpose(
+        "conv_transpose2d", 2, x, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+    return _conv_transpose2d(x, weight, bias, args)
 
 
 def conv_transpose1d(
@@ -985,16 +1017,10 @@ def conv_transpose1d(
 ) -> Array:
     """PyTorch's ``F.conv_transpose1d``: a transposed 2-d convolution over a height of 1;
     (N, C, L) or (C, L) input, weight (C_in, C_out/groups, k)."""
-    y = conv_transpose2d(
-        x[..., None, :],
-        weight[:, :, None, :],
-        bias,
-        (1, stride),
-        (0, padding),
-        (0, output_padding),
-        groups,
-        (1, dilation),
+    args = check_conv_transpose(
+        "conv_transpose1d", 1, x, weight, bias, stride, padding, output_padding, groups, dilation
     )
+    y = _conv_transpose2d(x[..., None, :], weight[:, :, None, :], bias, _over_height(args))
     return y[..., 0, :]
 
 
@@ -1011,12 +1037,18 @@ def conv_transpose1d_backward(
 ) -> tuple[Array, Array, Array | None]:
     """``(∂input, ∂weight, ∂bias)`` of :func:`conv_transpose1d` (``∂bias`` ``None``
     without a bias): :func:`conv_transpose2d_backward` over a height of 1."""
+    name = "conv_transpose1d_backward"
+    args = check_conv_transpose(
+        name, 1, x, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+    check_gradient(name, grad, conv_transpose_output_shape(x.shape, weight.shape, args))
     batched = x.ndim == 3
     x4 = (x if batched else x[None])[:, :, None, :]
     g4 = (grad if batched else grad[None])[:, :, None, :]
     w4 = weight[:, :, None, :]
-    geometry = _geometry(w4, (1, stride), (0, padding), (1, dilation), groups)
-    _, cache = conv_transpose2d_forward(x4, w4, None, geometry, (0, output_padding))
+    a2 = _over_height(args)
+    geometry = _geometry(w4, a2.stride, a2.padding, a2.dilation, a2.groups)
+    _, cache = conv_transpose2d_forward(x4, w4, None, geometry, _pair(a2.output_padding))
     dx, dw, db = conv_transpose2d_backward(g4, w4, cache, bias_grad=bias is not None)
     assert dx is not None
     dx1 = dx[:, :, 0, :]

@@ -35,6 +35,14 @@ import numpy as np
 
 from refnet._typing import Array
 from refnet.nn.functional import padding as P
+from refnet.nn.functional._conv_arguments import (
+    ConvArgs,
+    check_conv,
+    check_conv_transpose,
+    check_gradient,
+    conv_output_shape,
+    conv_transpose_output_shape,
+)
 
 __all__ = [
     "Conv3dGeometry",
@@ -249,10 +257,14 @@ def geometry_from(
     return Conv3dGeometry(kernel, _triple(stride), pads, dil, groups, padding_mode)
 
 
+def _checked_geometry(weight: Array, args: ConvArgs) -> Conv3dGeometry:
+    """The geometry of checked arguments (:func:`refnet.nn.functional.conv.check_conv`)."""
+    return geometry_from(weight, args.stride, args.padding, args.dilation, args.groups)
+
+
 def _batched(x: Array) -> tuple[Array, bool]:
+    """A checked 4-d or 5-d input as a batch, and whether it was one."""
     x = np.asarray(x)
-    if x.ndim not in (4, 5):
-        raise ValueError(f"conv3d: expected a 4-d or 5-d input, got shape {x.shape}")
     return (x, True) if x.ndim == 5 else (x[None], False)
 
 
@@ -266,8 +278,9 @@ def conv3d(
     groups: int = 1,
 ) -> Array:
     """PyTorch's ``F.conv3d``: (N, C, D, H, W) or (C, D, H, W) input, zero padding."""
+    args = check_conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
     x, batched = _batched(input)
-    y, _ = conv3d_forward(x, weight, bias, geometry_from(weight, stride, padding, dilation, groups))
+    y, _ = conv3d_forward(x, weight, bias, _checked_geometry(weight, args))
     return y if batched else y[0]
 
 
@@ -282,8 +295,11 @@ def conv3d_backward(
     groups: int = 1,
 ) -> tuple[Array, Array, Array | None]:
     """``(∂input, ∂weight, ∂bias)`` of :func:`conv3d` (``∂bias`` ``None`` without a bias)."""
+    name = "conv3d_backward"
+    args = check_conv(name, 3, input, weight, bias, stride, padding, dilation, groups)
+    check_gradient(name, grad, conv_output_shape(np.shape(input), np.shape(weight), args))
     x, batched = _batched(input)
-    geometry = geometry_from(weight, stride, padding, dilation, groups)
+    geometry = _checked_geometry(weight, args)
     _, xp = conv3d_forward(x, weight, None, geometry)
     g = grad if batched else grad[None]
     dx, dw, db = conv3d_gradient(g, xp, weight, geometry, x.shape)
@@ -301,9 +317,13 @@ def conv_transpose3d(
     dilation: int | Sequence[int] = 1,
 ) -> Array:
     """PyTorch's ``F.conv_transpose3d``: (N, C, D, H, W) or (C, D, H, W) input."""
+    name = "conv_transpose3d"
+    args = check_conv_transpose(
+        name, 3, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
     x, batched = _batched(input)
-    geometry = geometry_from(weight, stride, padding, dilation, groups)
-    y = conv_transpose3d_forward(x, weight, bias, geometry, _triple(output_padding))
+    geometry = _checked_geometry(weight, args)
+    y = conv_transpose3d_forward(x, weight, bias, geometry, args.output_padding)
     return y if batched else y[0]
 
 
@@ -319,8 +339,14 @@ def conv_transpose3d_backward(
     dilation: int | Sequence[int] = 1,
 ) -> tuple[Array, Array, Array | None]:
     """``(∂input, ∂weight, ∂bias)`` of :func:`conv_transpose3d`."""
+    name = "conv_transpose3d_backward"
+    args = check_conv_transpose(
+        name, 3, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+    expected = conv_transpose_output_shape(np.shape(input), np.shape(weight), args)
+    check_gradient(name, grad, expected)
     x, batched = _batched(input)
-    geometry = geometry_from(weight, stride, padding, dilation, groups)
+    geometry = _checked_geometry(weight, args)
     g = grad if batched else grad[None]
-    dx, dw, db = conv_transpose3d_gradient(g, x, weight, geometry, _triple(output_padding))
+    dx, dw, db = conv_transpose3d_gradient(g, x, weight, geometry, args.output_padding)
     return (dx if batched else dx[0]), dw, (None if bias is None else db)
