@@ -904,10 +904,15 @@ def add_at_positions(values: Array, positions: IntArray, shape: tuple[int, ...])
 
 
 def _pair(value: int | tuple[int, ...]) -> Pair:
-    if isinstance(value, int):
-        return value, value
-    first, second = value
-    return int(first), int(second)
+    """An int, or a tuple of one or two ints, as two ints (torch repeats a 1-tuple)."""
+    first, second = _tuple(value, 2, ())
+    return first, second
+
+
+def _single(value: int | tuple[int, ...]) -> int:
+    """An int or a 1-tuple, as an int (a 1-d pool's argument)."""
+    (only,) = _tuple(value, 1, ())
+    return only
 
 
 def _batched(fn_input: Array) -> tuple[Array, bool]:
@@ -978,32 +983,39 @@ def adaptive_max_pool2d(input: Array, output_size: int | tuple[int | None, int |
 
 def max_pool1d(
     input: Array,
-    kernel_size: int,
-    stride: int | None = None,
-    padding: int = 0,
-    dilation: int = 1,
+    kernel_size: int | tuple[int],
+    stride: int | tuple[int] | None = None,
+    padding: int | tuple[int] = 0,
+    dilation: int | tuple[int] = 1,
     ceil_mode: bool = False,
 ) -> Array:
     """PyTorch's ``F.max_pool1d`` (forward only): a 2-d max-pool over a height of 1."""
-    s = kernel_size if stride is None else stride
+    k = _single(kernel_size)
+    s = k if stride is None else _single(stride)
     y = max_pool2d(
-        input[..., None, :], (1, kernel_size), (1, s), (0, padding), (1, dilation), ceil_mode
+        input[..., None, :],
+        (1, k),
+        (1, s),
+        (0, _single(padding)),
+        (1, _single(dilation)),
+        ceil_mode,
     )
     return y[..., 0, :]
 
 
 def avg_pool1d(
     input: Array,
-    kernel_size: int,
-    stride: int | None = None,
-    padding: int = 0,
+    kernel_size: int | tuple[int],
+    stride: int | tuple[int] | None = None,
+    padding: int | tuple[int] = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
 ) -> Array:
     """PyTorch's ``F.avg_pool1d`` (forward only): a 2-d average pool over a height of 1."""
-    s = kernel_size if stride is None else stride
+    k = _single(kernel_size)
+    s = k if stride is None else _single(stride)
     y = avg_pool2d(
-        input[..., None, :], (1, kernel_size), (1, s), (0, padding), ceil_mode, count_include_pad
+        input[..., None, :], (1, k), (1, s), (0, _single(padding)), ceil_mode, count_include_pad
     )
     return y[..., 0, :]
 
