@@ -97,6 +97,12 @@ BAD = [
         r"non-empty spatial input.* \(1, 2, 0, 5\)",
     ),
     bad("dims", "empty-input", Case(T2, (1, 2, 0, 3), (2, 3, 3, 3)), r"non-empty spatial input"),
+    bad(
+        "dims",
+        "unbatched-empty-height",
+        Case(C2, (2, 0, 5), (4, 2, 1, 1), kwargs={"padding": 1}),
+        r"non-empty spatial input",
+    ),
     # 2. args
     bad("args", "stride-0", Case(C2, (1, 2, 5, 5), (4, 2, 3, 3), kwargs={"stride": 0}), "stride"),
     bad("args", "stride-neg", Case(C1, (1, 2, 5), (4, 2, 3), kwargs={"stride": -1}), "stride"),
@@ -389,6 +395,8 @@ GOOD = [
     good("dims", "empty-batch", Case(C2, (0, 2, 5, 5), (4, 2, 3, 3))),
     good("dims", "empty-batch", Case(T3, (0, 2, 2, 2, 2), (2, 3, 2, 2, 2))),
     good("dims", "unbatched", Case(C3B, (2, 3, 3, 3), (4, 2, 3, 3, 3), (4,))),
+    good("args", "same", Case(C3B, (1, 2, 4, 3, 5), (4, 2, 3, 2, 3), kwargs={"padding": "same"})),
+    good("args", "valid", Case(C3B, (1, 2, 4, 3, 5), (4, 2, 3, 2, 3), kwargs={"padding": "valid"})),
     # 2. args
     good("args", "same-stride-1", Case(C2, (1, 2, 1, 1), (4, 2, 3, 3), kwargs={"padding": "same"})),
     good(
