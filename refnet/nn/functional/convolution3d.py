@@ -233,33 +233,20 @@ def _triple(value: int | Sequence[int]) -> Triple:
     return int(items[0]), int(items[1]), int(items[2])
 
 
-def geometry_from(
-    weight: Array,
-    stride: int | Sequence[int] = 1,
-    padding: int | Sequence[int] | str = 0,
-    dilation: int | Sequence[int] = 1,
-    groups: int = 1,
-    padding_mode: str = "zeros",
-) -> Conv3dGeometry:
-    """The geometry of torch's functional arguments (``padding`` ``'same'``: total
+def geometry_from(weight: Array, args: ConvArgs) -> Conv3dGeometry:
+    """The geometry of checked functional arguments (``padding`` ``'same'``: total
     ``d(k - 1)`` per axis, the odd one at the far end; ``'valid'``: none)."""
-    kernel = _triple(tuple(weight.shape[2:]))
-    dil = _triple(dilation)
-    if padding == "same":
+    kernel, dilation = _triple(tuple(weight.shape[2:])), _triple(args.dilation)
+    if args.padding == "same":
         pads = tuple(
             (d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
-            for k, d in zip(kernel, dil, strict=True)
+            for k, d in zip(kernel, dilation, strict=True)
         )
-    elif padding == "valid":
+    elif isinstance(args.padding, str):  # 'valid'
         pads = ((0, 0),) * 3
     else:
-        pads = tuple((p, p) for p in _triple(padding))  # type: ignore[arg-type]
-    return Conv3dGeometry(kernel, _triple(stride), pads, dil, groups, padding_mode)
-
-
-def _checked_geometry(weight: Array, args: ConvArgs) -> Conv3dGeometry:
-    """The geometry of checked arguments (:func:`refnet.nn.functional.conv.check_conv`)."""
-    return geometry_from(weight, args.stride, args.padding, args.dilation, args.groups)
+        pads = tuple((p, p) for p in args.padding)
+    return Conv3dGeometry(kernel, _triple(args.stride), pads, dilation, args.groups, "zeros")
 
 
 def _batched(x: Array) -> tuple[Array, bool]:
@@ -280,7 +267,7 @@ def conv3d(
     """PyTorch's ``F.conv3d``: (N, C, D, H, W) or (C, D, H, W) input, zero padding."""
     args = check_conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
     x, batched = _batched(input)
-    y, _ = conv3d_forward(x, weight, bias, _checked_geometry(weight, args))
+    y, _ = conv3d_forward(x, weight, bias, geometry_from(weight, args))
     return y if batched else y[0]
 
 
@@ -299,7 +286,7 @@ def conv3d_backward(
     args = check_conv(name, 3, input, weight, bias, stride, padding, dilation, groups)
     check_gradient(name, grad, conv_output_shape(np.shape(input), np.shape(weight), args))
     x, batched = _batched(input)
-    geometry = _checked_geometry(weight, args)
+    geometry = geometry_from(weight, args)
     _, xp = conv3d_forward(x, weight, None, geometry)
     g = grad if batched else grad[None]
     dx, dw, db = conv3d_gradient(g, xp, weight, geometry, x.shape)
@@ -322,7 +309,7 @@ def conv_transpose3d(
         name, 3, input, weight, bias, stride, padding, output_padding, groups, dilation
     )
     x, batched = _batched(input)
-    geometry = _checked_geometry(weight, args)
+    geometry = geometry_from(weight, args)
     y = conv_transpose3d_forward(x, weight, bias, geometry, args.output_padding)
     return y if batched else y[0]
 
@@ -346,7 +333,7 @@ def conv_transpose3d_backward(
     expected = conv_transpose_output_shape(np.shape(input), np.shape(weight), args)
     check_gradient(name, grad, expected)
     x, batched = _batched(input)
-    geometry = _checked_geometry(weight, args)
+    geometry = geometry_from(weight, args)
     g = grad if batched else grad[None]
     dx, dw, db = conv_transpose3d_gradient(g, x, weight, geometry, args.output_padding)
     return (dx if batched else dx[0]), dw, (None if bias is None else db)
