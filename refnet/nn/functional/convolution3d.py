@@ -70,11 +70,11 @@ class Conv3dGeometry:
     """Kernel, stride, per-axis ``(before, after)`` padding, dilation, groups, padding mode."""
 
     kernel_size: Triple
-    stride: Triple = (1, 1, 1)
-    padding: tuple[tuple[int, int], ...] = ((0, 0), (0, 0), (0, 0))
-    dilation: Triple = (1, 1, 1)
-    groups: int = 1
-    padding_mode: str = "zeros"
+    stride: Triple
+    padding: tuple[tuple[int, int], ...]
+    dilation: Triple
+    groups: int
+    padding_mode: str
 
     def taps(self) -> list[Triple]:
         """Every kernel tap ``(i, j, l)``."""
