@@ -228,8 +228,7 @@ def conv_transpose3d_gradient(
 # ---------------------------------------------------------------------- functional API
 
 
-def _triple(value: int | Sequence[int]) -> Triple:
-    items = (value,) * 3 if isinstance(value, (int, np.integer)) else tuple(value)
+def _triple(items: Sequence[int]) -> Triple:
     return int(items[0]), int(items[1]), int(items[2])
 
 
