@@ -133,3 +133,24 @@ def test_max_unpool_refuses_indices_of_another_shape_as_torch(n: int) -> None:
         getattr(TF, f"max_unpool{n}d")(pooled, short, 2)
     with pytest.raises(ValueError, match="indices of its shape"):
         getattr(F, f"max_unpool{n}d")(pooled.numpy(), short.numpy(), 2)
+
+
+@pytest.mark.parametrize("offset", [-2, 0, 1, 2])
+def test_max_unpool_output_size_within_a_stride_of_the_default_as_torch(offset: int) -> None:
+    """output_size may differ from ``(L - 1)·s - 2p + k`` by less than the stride: at
+    exactly one stride away both refuse it (the bound is strict on both sides; torch's
+    check raises ValueError too). One below the default would drop the last window's
+    winners, which torch refuses as an index out of range: not a size case."""
+    x = _input((4,))
+    pooled, indices = TF.max_pool1d(torch.tensor(x), 2, return_indices=True)
+    size = (4 + offset,)  # default 4, stride 2
+    if abs(offset) >= 2:
+        with pytest.raises(ValueError, match="invalid output_size"):
+            TF.max_unpool1d(pooled, indices, 2, output_size=size)
+        with pytest.raises(ValueError, match="invalid output_size"):
+            F.max_unpool1d(pooled.numpy(), indices.numpy(), 2, output_size=size)
+        return
+    expected = TF.max_unpool1d(pooled, indices, 2, output_size=size).numpy()
+    np.testing.assert_array_equal(
+        F.max_unpool1d(pooled.numpy(), indices.numpy(), 2, output_size=size), expected
+    )
