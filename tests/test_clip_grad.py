@@ -89,6 +89,17 @@ def test_single_parameter_and_empty_inputs() -> None:
         clip_grad_norm_((q for q in []), 1.0)
 
 
+def test_only_an_empty_generator_warns() -> None:
+    """As torch: an empty list is no mistake, and a generator that yields is used up
+    silently (it is read into a list first)."""
+    p = Parameter(np.zeros(2))
+    p.grad[...] = [3.0, 4.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert clip_grad_norm_([], 1.0) == 0.0
+        assert clip_grad_norm_((q for q in [p]), 10.0) == 5.0
+
+
 def test_non_finite_norms() -> None:
     p = Parameter(np.zeros(2))
     p.grad[...] = [np.inf, 1.0]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import refnet.nn as nn
+from refnet.nn.utils import clip_grad_norm_
 
 CALLS: dict[str, tuple[Callable[[], object], str]] = {
     "Dropout2d on 3-D input": (
@@ -21,6 +22,10 @@ CALLS: dict[str, tuple[Callable[[], object], str]] = {
     "InstanceNorm1d of other channels": (
         lambda: nn.InstanceNorm1d(4)(np.ones((2, 3, 5))),
         "does not match num_features",
+    ),
+    "clip_grad_norm_ of an empty generator": (
+        lambda: clip_grad_norm_((p for p in []), 1.0),
+        "empty generator",
     ),
 }
 
