@@ -137,6 +137,22 @@ def test_one_hot_matches_torch_and_refuses_bad_classes() -> None:
         F.one_hot(np.array([0.5]))
 
 
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (2, 0)])
+def test_one_hot_of_an_empty_input_as_torch(shape: tuple[int, ...]) -> None:
+    """An empty input needs a positive num_classes (torch refuses 0 and -1 alike)."""
+    torch = _torch()
+    y = np.zeros(shape, dtype=np.int64)
+    for classes in (1, 4):
+        expected = torch.nn.functional.one_hot(torch.from_numpy(y), classes)
+        np.testing.assert_array_equal(F.one_hot(y, classes), expected)
+        assert F.one_hot(y, classes).shape == expected.shape
+    for classes in (0, -1):
+        with pytest.raises(RuntimeError):
+            torch.nn.functional.one_hot(torch.from_numpy(y), classes)
+        with pytest.raises(ValueError, match="empty input"):
+            F.one_hot(y, classes)
+
+
 class FunctionalNet(nn.Module):
     """A tutorial's model whose forward uses functional calls, backward their siblings."""
 

@@ -171,10 +171,17 @@ def one_hot(tensor: IntArray, num_classes: int = -1) -> IntArray:
     indices = np.asarray(tensor)
     if not np.issubdtype(indices.dtype, np.integer):
         raise TypeError(f"one_hot: expected integer class indices, got dtype {indices.dtype}")
-    classes = int(indices.max()) + 1 if num_classes == -1 and indices.size else num_classes
-    if indices.size and (indices.min() < 0 or indices.max() >= classes):
+    if not indices.size:
+        if num_classes <= 0:
+            raise ValueError(
+                f"one_hot: cannot infer the number of classes from an empty input "
+                f"(num_classes={num_classes}); pass a positive num_classes"
+            )
+        return np.zeros((*indices.shape, num_classes), dtype=np.int64)
+    classes = int(indices.max()) + 1 if num_classes == -1 else num_classes
+    if indices.min() < 0 or indices.max() >= classes:
         raise ValueError(f"one_hot: class values must be in [0, {classes}), got {indices.max()}")
-    return (indices[..., None] == np.arange(max(classes, 0))).astype(np.int64)
+    return (indices[..., None] == np.arange(classes)).astype(np.int64)
 
 
 # ---------------------------------------------------------------------- losses
