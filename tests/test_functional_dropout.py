@@ -40,6 +40,21 @@ def test_evaluation_and_the_edge_probabilities_match_torch(name: str, p: float) 
 
 
 @pytest.mark.parametrize("name", sorted(SHAPES))
+@pytest.mark.parametrize("p", [0.0, 1.0])
+def test_the_edge_probabilities_backward_needs_no_seed(name: str, p: float) -> None:
+    """At p = 0 and p = 1 there is no mask to replay: any generator (here a moved-on
+    Generator object) gives torch's gradient."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x, G = rng.normal(size=SHAPES[name]), rng.normal(size=SHAPES[name])
+    ours = getattr(F, f"{name}_backward")(G, x, p, training=True, generator=rng)
+    xt = torch.from_numpy(x).requires_grad_()
+    getattr(torch.nn.functional, name)(xt, p, training=True).backward(torch.from_numpy(G))
+    assert xt.grad is not None
+    np.testing.assert_array_equal(ours, xt.grad)
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
 @given(seed=st.integers(0, 2**16), p=st.floats(0.1, 0.9))
 def test_the_backward_replays_the_forward_mask(name: str, seed: int, p: float) -> None:
     rng = np.random.default_rng(seed)
