@@ -252,6 +252,18 @@ def test_max_norm_renormalises_the_row_of_a_single_index_as_torch() -> None:
     np.testing.assert_allclose(np.linalg.norm(out), 1.0, rtol=1e-6)
 
 
+def test_a_row_whose_norm_is_max_norm_is_left_alone_as_by_torch() -> None:
+    """The bound is strict (``norm > max_norm``): a row at exactly max_norm keeps its
+    values, where rescaling would move it by the 1e-7 of the divisor."""
+    torch = pytest.importorskip("torch")
+    table = np.array([[3.0, 4.0], [6.0, 8.0]])  # norms 5 and 10, exact in binary
+    ours = nn.Embedding.from_pretrained(table.copy(), max_norm=5.0)
+    theirs = torch.nn.Embedding.from_pretrained(torch.from_numpy(table.copy()), max_norm=5.0)
+    np.testing.assert_array_equal(ours(np.array([0, 1])), theirs(torch.tensor([0, 1])).detach())
+    np.testing.assert_array_equal(ours.weight.data, theirs.weight.detach())
+    np.testing.assert_array_equal(ours.weight.data[0], [3.0, 4.0])
+
+
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])
 def test_a_bag_layer_with_no_bags_looks_nothing_up(mode: str) -> None:
     """Indices with an empty ``offsets``: no bag, an output (0, D) as torch's, and a
