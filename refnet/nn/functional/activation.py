@@ -250,8 +250,12 @@ def logsumexp(x: Array, axis: int, keepdims: bool = False) -> Array:
 
 
 def log_softmax(input: Array, dim: int) -> Array:
-    """log softmax(x) = x - logsumexp(x), along ``dim`` (PyTorch's argument names)."""
-    return input - logsumexp(input, dim, keepdims=True)
+    """log softmax(x) = (x - m) - log Σ e^{x - m}, m the maximum along ``dim``.
+
+    PyTorch's form and argument names: a row whose maximum is infinite is NaN throughout.
+    """
+    shifted = input - np.max(input, axis=dim, keepdims=True, initial=-np.inf)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
 
 
 def softmax(input: Array, dim: int) -> Array:

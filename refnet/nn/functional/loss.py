@@ -31,9 +31,10 @@ def softmax_parts(x: Array, axis: int) -> tuple[Array, Array, Array]:
     it out, and ``softmax(x) = e^{x - m} / Z``. Every ``exp`` is of a non-positive number.
     One pass each for the max, the shift, the exp, the sum and the division: the cost of
     one log-softmax, with the softmax that cross-entropy's gradient needs as its result.
+    A row whose maximum is infinite gives NaN throughout, as torch's softmax and
+    log_softmax do (and so its cross-entropy is NaN, as torch's).
     """
     m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
     p = np.subtract(x, m)
     np.exp(p, out=p)
     z = np.sum(p, axis=axis, keepdims=True)
@@ -99,4 +100,13 @@ def p_norm_backward(v: Array, norm: Array, p: float) -> Array:
     safe = np.where(n == 0, 1, n)
     if p == 2:
         return np.where(n == 0, 0, v / safe)
-    return np.where(n == 0, 0, np.sign(v) * (np.abs(v) / safe) ** (p - 1))
+    return _p_norm_backward_general(v, safe, p)
+
+
+def _p_norm_backward_general(v: Array, safe_norm: Array, p: float) -> Array:
+    """``sign(v_k) (|v_k| / ‖v‖)^{p-1}``, and 0 where ``v_k = 0``: for ``p < 1`` the power
+    is infinite there and PyTorch takes 0, the subgradient that keeps a zero component at
+    zero (a zero norm has every ``v_k = 0``, so it is covered too)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = np.sign(v) * (np.abs(v) / safe_norm) ** (p - 1)
+    return np.where(v == 0, 0, scaled)
