@@ -99,7 +99,7 @@ def test_cross_entropy_of_rows_with_an_infinite_logit_as_torch(label_smoothing: 
     """NaN where torch gives NaN (an infinite logit, whichever class is the target)."""
     torch = pytest.importorskip("torch")
     x = ROWS_WITHOUT_A_FINITE_MAXIMUM
-    options = {"reduction": "none", "label_smoothing": label_smoothing}
+    options: dict[str, Any] = {"reduction": "none", "label_smoothing": label_smoothing}
     for targets in (np.array([0, 0, 1, 2]), np.array([1, 2, 0, 0])):
         expected = torch.nn.functional.cross_entropy(
             torch.from_numpy(x), torch.from_numpy(targets), **options
