@@ -115,6 +115,32 @@ def test_batch_norm_without_running_statistics() -> None:
         F.batch_norm(x, None, None, training=False)
 
 
+@pytest.mark.parametrize("given", ["running_mean", "running_var"])
+def test_batch_norm_refuses_one_running_statistic_without_the_other(given: str) -> None:
+    x = np.random.default_rng(0).normal(size=(5, 2))
+    statistics = {"running_mean": None, "running_var": None, given: np.ones(2)}
+    torch_statistics = {n: None if a is None else torch.tensor(a) for n, a in statistics.items()}
+    match = "must either both be None or neither be None"
+    with pytest.raises(ValueError, match=match):
+        torch.nn.functional.batch_norm(torch.tensor(x), **torch_statistics, training=True)
+    with pytest.raises(ValueError, match=match):
+        F.batch_norm(x, **statistics, training=True)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0, float("inf")])
+def test_normalize_backward_at_a_norm_of_exactly_eps_as_torch(p: float) -> None:
+    """At ‖x‖ = eps torch's clamp passes the gradient through the norm (its subgradient
+    of max(n, eps) at the tie); below eps the denominator is the constant eps."""
+    x = np.array([[0.5, 0.0, 0.0], [0.0, -0.5, 0.0], [0.25, 0.0, 0.0]])  # norms 0.5, 0.5, 0.25
+    grad = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0], [1.0, -2.0, 0.5]])
+    t = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.normalize(t, p=p, dim=1, eps=0.5).backward(torch.from_numpy(grad))
+    assert t.grad is not None
+    np.testing.assert_allclose(
+        F.normalize_backward(grad, x, p, 1, 0.5), t.grad.numpy(), rtol=1e-15, atol=1e-15
+    )
+
+
 @pytest.mark.parametrize("p", [1.0, 2.0, 3.0, float("inf")])
 @pytest.mark.parametrize("dim", [0, 1, -1])
 def test_normalize_and_its_backward_match_torch(p: float, dim: int) -> None:
@@ -131,12 +157,19 @@ def test_normalize_and_its_backward_match_torch(p: float, dim: int) -> None:
     )
 
 
-@pytest.mark.parametrize("separate", [False, True])
+@pytest.mark.parametrize("separate_kdim", [None, 8, 6])
 @pytest.mark.parametrize("bias_kv", [False, True])
-def test_multi_head_attention_forward_matches_torch(separate: bool, bias_kv: bool) -> None:
-    rng = np.random.default_rng(int(separate) + 2 * int(bias_kv))
+@pytest.mark.parametrize("biases", [True, False])
+def test_multi_head_attention_forward_matches_torch(
+    separate_kdim: int | None, bias_kv: bool, biases: bool
+) -> None:
+    """Packed or separate projection weights (separate ones of the query's width too, which
+    refnet packs into one matrix), with and without bias_k/bias_v and the projection
+    biases (an absent bias is zero)."""
+    separate = separate_kdim is not None
+    rng = np.random.default_rng((separate_kdim or 0) + 2 * int(bias_kv) + 4 * int(biases))
     E, H, L, S, N = 8, 2, 4, 5, 3
-    kdim = 6 if separate else E
+    kdim = separate_kdim or E
     q, k, v = (
         rng.normal(size=(L, N, E)),
         rng.normal(size=(S, N, kdim)),
@@ -144,11 +177,11 @@ def test_multi_head_attention_forward_matches_torch(separate: bool, bias_kv: boo
     )
     w = {
         "in_proj_weight": None if separate else rng.normal(size=(3 * E, E)) * 0.3,
-        "in_proj_bias": rng.normal(size=3 * E) * 0.1,
+        "in_proj_bias": rng.normal(size=3 * E) * 0.1 if biases else None,
         "bias_k": rng.normal(size=(1, 1, E)) if bias_kv else None,
         "bias_v": rng.normal(size=(1, 1, E)) if bias_kv else None,
         "out_proj_weight": rng.normal(size=(E, E)) * 0.3,
-        "out_proj_bias": rng.normal(size=E) * 0.1,
+        "out_proj_bias": rng.normal(size=E) * 0.1 if biases else None,
     }
     sep = {}
     if separate:
@@ -215,3 +248,27 @@ def test_multi_head_attention_forward_matches_torch(separate: bool, bias_kv: boo
         np.testing.assert_allclose(
             grad, tensors[name].grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name
         )
+
+
+def _small_attention_arguments(E: int) -> tuple[Any, ...]:
+    rng = np.random.default_rng(5)
+    in_w, in_b = rng.normal(size=(3 * E, E)), rng.normal(size=3 * E)
+    out_w, out_b = rng.normal(size=(E, E)), rng.normal(size=E)
+    return (E, 2, in_w, in_b, None, None, False, 0.0, out_w, out_b)
+
+
+@pytest.mark.parametrize("static", ["static_k", "static_v"])
+def test_multi_head_attention_forward_refuses_either_static_projection(static: str) -> None:
+    x = np.zeros((4, 3, 8))
+    with pytest.raises(NotImplementedError, match="static_k/static_v"):
+        F.multi_head_attention_forward(
+            x, x, x, *_small_attention_arguments(8), **{static: np.zeros((6, 4, 4))}
+        )
+
+
+def test_multi_head_attention_forward_names_the_query_width_it_got() -> None:
+    """Torch's message: the width expected and the last axis of the query (here 6; the
+    batch is 3 and the length 4, so a wrong axis would show)."""
+    x = np.zeros((4, 3, 6))
+    with pytest.raises(ValueError, match="expecting embedding dimension of 8, but got 6"):
+        F.multi_head_attention_forward(x, x, x, *_small_attention_arguments(8))

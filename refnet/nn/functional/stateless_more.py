@@ -221,7 +221,12 @@ def _batch_norm_module(
     x = np.asarray(input)
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected an input of shape (N, C, *), got {x.shape}")
-    tracked = running_mean is not None and running_var is not None
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(
+            "batch_norm: running_mean and running_var must either both be None or neither "
+            "be None (torch's rule)"
+        )
+    tracked = running_mean is not None
     if not training and not tracked:
         raise ValueError("batch_norm: running_mean and running_var are needed when not training")
     module = _nn().BatchNorm1d(
@@ -294,13 +299,14 @@ def normalize_backward(
 
         ∂L/∂x = G / n − (Σ_k G_k x_k) / n² · ∂n/∂x,     ∂n/∂x_k = sign(x_k)|x_k|^{p−1} / n^{p−1}
 
-    (for p = 2: the part of G along y removed, over n). Where n ≤ eps the denominator is
-    the constant eps and ∂L/∂x = G / eps, as PyTorch's clamp gives.
+    (for p = 2: the part of G along y removed, over n). Where n < eps the denominator is
+    the constant eps and ∂L/∂x = G / eps, as PyTorch's clamp gives; at n = eps exactly
+    its clamp passes the gradient through n, and so does refnet.
     """
     x = np.moveaxis(np.asarray(input), dim, -1)
     g = np.moveaxis(np.asarray(grad), dim, -1)
     n = p_norm(x, p)
-    clamped = n <= eps
+    clamped = n < eps
     safe = np.where(clamped, eps, n)[..., None]
     along = np.sum(g * x, axis=-1, keepdims=True) / safe**2
     result = g / safe - along * p_norm_backward(x, n, p)
