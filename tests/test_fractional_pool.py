@@ -117,3 +117,18 @@ def test_output_sizes_at_the_edges_as_torch(dims: int, largest: int) -> None:
         theirs_cls(2, output_size=largest + 1)(torch.from_numpy(x))
     with pytest.raises(ValueError, match="too large"):
         ours_cls(2, output_size=largest + 1, generator=0)(x)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_the_with_indices_forms_are_named_and_pool_as_torchs(dims: int) -> None:
+    name = f"fractional_max_pool{dims}d_with_indices"
+    ours, backward = getattr(F, name), getattr(F, f"{name}_backward")
+    assert (ours.__name__, backward.__name__) == (name, f"{name}_backward")
+    rng = np.random.default_rng(dims)
+    x, samples = rng.normal(size=(2, 3, *([7] * dims))), rng.random((2, 3, dims))
+    y, i = ours(x, 2, output_size=3, _random_samples=samples)
+    ty, ti = getattr(torch.nn.functional, name)(
+        torch.tensor(x), 2, output_size=3, _random_samples=torch.tensor(samples)
+    )
+    np.testing.assert_array_equal(y, ty.numpy())
+    np.testing.assert_array_equal(i, ti.numpy())
