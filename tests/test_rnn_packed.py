@@ -24,9 +24,11 @@ from refnet.nn.utils.rnn import (
     PackedSequence,
     pack_padded_sequence,
     pack_padded_sequence_backward,
+    packed_data,
     pad_packed_sequence,
     pad_packed_sequence_backward,
     pad_sequence,
+    padded_data,
 )
 
 D, H = 3, 4  # input size, hidden size
@@ -135,9 +137,137 @@ def test_packing_errors_are_clear() -> None:
         lstm(PackedSequence(packed.data[:, :2], packed.batch_sizes))
 
 
+def test_the_default_arguments_match_torch() -> None:
+    torch = _torch()
+    rnn_utils = torch.nn.utils.rnn
+    rng = np.random.default_rng(5)
+    sequences = [rng.standard_normal((n, D)) for n in (4, 2, 1)]
+    padded = pad_sequence(sequences)
+    t_padded = rnn_utils.pad_sequence([torch.from_numpy(s) for s in sequences])
+    np.testing.assert_array_equal(padded, t_padded.numpy())
+    lengths = np.array([4, 2, 1])
+    packed = pack_padded_sequence(padded, lengths)
+    t_packed = rnn_utils.pack_padded_sequence(t_padded, torch.from_numpy(lengths))
+    np.testing.assert_array_equal(packed.data, t_packed.data.numpy())
+    np.testing.assert_array_equal(packed.batch_sizes, t_packed.batch_sizes.numpy())
+    assert packed.sorted_indices is None and t_packed.sorted_indices is None
+    unpacked, out_lengths = pad_packed_sequence(packed)
+    t_unpacked, t_lengths = rnn_utils.pad_packed_sequence(t_packed)
+    np.testing.assert_array_equal(unpacked, t_unpacked.numpy())
+    np.testing.assert_array_equal(out_lengths, t_lengths.numpy())
+
+
+@pytest.mark.parametrize("padding_value", [0.0, 1.0, -1.0, 2.5])
+def test_pad_packed_sequence_pads_with_padding_value_as_torch(padding_value: float) -> None:
+    torch = _torch()
+    rnn_utils = torch.nn.utils.rnn
+    x = np.random.default_rng(6).standard_normal((4, 3, D))
+    lengths = np.array([2, 4, 1])
+    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+    t_packed = rnn_utils.pack_padded_sequence(
+        torch.from_numpy(x), torch.from_numpy(lengths), enforce_sorted=False
+    )
+    padded, _ = pad_packed_sequence(packed, padding_value=padding_value, total_length=5)
+    t_padded, _ = rnn_utils.pad_packed_sequence(
+        t_packed, padding_value=padding_value, total_length=5
+    )
+    np.testing.assert_array_equal(padded, t_padded.numpy())
+
+
+@pytest.mark.parametrize(("lengths", "accepted"), [([3, 4], False), ([4, 3], True), ([3, 3], True)])
+def test_enforce_sorted_refuses_a_length_one_longer_than_the_one_before(
+    lengths: list[int], accepted: bool
+) -> None:
+    torch = _torch()
+    x = np.zeros((4, 2, D))
+    if accepted:
+        packed = pack_padded_sequence(x, lengths)
+        t_packed = torch.nn.utils.rnn.pack_padded_sequence(
+            torch.from_numpy(x), torch.tensor(lengths)
+        )
+        np.testing.assert_array_equal(packed.batch_sizes, t_packed.batch_sizes.numpy())
+        return
+    with pytest.raises(ValueError, match="not in decreasing order"):
+        pack_padded_sequence(x, lengths)
+    with pytest.raises(RuntimeError, match="sorted in decreasing order"):
+        torch.nn.utils.rnn.pack_padded_sequence(torch.from_numpy(x), torch.tensor(lengths))
+
+
+def test_a_wrong_number_of_lengths_is_named_in_the_error() -> None:
+    x = np.zeros((4, 3, D))
+    with pytest.raises(ValueError, match=r"expected 3 integer lengths .*got \[4, 2\]$"):
+        pack_padded_sequence(x, [4, 2])
+    with pytest.raises(ValueError, match=r"expected 3 integer lengths .*got \(3, 1\)$"):
+        pack_padded_sequence(x, np.array([[4], [2], [1]]))
+
+
+@pytest.mark.parametrize("shape", [(3, 0, D), (3, 2, 0), (0, 2, D)])
+def test_packing_an_empty_batch_is_refused_as_by_torch(shape: tuple[int, int, int]) -> None:
+    torch = _torch()
+    lengths = np.full(shape[1], shape[0])
+    with pytest.raises(ValueError, match="cannot pack an empty batch"):
+        pack_padded_sequence(np.zeros(shape), lengths)
+    with pytest.raises(RuntimeError, match="Cannot pack empty tensors"):
+        torch.nn.utils.rnn.pack_padded_sequence(torch.zeros(shape), torch.from_numpy(lengths))
+
+
+def test_unpacking_empty_batch_sizes_is_refused_as_by_torch() -> None:
+    torch = _torch()
+    empty = PackedSequence(np.zeros((0, D)), np.zeros(0, dtype=np.int64))
+    with pytest.raises(ValueError, match="batch_sizes can not be empty"):
+        pad_packed_sequence(empty)
+    t_empty = torch.nn.utils.rnn.PackedSequence(torch.zeros(0, D), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(RuntimeError, match="batch_sizes can not be empty"):
+        torch.nn.utils.rnn.pad_packed_sequence(t_empty)
+
+
+@pytest.mark.parametrize("lengths", [[], [1], [3, 3, 1]])
+def test_padded_data_has_one_column_per_length_even_for_an_empty_packing(
+    lengths: list[int],
+) -> None:
+    # An empty packing can only be built by hand; it holds no steps and no sequences.
+    steps = max(lengths, default=0)
+    batch_sizes = np.array([sum(n > t for n in lengths) for t in range(steps)], dtype=np.int64)
+    data = np.random.default_rng(7).standard_normal((sum(lengths), D))
+    packed = PackedSequence(data, batch_sizes)
+    np.testing.assert_array_equal(packed.lengths(), lengths)
+    padded = padded_data(data, batch_sizes)
+    assert padded.shape == (steps, len(packed.lengths()), D)
+    np.testing.assert_array_equal(packed_data(padded, batch_sizes), data)
+
+
+@pytest.mark.parametrize(
+    ("batch_sizes", "problem"),
+    [
+        (np.array([2.0, 1.0]), "a non-empty 1-D integer"),
+        (np.zeros(0, dtype=np.int64), "a non-empty 1-D integer"),
+        (np.array([[2, 1]]), "a non-empty 1-D integer"),
+        (np.array([2, 1, 0]), "positive and non-increasing"),
+    ],
+)
+def test_a_layer_refuses_batch_sizes_packing_could_not_make(
+    batch_sizes: IntArray, problem: str
+) -> None:
+    lstm = nn.LSTM(D, H).double()
+    data = np.zeros((int(batch_sizes.sum()), D))
+    with pytest.raises(
+        ValueError, match=f"not a valid PackedSequence: batch_sizes must be {problem}"
+    ):
+        lstm(PackedSequence(data, batch_sizes))
+
+
+@pytest.mark.parametrize("shape", [(2, 2, H), (3, 3, H), (3, 1, H)])
+def test_pad_packed_sequence_backward_refuses_a_gradient_of_the_wrong_shape(
+    shape: tuple[int, int, int],
+) -> None:
+    packed = pack_padded_sequence(np.zeros((3, 2, H)), [3, 2])
+    with pytest.raises(ValueError, match="does not match 2 sequences of up to 3 steps"):
+        pad_packed_sequence_backward(np.zeros(shape), packed)
+
+
 # ---------------------------------------------------------------------- layers
 
-LAYERS = {
+LAYERS: dict[str, tuple[type[nn.RNN] | type[nn.LSTM] | type[nn.GRU], dict[str, Any]]] = {
     "rnn": (nn.RNN, {"nonlinearity": "relu"}),
     "lstm": (nn.LSTM, {}),
     "lstm-proj": (nn.LSTM, {"proj_size": 2}),
@@ -152,7 +282,8 @@ def _torch_twin(torch: Any, ours: nn.Module, name: str, options: dict[str, Any])
     return theirs
 
 
-def _states(hx: Any) -> list[Array]:
+def _states(hx: Any) -> list[Any]:
+    """The state arrays (ours) or tensors (torch's) of ``h`` or ``(h, c)``, as a list."""
     return list(hx) if isinstance(hx, tuple) else [hx]
 
 
@@ -170,7 +301,7 @@ def test_a_packed_batch_gives_torch_outputs_and_gradients(
     x, lengths, sort = batch
     cls, extra = LAYERS[name]
     options = {"num_layers": layers, "bidirectional": bidirectional, **extra}
-    ours = cls(D, H, generator=1, **options).double()
+    ours: Any = cls(D, H, generator=1, **options).double()  # RNN, LSTM or GRU
     theirs = _torch_twin(torch, ours, name, options)
     packed = pack_padded_sequence(x, lengths, enforce_sorted=sort)
     rng = np.random.default_rng(2)
@@ -233,9 +364,9 @@ class PackedLSTM(nn.Module):
 
     def backward(self, grad: Array) -> Array:
         grad_out = pad_packed_sequence_backward(grad, self.packed_out)
-        return pack_padded_sequence_backward(
-            self.lstm.backward(grad_out), self.packed, total_length=grad.shape[0]
-        )
+        grad_packed = self.lstm.backward(grad_out)
+        assert isinstance(grad_packed, PackedSequence)  # no initial state, so no tuple
+        return pack_padded_sequence_backward(grad_packed, self.packed, total_length=grad.shape[0])
 
 
 def test_pad_pack_lstm_unpack_passes_the_gradient_check() -> None:

@@ -55,7 +55,7 @@ def _lengths(lengths: npt.ArrayLike, batch: int, total: int) -> IntArray:
             f"pack_padded_sequence: expected {batch} integer lengths (one per sequence), "
             f"got {values.tolist() if values.ndim <= 1 else values.shape}"
         )
-    if batch and (values.min() <= 0 or values.max() > total):
+    if values.min() <= 0 or values.max() > total:
         raise ValueError(
             f"pack_padded_sequence: lengths must be in [1, {total}] (the padded length), "
             f"got {values.tolist()}"
@@ -114,6 +114,8 @@ def pack_padded_sequence(
     layer's ``h_n``) comes back in the original order.
     """
     x = input.swapaxes(0, 1) if batch_first else input
+    if x.size == 0:
+        raise ValueError(f"pack_padded_sequence: cannot pack an empty batch, got {x.shape}")
     T, N = x.shape[:2]
     values = _lengths(lengths, N, T)
     sorted_indices = unsorted_indices = None
@@ -127,7 +129,7 @@ def pack_padded_sequence(
         sorted_indices = np.argsort(-values, kind="stable")
         unsorted_indices = np.argsort(sorted_indices)
         values, x = values[sorted_indices], x[:, sorted_indices]
-    steps = int(values.max()) if N else 0
+    steps = int(values.max())
     data = x[:steps][_mask(values, steps)]
     batch_sizes = _mask(values, steps).sum(axis=1).astype(np.int64)
     return PackedSequence(data, batch_sizes, sorted_indices, unsorted_indices)
@@ -172,6 +174,8 @@ def pad_packed_sequence(
     total_length: int | None = None,
 ) -> tuple[Array, IntArray]:
     """Unpack to a padded (T, N, *) (or (N, T, *)) array and the lengths, original order."""
+    if not len(sequence.batch_sizes):
+        raise ValueError("pad_packed_sequence: batch_sizes can not be empty")
     padded = _scatter(sequence.data, sequence, total_length)
     lengths = sequence.lengths()
     if sequence.unsorted_indices is not None:
