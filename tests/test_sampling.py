@@ -61,6 +61,59 @@ def test_grid_sample_and_its_backward_match_torch(
     np.testing.assert_allclose(dg, tg.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
+# Dyadic positions from far outside to far inside: every unnormalised coordinate is exact,
+# so the grid lands exactly on pixel centres, on the clamp's ends and on the mirrors of
+# reflection (several reflections deep), the kinks where torch's subgradient is the rule.
+EXACT_POSITIONS = np.arange(-3.5, 3.75, 0.25)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("size", [(1, 1), (2, 4), (4, 2), (3, 5)])
+def test_grid_sample_on_exact_positions_and_far_outside_as_torch(
+    mode: str, padding_mode: str, align_corners: bool, size: tuple[int, int]
+) -> None:
+    rng = np.random.default_rng(size[0] * 10 + size[1])
+    x = rng.normal(size=(1, 2, *size))
+    gx, gy = np.meshgrid(EXACT_POSITIONS, EXACT_POSITIONS)
+    grid = np.stack([gx, gy], axis=-1)[None]
+    tx, tg = torch.tensor(x, requires_grad=True), torch.tensor(grid, requires_grad=True)
+    options = {"mode": mode, "padding_mode": padding_mode, "align_corners": align_corners}
+    ty = torch.nn.functional.grid_sample(tx, tg, **options)
+    G = rng.normal(size=ty.shape)
+    ty.backward(torch.from_numpy(G))
+    np.testing.assert_allclose(
+        F.grid_sample(x, grid, **options), ty.detach().numpy(), rtol=1e-12, atol=1e-14
+    )
+    dx, dg = F.grid_sample_backward(G, x, grid, **options)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(dg, tg.grad.numpy(), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.filterwarnings("ignore:Since version 1.3.0, affine_grid:UserWarning")
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("size", [(1, 1), (1, 2), (2, 1), (2, 2), (2, 3)])
+def test_affine_grid_of_one_and_two_pixels_as_torch(
+    align_corners: bool, size: tuple[int, int]
+) -> None:
+    theta = np.random.default_rng(sum(size)).normal(size=(2, 2, 3))
+    shape = (2, 1, *size)
+    t = torch.tensor(theta, requires_grad=True)
+    grid = torch.nn.functional.affine_grid(t, shape, align_corners=align_corners)
+    g = np.random.default_rng(1).normal(size=grid.shape)
+    grid.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(
+        F.affine_grid(theta, shape, align_corners), grid.detach().numpy(), rtol=1e-12, atol=1e-15
+    )
+    np.testing.assert_allclose(
+        F.affine_grid_backward(g, theta, shape, align_corners),
+        t.grad.numpy(),
+        rtol=1e-12,
+        atol=1e-14,
+    )
+
+
 def test_grid_gradient_by_central_differences() -> None:
     """Inside the image and away from pixel boundaries the bilinear sample is smooth."""
     rng = np.random.default_rng(0)
