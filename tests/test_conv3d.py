@@ -174,3 +174,23 @@ def test_conv3d_padding_too_large_along_one_axis_is_refused_as_by_torch(
         theirs.weight.copy_(torch.from_numpy(ours.weight.data))
         theirs.bias.copy_(torch.from_numpy(ours.bias.data))  # type: ignore[union-attr]
     _close(ours(x), theirs(torch.from_numpy(x)))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("kernel", [(1, 2, 3), (3, 3, 2)])
+def test_functional_conv3d_with_a_padding_word_as_torch(
+    padding: str, kernel: tuple[int, int, int]
+) -> None:
+    """'valid' pads nothing; 'same' pads d(k - 1) per axis, the odd one at the far end."""
+    rng = np.random.default_rng(sum(kernel))
+    x, w, b = rng.normal(size=(2, 2, 4, 5, 6)), rng.normal(size=(3, 2, *kernel)), rng.normal(size=3)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv3d(tx, tw, tb, padding=padding)
+    G = rng.normal(size=ty.shape)
+    ty.backward(torch.from_numpy(G))
+    np.testing.assert_allclose(F.conv3d(x, w, b, padding=padding), ty.detach(), rtol=1e-12)
+    grads = F.conv3d_backward(G, x, w, b, padding=padding)
+    for ours, tensor in zip(grads, (tx, tw, tb), strict=True):
+        assert tensor.grad is not None
+        np.testing.assert_allclose(ours, tensor.grad, rtol=1e-12, atol=1e-13)
