@@ -154,3 +154,47 @@ def test_max_unpool_output_size_within_a_stride_of_the_default_as_torch(offset: 
     np.testing.assert_array_equal(
         F.max_unpool1d(pooled.numpy(), indices.numpy(), 2, output_size=size), expected
     )
+
+
+MAX_CASES = [case for case in CASES if "max_pool" in case[0]]
+
+
+@pytest.mark.parametrize("unbatched", [False, True], ids=["batched", "unbatched"])
+@pytest.mark.parametrize("case", MAX_CASES, ids=[_ids(c) for c in MAX_CASES])
+def test_functional_max_pools_return_torchs_indices(case: Any, unbatched: bool) -> None:
+    """``return_indices=True`` (every max pool, as in torch): the winners' flat positions."""
+    name, spatial, args, kwargs = case
+    x = _input(spatial)
+    x = x[0] if unbatched else x
+    y, indices = getattr(F, name)(x, *args, **kwargs, return_indices=True)
+    y_torch, i_torch = getattr(TF, name)(torch.tensor(x), *args, **kwargs, return_indices=True)
+    np.testing.assert_array_equal(y, y_torch.numpy())
+    np.testing.assert_array_equal(indices, i_torch.numpy())
+    assert indices.dtype == np.int64
+
+
+def test_max_unpool_names_the_output_sizes_it_takes() -> None:
+    """Defaults (4, 6) and stride 2: torch names the first axis's open bound (2, 6),
+    refnet the closed ranges of both axes, 3 to 5 and 5 to 7."""
+    x = _input((4, 6))
+    pooled, indices = TF.max_pool2d(torch.tensor(x), 2, return_indices=True)
+    with pytest.raises(ValueError, match=r"between 2 and 6"):
+        TF.max_unpool2d(pooled, indices, 2, output_size=(6, 6))
+    with pytest.raises(ValueError, match=r"between \(3, 5\) and \(5, 7\)"):
+        F.max_unpool2d(pooled.numpy(), indices.numpy(), 2, output_size=(6, 6))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: F.max_unpool2d(np.zeros((2, 2)), np.zeros((2, 2), np.int64), 2), "3-d or 4-d"),
+        (lambda: F.max_unpool1d(np.zeros(2), np.zeros(2, np.int64), 2), "2-d or 3-d"),
+        (lambda: F.lp_pool2d(np.zeros((2, 2)), 2.0, 2), "3-d or 4-d"),
+        (lambda: F.adaptive_avg_pool1d(np.zeros(3), 2), "2-d or 3-d"),
+    ],
+)
+def test_a_pool_of_the_wrong_number_of_dims_names_the_ones_it_takes(
+    call: Any, message: str
+) -> None:
+    with pytest.raises(ValueError, match=f"expected a {message} input"):
+        call()

@@ -926,13 +926,18 @@ def max_pool2d(
     padding: int | tuple[int, int] = 0,
     dilation: int | tuple[int, int] = 1,
     ceil_mode: bool = False,
-) -> Array:
-    """PyTorch's ``F.max_pool2d`` (forward only): (N, C, H, W) or (C, H, W)."""
+    return_indices: bool = False,
+) -> Array | tuple[Array, IntArray]:
+    """PyTorch's ``F.max_pool2d`` (forward only): (N, C, H, W) or (C, H, W); with
+    ``return_indices`` also each winner's flat index ``h·W + w`` in its input plane."""
     k = _pair(kernel_size)
     geometry = PoolGeometry(
         k, k if stride is None else _pair(stride), _pair(padding), _pair(dilation), ceil_mode
     )
     xb, batched = _batched(input)
+    if return_indices:
+        y, _, indices = max_pool2d_indices(xb, geometry)
+        return (y, indices) if batched else (y[0], indices[0])
     y, _ = max_pool2d_forward(xb, geometry)
     return y if batched else y[0]
 
@@ -973,11 +978,17 @@ def adaptive_avg_pool2d(input: Array, output_size: int | tuple[int | None, int |
     return y if batched else y[0]
 
 
-def adaptive_max_pool2d(input: Array, output_size: int | tuple[int | None, int | None]) -> Array:
-    """PyTorch's ``F.adaptive_max_pool2d`` (forward only); ``None`` keeps an input size."""
+def adaptive_max_pool2d(
+    input: Array, output_size: int | tuple[int | None, int | None], return_indices: bool = False
+) -> Array | tuple[Array, IntArray]:
+    """PyTorch's ``F.adaptive_max_pool2d`` (forward only); ``None`` keeps an input size;
+    with ``return_indices`` also each winner's flat index ``h·W + w`` in its input plane."""
     out = _adaptive_size(input, output_size)
     xb, batched = _batched(input)
-    y, _ = adaptive_max_pool2d_forward(xb, out)
+    y, cache = adaptive_max_pool2d_forward(xb, out)
+    if return_indices:
+        indices = cache.winner.astype(np.int64)
+        return (y, indices) if batched else (y[0], indices[0])
     return y if batched else y[0]
 
 
@@ -988,19 +999,24 @@ def max_pool1d(
     padding: int | tuple[int] = 0,
     dilation: int | tuple[int] = 1,
     ceil_mode: bool = False,
-) -> Array:
-    """PyTorch's ``F.max_pool1d`` (forward only): a 2-d max-pool over a height of 1."""
+    return_indices: bool = False,
+) -> Array | tuple[Array, IntArray]:
+    """PyTorch's ``F.max_pool1d`` (forward only): a 2-d max-pool over a height of 1 (so
+    the indices ``h·W + w`` of ``return_indices`` are positions along L)."""
     k = _single(kernel_size)
     s = k if stride is None else _single(stride)
-    y = max_pool2d(
+    result = max_pool2d(
         input[..., None, :],
         (1, k),
         (1, s),
         (0, _single(padding)),
         (1, _single(dilation)),
         ceil_mode,
+        return_indices,
     )
-    return y[..., 0, :]
+    if isinstance(result, tuple):
+        return result[0][..., 0, :], result[1][..., 0, :]
+    return result[..., 0, :]
 
 
 def avg_pool1d(
