@@ -656,7 +656,7 @@ class _Pool3d(Module):
 
     def _batched_input(self, x: object) -> Array:
         x = float_input(self, x)
-        if x.ndim not in (4, 5) or 0 in x.shape[-3:]:
+        if x.ndim not in (4, 5) or 0 in x.shape[-4:]:  # C too, as torch; N may be 0
             raise shape_error(self, "(N, C, D, H, W) or (C, D, H, W) with no empty dimension", x)
         self._batched = x.ndim == 5
         return x if self._batched else x[None]
