@@ -4,6 +4,8 @@ differences of the grid gradient away from pixel boundaries."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -48,8 +50,21 @@ def test_grid_sample_and_its_backward_match_torch(
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(2, 2, int(rng.integers(1, 6)), int(rng.integers(1, 6))))
     grid = rng.uniform(-1.7, 1.7, size=(2, int(rng.integers(1, 5)), int(rng.integers(1, 5)), 2))
-    tx, tg = torch.tensor(x, requires_grad=True), torch.tensor(grid, requires_grad=True)
     options = {"mode": mode, "padding_mode": padding_mode, "align_corners": align_corners}
+    _check_grid_sample_against_torch(x, grid, options, rng, (1e-12, 1e-14), (1e-10, 1e-12))
+
+
+def _check_grid_sample_against_torch(
+    x: np.ndarray,
+    grid: np.ndarray,
+    options: dict[str, Any],
+    rng: np.random.Generator,
+    dx_tol: tuple[float, float],
+    dg_tol: tuple[float, float],
+) -> None:
+    """The forward (rtol 1e-12, atol 1e-14) and both gradients (rtol, atol given) as
+    torch's autograd gives them, for an upstream gradient drawn from ``rng``."""
+    tx, tg = torch.tensor(x, requires_grad=True), torch.tensor(grid, requires_grad=True)
     ty = torch.nn.functional.grid_sample(tx, tg, **options)
     G = rng.normal(size=ty.shape)
     ty.backward(torch.from_numpy(G))
@@ -57,8 +72,8 @@ def test_grid_sample_and_its_backward_match_torch(
         F.grid_sample(x, grid, **options), ty.detach().numpy(), rtol=1e-12, atol=1e-14
     )
     dx, dg = F.grid_sample_backward(G, x, grid, **options)
-    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(dg, tg.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=dx_tol[0], atol=dx_tol[1])
+    np.testing.assert_allclose(dg, tg.grad.numpy(), rtol=dg_tol[0], atol=dg_tol[1])
 
 
 # Dyadic positions from far outside to far inside: every unnormalised coordinate is exact,
@@ -78,17 +93,8 @@ def test_grid_sample_on_exact_positions_and_far_outside_as_torch(
     x = rng.normal(size=(1, 2, *size))
     gx, gy = np.meshgrid(EXACT_POSITIONS, EXACT_POSITIONS)
     grid = np.stack([gx, gy], axis=-1)[None]
-    tx, tg = torch.tensor(x, requires_grad=True), torch.tensor(grid, requires_grad=True)
     options = {"mode": mode, "padding_mode": padding_mode, "align_corners": align_corners}
-    ty = torch.nn.functional.grid_sample(tx, tg, **options)
-    G = rng.normal(size=ty.shape)
-    ty.backward(torch.from_numpy(G))
-    np.testing.assert_allclose(
-        F.grid_sample(x, grid, **options), ty.detach().numpy(), rtol=1e-12, atol=1e-14
-    )
-    dx, dg = F.grid_sample_backward(G, x, grid, **options)
-    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(dg, tg.grad.numpy(), rtol=1e-12, atol=1e-13)
+    _check_grid_sample_against_torch(x, grid, options, rng, (1e-12, 1e-13), (1e-12, 1e-13))
 
 
 @pytest.mark.filterwarnings("ignore:Since version 1.3.0, affine_grid:UserWarning")
